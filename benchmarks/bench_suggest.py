@@ -1,0 +1,287 @@
+"""Suggest speed and quality against naive baselines, all in one run; prints tables.
+
+    python benchmarks/bench_suggest.py [--sizes 1000,10000,100000] [--data-dir ../shared/data]
+
+What it measures (figures in the README come from this script):
+
+* **Matching** at 1k, 10k and 100k phrasebook entries — the default phrasebook plus synthetic
+  entries, one per distinct question of the public paraphrase sets (BQ, LCQMC, ATEC,
+  ATEC-CCKS, AFQMC). For each size, three methods rank the same entries for the same queries:
+  kefu's `Matcher` (n-gram prefilter + ratio/cosine rerank) and two brute-force baselines,
+  rapidfuzz ``process.extract`` over every question with ``WRatio`` (its default scorer) and
+  with ``ratio``. Reported: latency p50/p99 (ms) and R@1 on
+
+  - *noisy* queries: the default phrasebook's own questions with typos, fillers, 繁體,
+    full-width characters, emoji and punctuation added (target: that entry);
+  - *paraphrase* queries: the first question of BQ/LCQMC positive pairs whose second question
+    is an entry (target: that entry).
+
+  The same normalised keys are given to all three methods, so only the ranking differs.
+* **Full suggest** latency (classifier + matcher + render) at each size.
+* **Intents** on jddc_intents dev and test: accuracy and macro-F1, strict and with alt labels.
+* Training time and peak RSS.
+
+The datasets are used for measurement only; nothing from them is stored in the product.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bot.config import load_config  # noqa: E402
+from bot.engine import Engine, load_shop_phrasebook, load_shop_training_set  # noqa: E402
+from bot.evaluate import evaluate, read_examples  # noqa: E402
+from intents.classifier import train  # noqa: E402
+from phrasebook.matcher import Matcher, match_key  # noqa: E402
+from phrasebook.schema import PhraseEntry, Phrasebook  # noqa: E402
+
+SEED = 20261123
+N_PARAPHRASE = 300  # per source (BQ, LCQMC)
+N_NOISY = 400
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+def read_pairs(data: Path) -> dict[str, list[tuple[str, str, int]]]:
+    """Every paraphrase set as (q1, q2, label) triples."""
+
+    def rows(path: Path, delimiter: str, skip_header: bool, cols=(0, 1, 2)):
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f, delimiter=delimiter, quoting=csv.QUOTE_NONE)
+            if skip_header:
+                next(reader, None)
+            for r in reader:
+                if len(r) > max(cols):
+                    try:
+                        yield r[cols[0]], r[cols[1]], int(r[cols[2]])
+                    except ValueError:
+                        continue
+
+    sets = {
+        "bq": [*rows(data / "bq_ccks2018/bq_dev.csv", ",", True), *rows(data / "bq_ccks2018/bq_test.csv", ",", True)],
+        "lcqmc": [*rows(data / "lcqmc/dev.txt", "\t", False), *rows(data / "lcqmc/test.txt", "\t", False)],
+        "atec": list(rows(data / "atec/atec_nlp_sim_train.csv", "\t", False, (1, 2, 3))),
+        "atec_ccks": [*rows(data / "atec_ccks/dev.csv", "\t", True), *rows(data / "atec_ccks/test.csv", "\t", True)],
+    }
+    afqmc = []
+    with open(data / "afqmc/dev.json", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            afqmc.append((row["sentence1"], row["sentence2"], int(row["label"])))
+    sets["afqmc"] = afqmc
+    return sets
+
+
+NOISE_FILLERS = ["亲，", "你好，", "请问", "在吗 ", "麻烦问下", "", ""]
+NOISE_TAILS = ["呀", "啊", "呢", "？？？", "!!", " 😀", "[微笑]", "。。。", ""]
+NOISE_SWAPS = {"发货": "發貨", "包邮": "包郵", "快递": "快遞", "优惠": "優惠", "价格": "價格", "吗": "嘛",
+               "什么": "啥", "怎么": "咋", "没有": "木有", "退货": "退貨", "这个": "這個"}
+
+
+def noisy(question: str, rng: random.Random) -> str:
+    """A customer-style variant: filler, tail, 繁體/slang swap, a dropped character, width."""
+    text = question
+    for a, b in NOISE_SWAPS.items():
+        if a in text and rng.random() < 0.6:
+            text = text.replace(a, b, 1)
+    if len(text) > 5 and rng.random() < 0.4:
+        i = rng.randrange(1, len(text) - 1)
+        text = text[:i] + text[i + 1 :]
+    if rng.random() < 0.2:
+        text = text.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789?!"})
+    return rng.choice(NOISE_FILLERS) + text + rng.choice(NOISE_TAILS)
+
+
+# --- methods ----------------------------------------------------------------------------------
+
+
+class BruteForce:
+    """rapidfuzz process.extract over every question: the naive baseline."""
+
+    def __init__(self, keys: list[str], owners: list[str], scorer):
+        self.keys, self.owners, self.scorer = keys, owners, scorer
+
+    def top1(self, query: str) -> str | None:
+        hit = process.extract(match_key(query), self.keys, scorer=self.scorer, limit=1)
+        return self.owners[hit[0][2]] if hit else None
+
+
+class Kefu:
+    def __init__(self, book: Phrasebook):
+        self.matcher = Matcher(book)
+
+    def top1(self, query: str) -> str | None:
+        rows = self.matcher.match(query, k=1)
+        return rows[0].entry.id if rows else None
+
+
+def run_queries(method, queries: list[tuple[str, str]]) -> tuple[list[float], float]:
+    times, hits = [], 0
+    for query, target in queries:
+        t0 = time.perf_counter()
+        got = method.top1(query)
+        times.append((time.perf_counter() - t0) * 1000)
+        hits += got == target
+    return times, hits / len(queries)
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def build_books(default: Phrasebook, sets, sizes: list[int], rng: random.Random):
+    """Phrasebooks of each size, plus the paraphrase queries whose targets all of them hold."""
+    default_keys = {match_key(q) for e in default for q in e.questions}
+    targets: list[tuple[str, str, str]] = []  # (query, target question, source)
+    for source in ("bq", "lcqmc"):
+        positives = [(a, b) for a, b, label in sets[source] if label == 1 and match_key(a) != match_key(b)]
+        rng.shuffle(positives)
+        seen = set()
+        for a, b in positives:
+            kb = match_key(b)
+            if kb and kb not in seen and kb not in default_keys:
+                seen.add(kb)
+                targets.append((a, b, source))
+            if len(seen) == N_PARAPHRASE:
+                break
+    target_keys = {match_key(b) for _, b, _ in targets}
+    pool = []
+    seen = set(default_keys) | target_keys
+    for rows in sets.values():
+        for a, b, _ in rows:
+            for q in (a, b):
+                k = match_key(q)
+                if k and k not in seen:
+                    seen.add(k)
+                    pool.append(q)
+    rng.shuffle(pool)
+    target_entries = [
+        PhraseEntry(id=f"para.{i}", intent="other", questions=(b,), replies=("-",)) for i, (_, b, _) in enumerate(targets)
+    ]
+    queries = [(a, f"para.{i}") for i, (a, _, _) in enumerate(targets)]
+    books = {}
+    base = len(default.entries) + len(target_entries)
+    for size in sizes:
+        n_fill = max(0, size - base)
+        if n_fill > len(pool):
+            raise SystemExit(f"only {len(pool)} distinct distractor questions; cannot reach {size}")
+        fill = [PhraseEntry(id=f"syn.{i}", intent="other", questions=(q,), replies=("-",)) for i, q in enumerate(pool[:n_fill])]
+        books[size] = Phrasebook([*default.entries, *target_entries, *fill])
+    return books, queries
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--config", type=Path, default=REPO / "config.yaml")
+    parser.add_argument("--skip-baselines-above", type=int, default=10**9,
+                        help="for quick runs: skip brute force above this size")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rng = random.Random(SEED)
+    data = args.data_dir
+
+    tmp = Path(tempfile.mkdtemp(prefix="kefu-bench-"))
+    config = load_config(args.config)
+    config.intents.model_path = str(tmp / "model.joblib")
+
+    # training time
+    training = load_shop_training_set(config)
+    t0 = time.perf_counter()
+    clf = train(training, min_confidence=config.intents.min_confidence, min_margin=config.intents.min_margin)
+    train_s = time.perf_counter() - t0
+    clf.save(Path(config.intents.model_path))
+    print(f"training: {len(training)} examples, {len(training.examples)} intents, {train_s:.2f} s\n")
+
+    # intents on jddc
+    engine = Engine.from_config(config)
+    print("intents on jddc_intents (real JD customer messages; dev may tune, test never)")
+    print(f"{'set':<6}{'n':>5}{'acc':>8}{'macroF1':>9}{'acc+alt':>9}{'F1+alt':>8}{'auto P':>8}{'auto cov':>9}")
+    for name in ("dev", "test"):
+        examples = read_examples(data / "jddc_intents" / f"{name}.jsonl")
+        strict = evaluate(engine, examples)
+        lenient = evaluate(engine, examples, accept_alt=True)
+        ap = lenient["auto_precision"]
+        print(f"{name:<6}{strict['n']:>5}{strict['accuracy']:>8.3f}{strict['macro_f1']:>9.3f}"
+              f"{lenient['accuracy']:>9.3f}{lenient['macro_f1']:>8.3f}"
+              f"{(ap if ap is not None else float('nan')):>8.3f}{lenient['auto_coverage']:>9.3f}")
+    print()
+
+    # matching
+    default = load_shop_phrasebook(config)
+    sets = read_pairs(data)
+    books, para_queries = build_books(default, sets, sizes, rng)
+    noisy_queries = []
+    matchable = [e for e in default if e.matchable]
+    for _ in range(N_NOISY):
+        e = rng.choice(matchable)
+        noisy_queries.append((noisy(rng.choice(e.questions), rng), e.id))
+    print(f"queries: {len(noisy_queries)} noisy (default phrasebook), {len(para_queries)} paraphrase (BQ+LCQMC positives)\n")
+
+    header = f"{'entries':>8} {'method':<16}{'p50 ms':>8}{'p99 ms':>8}{'R@1 noisy':>10}{'R@1 para':>10}"
+    print(header)
+    print("-" * len(header))
+    summary = {}
+    for size in sizes:
+        book = books[size]
+        keys, owners = [], []
+        for e in book:
+            for q in e.questions:
+                k = match_key(q)
+                if k:
+                    keys.append(k)
+                    owners.append(e.id)
+        t0 = time.perf_counter()
+        methods = {"kefu matcher": Kefu(book)}
+        build_s = time.perf_counter() - t0
+        if size <= args.skip_baselines_above:
+            methods["brute WRatio"] = BruteForce(keys, owners, fuzz.WRatio)
+            methods["brute ratio"] = BruteForce(keys, owners, fuzz.ratio)
+        for name, method in methods.items():
+            t_noisy, r_noisy = run_queries(method, noisy_queries)
+            t_para, r_para = run_queries(method, para_queries)
+            times = t_noisy + t_para
+            summary[(size, name)] = (pct(times, 50), pct(times, 99), r_noisy, r_para)
+            print(f"{len(book):>8} {name:<16}{pct(times, 50):>8.2f}{pct(times, 99):>8.2f}{r_noisy:>10.3f}{r_para:>10.3f}")
+        # full suggest path with the classifier, on the same queries
+        sized = Engine(config, engine.classifier, book)
+        times = []
+        for query, _ in noisy_queries + para_queries:
+            t0 = time.perf_counter()
+            sized.suggest(query)
+            times.append((time.perf_counter() - t0) * 1000)
+        print(f"{len(book):>8} {'full suggest':<16}{pct(times, 50):>8.2f}{pct(times, 99):>8.2f}"
+              f"{'':>10}{'':>10}   (index built in {build_s:.1f} s)")
+    print()
+    for size in sizes:
+        if (size, "brute WRatio") not in summary:
+            continue
+        k, w, r = summary[(size, "kefu matcher")], summary[(size, "brute WRatio")], summary[(size, "brute ratio")]
+        print(f"{size:>8} entries: p99 vs WRatio {w[1] / k[1]:.1f}x lower, vs ratio {r[1] / k[1]:.1f}x lower; "
+              f"R@1 noisy {k[2]:.3f} vs best baseline {max(w[2], r[2]):.3f}; "
+              f"R@1 paraphrase {k[3]:.3f} vs best baseline {max(w[3], r[3]):.3f}")
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS: {rss_mb:.0f} MB (whole run, including the brute-force baselines' lists)")
+
+
+if __name__ == "__main__":
+    main()

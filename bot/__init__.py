@@ -1,0 +1,1 @@
+"""kefu engine: config, models, policy, engine and the `kefu` CLI."""

@@ -1,0 +1,184 @@
+"""The `kefu` command line.
+
+Output contracts (other tools and tests depend on them): ``suggest --json`` prints one JSON
+object; ``eval --json`` prints one JSON object; ``lint`` prints one ``file:line: reason`` per
+problem and exits 1 when there is any. Every command takes ``--config PATH``
+(default ./config.yaml).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from bot.config import Config, ConfigError, load_config
+from bot.engine import Engine, load_shop_phrasebook, load_shop_training_set, model_path
+from bot.evaluate import EvalDataError, evaluate, format_report, read_examples
+from intents.classifier import StaleModelError, train
+from intents.dataset import TrainingDataError
+from phrasebook.loader import PhrasebookError
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Shop settings file [default: ./config.yaml].",
+)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def with_config(command):
+    """Load the config first; turn every known user error into one line and exit 1."""
+
+    @config_option
+    @functools.wraps(command)
+    def wrapper(config_path: Path | None, **kwargs):
+        try:
+            config = load_config(config_path)
+            return command(config, **kwargs)
+        except (ConfigError, EvalDataError, StaleModelError) as exc:
+            _fail(str(exc))
+        except (PhrasebookError, TrainingDataError) as exc:
+            for problem in exc.problems:
+                click.echo(problem, err=True)
+            _fail(str(exc).splitlines()[0])
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="kefu")
+def main() -> None:
+    """kefu — chat-assist bot for Chinese e-commerce customer service."""
+
+
+@main.command()
+@click.argument("text")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_config
+def suggest(config: Config, text: str, as_json: bool) -> None:
+    """Rank replies for one customer message TEXT."""
+    decision = Engine.from_config(config).suggest(text)
+    if as_json:
+        click.echo(json.dumps(suggest_payload(decision), ensure_ascii=False))
+        return
+    click.echo(_describe(decision))
+
+
+def suggest_payload(decision) -> dict:
+    """The ``suggest --json`` contract."""
+    return {
+        "intent": decision.intent,
+        "intent_score": decision.intent_score,
+        "intents": [[name, p] for name, p in decision.intents],
+        "slots": decision.slots,
+        "suggestions": [
+            {"id": s.id, "text": s.text, "score": s.score, "intent": s.intent}
+            for s in decision.suggestions
+        ],
+        "decision": decision.kind,
+    }
+
+
+def _describe(decision) -> str:
+    top = ", ".join(f"{name} {p:.2f}" for name, p in decision.intents[:3])
+    lines = [f"intent    {decision.intent} ({decision.intent_score:.2f})   top: {top}"]
+    if decision.slots:
+        lines.append("slots     " + ", ".join(f"{k}={v}" for k, v in decision.slots.items()))
+    lines.append(f"decision  {decision.kind}" + (f"  ({'; '.join(decision.reasons)})" if decision.reasons else ""))
+    for rank, s in enumerate(decision.suggestions, 1):
+        flag = "" if s.auto_send else "  [agent only]"
+        lines.append(f"  {rank}. {s.score:.2f}  {s.id:<24} {s.text}{flag}")
+    if not decision.suggestions:
+        lines.append("  (no matching reply)")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.option("--agents-online", is_flag=True, help="Pretend an agent is online (away mode then only suggests).")
+@with_config
+def chat(config: Config, agents_online: bool) -> None:
+    """Type as a customer; see the intent, score and top replies for each line."""
+    from bot.engine import Context
+
+    engine = Engine.from_config(config)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        click.echo(f"{config.shop.shop_name} — type a customer message (Ctrl-D to quit)")
+    for line in sys.stdin:
+        text = line.strip()
+        if not text:
+            continue
+        if not interactive:
+            click.echo(f"> {text}")
+        click.echo(_describe(engine.suggest(text, Context(agents_online=agents_online))))
+        click.echo("")
+
+
+@main.command(name="train")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to save the model [default: intents.model_path or the user cache].")
+@with_config
+def train_command(config: Config, output: Path | None) -> None:
+    """Fit the intent model on the training examples and save it with their digest."""
+    data = load_shop_training_set(config)
+    started = time.perf_counter()
+    clf = train(data, min_confidence=config.intents.min_confidence, min_margin=config.intents.min_margin)
+    seconds = time.perf_counter() - started
+    path = output or model_path(config)
+    clf.save(path)
+    click.echo(f"trained on {len(data)} examples of {len(data.examples)} intents in {seconds:.1f}s")
+    click.echo(f"digest {data.digest()[:16]}  saved to {path}")
+
+
+@main.command()
+@with_config
+def lint(config: Config) -> None:
+    """Check the phrasebook and training data; print file:line for every problem."""
+    problems: list[str] = []
+    try:
+        phrasebook = load_shop_phrasebook(config)
+    except PhrasebookError as exc:
+        problems += exc.problems
+        phrasebook = None
+    try:
+        data = load_shop_training_set(config)
+    except TrainingDataError as exc:
+        problems += exc.problems
+        data = None
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        click.echo(f"{len(problems)} problem(s)", err=True)
+        sys.exit(1)
+    click.echo(f"ok: {len(phrasebook)} phrasebook entries, {len(data)} training examples")
+
+
+@main.command(name="eval")
+@click.option("--data", "data_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='JSON lines {"text", "intent", "alt"?}.')
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--accept-alt", is_flag=True, help="Count the alt label as correct too.")
+@with_config
+def eval_command(config: Config, data_path: Path, as_json: bool, accept_alt: bool) -> None:
+    """Measure intent accuracy, macro-F1 and auto-send precision on a labelled file."""
+    examples = read_examples(data_path)
+    report = evaluate(Engine.from_config(config), examples, accept_alt=accept_alt)
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+    else:
+        click.echo(format_report(report))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,184 @@
+"""The shop's settings: `config.yaml`, validated once at start.
+
+Every section is a pydantic model with ``extra="forbid"`` so that a typo in a key fails at
+start-up with one sentence naming the key, instead of silently falling back to a default
+(STYLE lesson 8). Secrets never live in the file: a value written as ``${ENV_VAR}`` is read from
+the environment when the config loads, and a missing variable is a start-up error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PLATFORM_NAMES = {"taobao": "淘宝", "tmall": "天猫", "jd": "京东"}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(Exception):
+    """The config file cannot be used; the message says which file, key or line and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Shop(_Section):
+    """The shop profile: every field (and every key of ``custom``) is a phrasebook placeholder."""
+
+    shop_name: str = "本店"
+    brand: str = "本品牌"
+    platform: Literal["taobao", "tmall", "jd"] = "taobao"
+    courier: str = "中通快递"
+    extra_courier: str = "顺丰"
+    extra_courier_fee: float = 10
+    phone: str = ""
+    ship_within_hours: int = 48
+    return_days: int = 7
+    service_hours: str = "09:00-23:00"
+    free_shipping_over: float = 0
+    bulk_min_qty: int = 10
+    bulk_discount: str = "9折"
+    member_discount: str = "95折"
+    gift: str = "小礼品一份"
+    custom: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def platform_name(self) -> str:
+        return PLATFORM_NAMES[self.platform]
+
+    def placeholders(self) -> dict[str, str]:
+        """All values a reply may use, as display strings (12.0 shows as 12)."""
+        values = self.model_dump(exclude={"custom"})
+        values["platform_name"] = self.platform_name
+        values.update(self.custom)
+        return {k: _display(v) for k, v in values.items()}
+
+
+#: Placeholders filled at send time by a flow rather than from the shop profile.
+RUNTIME_PLACEHOLDERS = frozenset({"wait_minutes"})
+
+
+def _display(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class IntentSettings(_Section):
+    model_path: str = ""
+    #: The shop's own training files (intent → lines), added to the default examples.
+    data_paths: list[str] = Field(default_factory=list)
+    min_confidence: float = Field(0.35, ge=0, le=1)
+    min_margin: float = Field(0.0, ge=0, le=1)
+
+
+class PhrasebookSettings(_Section):
+    paths: list[str] = Field(default_factory=list)
+    include_default: bool = True
+
+
+DEFAULT_HANDOFF_INTENTS = (
+    "lost_parcel",
+    "missing_item",
+    "quality_complaint",
+    "counterfeit_claim",
+    "bad_review_threat",
+    "platform_dispute",
+    "human_request",
+)
+
+
+class PolicySettings(_Section):
+    mode: Literal["auto", "away", "suggest"] = "away"
+    #: A suggestion's score must reach this to be sent without an agent.
+    auto_send_min: float = Field(0.6, ge=0, le=1)
+    #: ...and the intent's probability must reach this (the intent decides the reply's topic).
+    auto_intent_min: float = Field(0.6, ge=0, le=1)
+    top_k: int = Field(3, ge=1, le=20)
+    #: Intents a human must handle; the bot suggests but never auto-sends for them.
+    handoff_intents: list[str] = Field(default_factory=lambda: list(DEFAULT_HANDOFF_INTENTS))
+
+
+class Config(_Section):
+    """The whole `config.yaml`."""
+
+    shop: Shop = Field(default_factory=Shop)
+    intents: IntentSettings = Field(default_factory=IntentSettings)
+    phrasebook: PhrasebookSettings = Field(default_factory=PhrasebookSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    #: Folder the config was read from; relative paths in it are relative to this.
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    @field_validator("base_dir", mode="before")
+    @classmethod
+    def _absolute(cls, value: object) -> Path:
+        return Path(value).resolve()
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(os.path.expanduser(path))
+        return p if p.is_absolute() else self.base_dir / p
+
+
+def _expand_env(node: object, where: str) -> object:
+    if isinstance(node, dict):
+        return {k: _expand_env(v, f"{where}.{k}" if where else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_env(v, f"{where}[{i}]") for i, v in enumerate(node)]
+    if isinstance(node, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"{where}: environment variable {name} is not set")
+            return os.environ[name]
+
+        return _ENV_REF.sub(sub, node)
+    return node
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate a config file; ``None`` means ./config.yaml, or defaults if absent.
+
+    Raises:
+        ConfigError: the file is missing (when named), is not valid YAML (with file:line),
+            has an unknown key or a bad value, or names an unset environment variable.
+    """
+    if path is None:
+        path = Path("config.yaml")
+        if not path.exists():
+            return Config()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from exc
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}{line}: invalid YAML: {problem}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the config must be a mapping of sections, not {type(raw).__name__}")
+    raw = _expand_env(raw, "")
+    try:
+        return Config(**raw, base_dir=path.parent)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {_reason(err)}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc
+
+
+def _reason(err: dict) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown setting"
+    return err["msg"]

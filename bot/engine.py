@@ -1,0 +1,162 @@
+"""The engine: the only place that knows the order of the steps (DESIGN.md).
+
+``Engine.suggest`` is the stateless core every use of kefu shares: normalise → slots →
+intent ranking → phrasebook match (boosted by the intents) → render → decide. Each step is a
+plain function or small object, testable alone; the engine records each step's result in the
+decision's trace so a shop can see why a reply was (or was not) chosen.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from bot.config import RUNTIME_PLACEHOLDERS, Config
+from bot.models import Decision, Suggestion
+from bot.policy import decide
+from intents.classifier import IntentClassifier, IntentResult, load_or_train
+from intents.dataset import DEFAULT_DIR as DEFAULT_TRAINING_DIR
+from intents.dataset import TrainingSet, load_training_set
+from intents.slots import extract_slots
+from intents.text import normalise
+from phrasebook.loader import DEFAULT_DIR as DEFAULT_PHRASEBOOK_DIR
+from phrasebook.loader import load_phrasebook
+from phrasebook.matcher import Match, Matcher
+from phrasebook.render import pick_variant, render
+from phrasebook.schema import Phrasebook
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def default_model_path() -> Path:
+    return Path(platformdirs.user_cache_dir("kefu")) / "intent-model.joblib"
+
+
+def model_path(config: Config) -> Path:
+    if config.intents.model_path:
+        return config.resolve(config.intents.model_path)
+    return default_model_path()
+
+
+def training_paths(config: Config) -> list[Path]:
+    return [DEFAULT_TRAINING_DIR, *(config.resolve(p) for p in config.intents.data_paths)]
+
+
+def phrasebook_paths(config: Config) -> list[Path]:
+    extra = [config.resolve(p) for p in config.phrasebook.paths]
+    return [DEFAULT_PHRASEBOOK_DIR, *extra] if config.phrasebook.include_default else extra
+
+
+def load_shop_phrasebook(config: Config) -> Phrasebook:
+    return load_phrasebook(
+        phrasebook_paths(config),
+        placeholders=config.shop.placeholders(),
+        runtime=RUNTIME_PLACEHOLDERS,
+    )
+
+
+def load_shop_training_set(config: Config) -> TrainingSet:
+    return load_training_set(training_paths(config))
+
+
+@dataclass
+class Context:
+    """What the caller knows beyond the text (stateless for now; flows add memory).
+
+    ``avoid`` holds reply texts recently sent, so variants rotate instead of repeating.
+    """
+
+    agents_online: bool = False
+    avoid: tuple[str, ...] = ()
+    turn: int = 0
+
+
+class Engine:
+    """Wires the classifier, the phrasebook and the policy for one shop."""
+
+    def __init__(self, config: Config, classifier: IntentClassifier, phrasebook: Phrasebook):
+        self.config = config
+        self.classifier = classifier
+        self.phrasebook = phrasebook
+        self.matcher = Matcher(phrasebook)
+        self.values: Mapping[str, str] = config.shop.placeholders()
+
+    @classmethod
+    def from_config(cls, config: Config, *, retrain: bool = True) -> Engine:
+        """Load the phrasebook and the intent model (training it if missing or stale)."""
+        phrasebook = load_shop_phrasebook(config)
+        classifier = load_or_train(
+            load_shop_training_set(config),
+            model_path(config),
+            retrain=retrain,
+            min_confidence=config.intents.min_confidence,
+            min_margin=config.intents.min_margin,
+        )
+        return cls(config, classifier, phrasebook)
+
+    def suggest(self, text: str, context: Context | None = None) -> Decision:
+        """Rank replies for one message and decide what to do with them."""
+        return self.suggest_with(text, self.classifier.predict(text), context)
+
+    def suggest_many(self, texts: list[str]) -> list[Decision]:
+        """`suggest` for a batch: one classifier call for all texts (eval, offline tests)."""
+        results = self.classifier.predict_many(texts)
+        return [self.suggest_with(t, r) for t, r in zip(texts, results)]
+
+    def suggest_with(
+        self, text: str, result: IntentResult, context: Context | None = None
+    ) -> Decision:
+        context = context or Context()
+        started = time.perf_counter()
+        clean = normalise(text)
+        slots = extract_slots(text)
+        probs = result.probs()
+        matches = self.matcher.match(text, probs, k=self.config.policy.top_k)
+        suggestions = [self._suggestion(m, context) for m in matches]
+        kind, reasons, handoff = decide(self.config.policy, result, suggestions, context.agents_online)
+        trace: dict[str, Any] = {
+            "normalised": clean,
+            "intent": {"top": result.ranking[:5], "confident": result.confident},
+            "matches": [
+                {"id": m.entry.id, "score": round(m.score, 4), "similarity": round(m.similarity, 4),
+                 "question": m.question, "intent_prob": round(m.intent_prob, 4)}
+                for m in matches
+            ],
+            "ms": round((time.perf_counter() - started) * 1000, 3),
+        }
+        return Decision(
+            kind=kind,
+            text=text,
+            intent=result.intent,
+            intent_score=round(result.score, 4),
+            intents=[(name, round(p, 4)) for name, p in result.ranking],
+            slots=slots.model_dump(exclude_none=True),
+            suggestions=suggestions,
+            handoff=handoff,
+            reasons=reasons,
+            trace=trace,
+        )
+
+    def render_entry(self, phrase_id: str, context: Context | None = None, **runtime: str) -> str:
+        """The text of a script line (flows use this), placeholders filled."""
+        context = context or Context()
+        entry = self.phrasebook.get(phrase_id)
+        return render(pick_variant(entry, context.avoid, context.turn), {**self.values, **runtime})
+
+    def _suggestion(self, match: Match, context: Context) -> Suggestion:
+        entry = match.entry
+        template = pick_variant(entry, context.avoid, context.turn)
+        return Suggestion(
+            id=entry.id,
+            text=render(template, self.values),
+            score=round(match.score, 4),
+            intent=entry.intent,
+            auto_send=entry.auto_send,
+            why=match.why(),
+        )

@@ -1,0 +1,79 @@
+"""The small message models every part of kefu speaks (DESIGN.md "Messages").
+
+Connectors turn platform payloads into `Inbound`; the engine answers with a `Decision`.
+Nothing here knows about a platform or a classifier.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DecisionKind = Literal["auto_send", "suggest", "handoff", "hold"]
+
+
+class Inbound(BaseModel):
+    """One customer message as a connector saw it; ``raw`` keeps the platform payload."""
+
+    platform: str
+    conversation_id: str
+    customer_id: str
+    message_id: str
+    text: str = ""
+    attachments: list[str] = Field(default_factory=list)
+    sent_at: datetime | None = None
+    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+
+
+class OrderEvent(BaseModel):
+    """An order's status change; drives payment chasing and the deal / no-deal farewell."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: str
+    customer_id: str
+    status: Literal["created", "paid", "shipped", "delivered", "closed"]
+    amount: float | None = None
+    items: list[str] = Field(default_factory=list)
+    consulted_before_order: bool = False
+    at: datetime | None = None
+
+
+class Suggestion(BaseModel):
+    """A reply offered for a message, ready to send (placeholders filled)."""
+
+    id: str
+    text: str
+    score: float
+    intent: str
+    auto_send: bool
+    why: str = ""
+
+
+class Handoff(BaseModel):
+    reason: str
+    priority: Literal["urgent", "high", "normal"] = "normal"
+    group: Literal["presale", "aftersale", "sales"] = "aftersale"
+    summary: str = ""
+
+
+class Decision(BaseModel):
+    """What kefu does with one message, and the trace of how it got there."""
+
+    kind: DecisionKind
+    text: str
+    intent: str
+    intent_score: float
+    intents: list[tuple[str, float]]
+    slots: dict[str, Any]
+    suggestions: list[Suggestion]
+    handoff: Handoff | None = None
+    reasons: list[str] = Field(default_factory=list)
+    trace: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def reply(self) -> Suggestion | None:
+        """The suggestion that would be sent on its own, if the decision is to auto-send."""
+        return self.suggestions[0] if self.kind == "auto_send" and self.suggestions else None

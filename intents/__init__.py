@@ -1,0 +1,1 @@
+"""Intent side of kefu: normalisation, tokenisation, slots and the classifier."""

@@ -1,0 +1,186 @@
+"""Word segmentation with jieba and the shop's user dictionary.
+
+Plain jieba knows news Chinese, not shop Chinese: it cuts 充电宝包邮吗 into 充电/宝包/邮/吗.
+The user dictionary (``data/userdict.txt``) keeps 充电宝, 包邮, 运费险, 七天无理由 … whole, which is
+what the classifier's word features and the phrasebook matcher need.
+
+A private ``jieba.Tokenizer`` is used, never jieba's global one, so another library (or a test)
+that loads its own words into jieba cannot change our segmentation, and ours cannot change
+theirs. It is built lazily on first use (about a second; much less when jieba's prefix
+dictionary cache is warm).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import jieba
+import platformdirs
+
+from intents.text import PLACEHOLDER_RE, normalise
+
+__all__ = ["USERDICT", "add_words", "cache_dir", "cut", "cut_joined"]
+
+_LOGGER = logging.getLogger(__name__)
+
+# jieba logs "Building prefix dict …" at DEBUG/INFO on every start; that is noise in a server log.
+jieba.setLogLevel(logging.WARNING)
+
+USERDICT = Path(__file__).parent / "data" / "userdict.txt"
+# Frequency for words without one (add_words, or a dictionary line with only a word). High
+# enough that jieba keeps the word whole inside a sentence, not just on its own.
+DEFAULT_FREQ = 20000
+# jieba caches the prefix dictionary of its *default* dictionary and does not check that cache
+# for staleness, so the file name carries jieba's version: an upgrade rebuilds instead of
+# loading another version's data.
+CACHE_FILE = f"jieba-{jieba.__version__}.cache"
+
+_lock = threading.Lock()
+_tokenizer: jieba.Tokenizer | None = None
+
+
+def cache_dir() -> Path | None:
+    """Choose where jieba's prefix-dictionary cache lives.
+
+    ``$KEFU_CACHE_DIR`` if set, else the per-user cache dir (``platformdirs.user_cache_dir("kefu")``),
+    created if missing. A read-only install or HOME must not stop the bot, so when that directory
+    can neither be written nor already holds the cache, the system temp dir is tried next.
+
+    Returns:
+        The directory, or None when nothing is usable: jieba then rebuilds the prefix dictionary
+        in memory on every start (slower, but it works).
+    """
+    preferred = os.environ.get("KEFU_CACHE_DIR") or platformdirs.user_cache_dir("kefu")
+    for candidate in (Path(preferred), Path(tempfile.gettempdir())):
+        if (candidate / CACHE_FILE).is_file() or _writable(candidate):
+            return candidate
+    return None
+
+
+def _writable(directory: Path) -> bool:
+    # Probe with a real file: os.access() says yes to root even on a chmod 0o500 directory
+    # that a read-only mount would still refuse.
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".kefu-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _jieba_silenced() -> Iterator[None]:
+    # With no cache dir jieba still tries to dump its cache and logs the failure with a full
+    # traceback at ERROR; we already decided to run without a cache, so that is noise.
+    logger = logging.getLogger("jieba")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _read_userdict(path: Path) -> Iterator[tuple[str, int, str | None]]:
+    """Yield (word, freq, tag) from a jieba-format file that may also hold ``#`` comments.
+
+    Words are normalised, so a line written in 繁體 or upper case still matches normalised text.
+
+    Raises:
+        ValueError: A line whose frequency is not a whole number, naming file and line.
+    """
+    with path.open(encoding="utf-8-sig") as handle:
+        for lineno, line in enumerate(handle, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split()
+            word = normalise(parts[0])
+            if not parts[1:2]:
+                freq = DEFAULT_FREQ
+            elif parts[1].isdigit():
+                freq = int(parts[1])
+            else:
+                raise ValueError(f"{path}:{lineno}: frequency must be a whole number: {line!r}")
+            if word:
+                yield word, freq, parts[2] if len(parts) > 2 else None
+
+
+def _build() -> jieba.Tokenizer:
+    tokenizer = jieba.Tokenizer()
+    directory = cache_dir()
+    if directory is not None:
+        tokenizer.tmp_dir = str(directory)
+        tokenizer.cache_file = CACHE_FILE
+        tokenizer.initialize()
+    else:
+        _LOGGER.warning("no writable cache dir for jieba; building its dictionary in memory")
+        with _jieba_silenced():
+            tokenizer.initialize()
+    for word, freq, tag in _read_userdict(USERDICT):
+        tokenizer.add_word(word, freq, tag)
+    return tokenizer
+
+
+def _get() -> jieba.Tokenizer:
+    global _tokenizer
+    if _tokenizer is None:
+        with _lock:
+            if _tokenizer is None:
+                _tokenizer = _build()
+    return _tokenizer
+
+
+def add_words(words: Iterable[str], freq: int = DEFAULT_FREQ) -> None:
+    """Teach the tokenizer a shop's own words (brand, product and series names).
+
+    Call at start-up, before training or matching: segmentation changes for every later call.
+    Words are normalised first, like the text they will be found in.
+
+    Args:
+        words: The words to keep whole; blanks are skipped.
+        freq: jieba frequency; the default keeps a word whole inside a sentence.
+    """
+    tokenizer = _get()
+    for word in words:
+        word = normalise(word)
+        if word:
+            tokenizer.add_word(word, freq)
+
+
+def cut(text: str) -> list[str]:
+    """Split already-normalised text into words.
+
+    Precise mode with HMM on (so unknown names still group sensibly). Dataset placeholders such
+    as ``[订单x]`` come out as one token instead of ``[ 订单 x ]``; whitespace tokens are dropped.
+
+    Args:
+        text: Output of :func:`intents.text.normalise`. Raw text works but will not match the
+            user dictionary as well (it is written in normalised form).
+
+    Returns:
+        The tokens, in order.
+    """
+    tokenizer = _get()
+    tokens: list[str] = []
+    start = 0
+    if "[" in text:
+        for match in PLACEHOLDER_RE.finditer(text):
+            tokens.extend(tokenizer.cut(text[start : match.start()], cut_all=False, HMM=True))
+            tokens.append(match.group(0))
+            start = match.end()
+    tokens.extend(tokenizer.cut(text[start:], cut_all=False, HMM=True))
+    return [token for token in tokens if token and not token.isspace()]
+
+
+def cut_joined(text: str) -> str:
+    """Return :func:`cut` joined with single spaces: the form TF-IDF and rapidfuzz consume."""
+    return " ".join(cut(text))

@@ -1,0 +1,72 @@
+"""Reading a YAML data file while remembering the line of every value.
+
+Phrasebooks and training files are written by hand, so every error must point at
+``file:line``. PyYAML's constructors drop positions; we compose the node tree once and walk
+it beside the constructed data to record where each value came from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: Maps a path into the document (keys and list indexes) to its 1-based line.
+LineMap = dict[tuple[Any, ...], int]
+
+
+class YamlFileError(ValueError):
+    """A data file could not be read or parsed; ``str()`` starts with ``file:line:``."""
+
+    def __init__(self, path: Path | str, line: int | None, message: str):
+        self.path, self.line, self.message = str(path), line, message
+        super().__init__(f"{path}:{line}: {message}" if line else f"{path}: {message}")
+
+
+def load_yaml(path: Path | str) -> tuple[Any, LineMap]:
+    """Parse one YAML file; return its data and the line of every value in it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise YamlFileError(path, None, f"not UTF-8 text ({exc.reason})") from exc
+    except OSError as exc:
+        raise YamlFileError(path, None, f"cannot read: {exc.strerror or exc}") from exc
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise YamlFileError(path, line, f"invalid YAML: {exc.problem or exc.context}") from exc
+    except yaml.YAMLError as exc:
+        raise YamlFileError(path, None, f"invalid YAML: {exc}") from exc
+    finally:
+        loader.dispose()
+    lines: LineMap = {}
+    if node is not None:
+        _walk(node, (), lines)
+    return data, lines
+
+
+def _walk(node: yaml.Node, where: tuple[Any, ...], lines: LineMap) -> None:
+    lines[where] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            _walk(value_node, (*where, key), lines)
+            # a key's line is where the author wrote the key, even when its value is a block
+            lines[(*where, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*where, i), lines)
+
+
+def line_of(lines: LineMap, *where: Any) -> int | None:
+    """The line of the deepest known prefix of ``where`` (a missing key → its parent's line)."""
+    for end in range(len(where), -1, -1):
+        if where[:end] in lines:
+            return lines[where[:end]]
+    return None

@@ -1,0 +1,1 @@
+"""Phrasebook: schema, YAML loader, matcher, rendering and the default phrasebook."""

@@ -1,0 +1,137 @@
+"""Loading phrasebook YAML files into a validated `Phrasebook`.
+
+Loading is strict because a phrasebook mistake reaches customers: an unknown placeholder, a
+duplicate id, an empty reply or an unknown intent fails loading, and every problem in every
+file is reported at once with ``file:line`` so ``kefu lint`` can list them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from intents.labels import DEFAULT_INTENTS
+from intents.yamlfile import YamlFileError, line_of, load_yaml
+from phrasebook.render import TemplateError, placeholders_in
+from phrasebook.schema import PhraseEntry, Phrasebook
+
+DEFAULT_DIR = Path(__file__).parent / "data"
+
+
+class PhrasebookError(ValueError):
+    """The phrasebook cannot be used; ``problems`` lists every ``file:line: reason``."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        head = f"{len(self.problems)} problem(s) in the phrasebook:\n"
+        super().__init__(head + "\n".join(self.problems))
+
+
+def phrasebook_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand folders into their ``*.yaml``/``*.yml`` files, sorted; keep files as given."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files.extend(sorted([*p.glob("*.yaml"), *p.glob("*.yml")]))
+        else:
+            files.append(p)
+    return files
+
+
+def load_phrasebook(
+    paths: Iterable[str | Path] = (DEFAULT_DIR,),
+    *,
+    placeholders: Iterable[str],
+    runtime: Iterable[str] = (),
+    intents: Iterable[str] = DEFAULT_INTENTS,
+) -> Phrasebook:
+    """Load and check phrasebook files.
+
+    Args:
+        paths: YAML files or folders of them, loaded in order.
+        placeholders: every placeholder name a reply may use (the shop profile's keys);
+            anything else is an error.
+        runtime: placeholders a flow fills at send time (``{wait_minutes}``); allowed only in
+            script lines, because a matched reply is sent with no flow to fill them.
+        intents: the intents an entry may name.
+
+    Raises:
+        PhrasebookError: with every problem found, each as ``file:line: reason``.
+    """
+    allowed = frozenset(placeholders)
+    runtime_names = frozenset(runtime)
+    known_intents = frozenset(intents)
+    entries: list[PhraseEntry] = []
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    files = phrasebook_files(paths)
+    if not files:
+        problems.append(f"{', '.join(map(str, paths))}: no phrasebook files found")
+    for path in files:
+        if not path.exists():
+            problems.append(f"{path}: no such file")
+            continue
+        for entry, entry_problems in _read_file(path, allowed, runtime_names, known_intents):
+            problems.extend(entry_problems)
+            if entry is None:
+                continue
+            if entry.id in seen:
+                problems.append(f"{entry.source}: duplicate id {entry.id!r} (first at {seen[entry.id]})")
+                continue
+            seen[entry.id] = entry.source
+            entries.append(entry)
+    if problems:
+        raise PhrasebookError(problems)
+    return Phrasebook(entries)
+
+
+def _read_file(path: Path, allowed: frozenset[str], runtime: frozenset[str], intents: frozenset[str]):
+    try:
+        data, lines = load_yaml(path)
+    except YamlFileError as exc:
+        yield None, [str(exc)]
+        return
+    if data is None:
+        return  # an empty file is allowed: a shop may keep a placeholder topic file
+    if not isinstance(data, list):
+        yield None, [f"{path}:{line_of(lines)}: a phrasebook file is a list of entries, not {type(data).__name__}"]
+        return
+    for index, raw in enumerate(data):
+        where = f"{path}:{line_of(lines, index)}"
+        if not isinstance(raw, dict):
+            yield None, [f"{where}: an entry must be a mapping with id, intent, replies"]
+            continue
+        problems: list[str] = []
+        try:
+            entry = PhraseEntry(**{str(k): v for k, v in raw.items()}, source=where)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = err["loc"]
+                line = line_of(lines, index, *loc)
+                field = ".".join(str(p) for p in loc) or "entry"
+                reason = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+                label = f" ({raw['id']})" if isinstance(raw.get("id"), str) else ""
+                problems.append(f"{path}:{line}: {field}{label}: {reason}")
+            yield None, problems
+            continue
+        if entry.intent not in intents:
+            line = line_of(lines, index, "intent")
+            problems.append(f"{path}:{line}: {entry.id}: unknown intent {entry.intent!r}")
+        for i, reply in enumerate(entry.replies):
+            line = line_of(lines, index, "replies", i)
+            try:
+                names = placeholders_in(reply)
+            except TemplateError as exc:
+                problems.append(f"{path}:{line}: {entry.id}: {exc}")
+                continue
+            for name in names:
+                if name in runtime and entry.matchable:
+                    problems.append(
+                        f"{path}:{line}: {entry.id}: {{{name}}} is filled by a flow, so it may only"
+                        " appear in script lines (entries with no questions)"
+                    )
+                elif name not in allowed and name not in runtime:
+                    problems.append(f"{path}:{line}: {entry.id}: unknown placeholder {{{name}}}")
+        yield (None if problems else entry), problems

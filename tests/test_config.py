@@ -1,0 +1,65 @@
+"""Config: unknown keys and bad values fail with one clear line; ${ENV} is expanded."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import Config, ConfigError, load_config
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path, text):
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_repo_config_is_valid():
+    config = load_config(REPO / "config.yaml")
+    assert config.shop.platform in {"taobao", "tmall", "jd"}
+    assert config.base_dir == REPO
+
+
+def test_missing_default_file_gives_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_config(None) == Config(base_dir=tmp_path)
+
+
+def test_named_missing_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_unknown_key(tmp_path):
+    path = write(tmp_path, "shop:\n  shop_nmae: x\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: shop.shop_nmae: unknown setting"
+
+
+def test_bad_value(tmp_path):
+    path = write(tmp_path, "policy:\n  mode: sometimes\n")
+    with pytest.raises(ConfigError, match=r"policy\.mode: Input should be 'auto', 'away' or 'suggest'"):
+        load_config(path)
+
+
+def test_invalid_yaml_names_line(tmp_path):
+    path = write(tmp_path, "shop:\n  shop_name: x\n policy: [\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:3: invalid YAML"):
+        load_config(path)
+
+
+def test_env_expansion(tmp_path, monkeypatch):
+    path = write(tmp_path, "shop:\n  phone: ${KEFU_TEST_PHONE}\n")
+    monkeypatch.setenv("KEFU_TEST_PHONE", "400-123-4567")
+    assert load_config(path).shop.phone == "400-123-4567"
+    monkeypatch.delenv("KEFU_TEST_PHONE")
+    with pytest.raises(ConfigError, match="shop.phone: environment variable KEFU_TEST_PHONE is not set"):
+        load_config(path)
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path):
+    config = load_config(write(tmp_path, "intents:\n  model_path: models/m.joblib\n"))
+    assert config.resolve(config.intents.model_path) == tmp_path / "models" / "m.joblib"

@@ -1,0 +1,72 @@
+"""Eval metrics: accuracy, macro-F1 over present intents, alt labels, auto-send precision."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.evaluate import EvalDataError, Example, format_report, read_examples, score
+
+EXAMPLES = [
+    Example("在吗", "greeting"),
+    Example("包邮吗", "free_shipping"),
+    Example("到哪了", "track_parcel", alt="logistics_stuck"),
+    Example("嗯", "other"),
+]
+
+
+def test_strict_scores():
+    predicted = ["greeting", "free_shipping", "logistics_stuck", "greeting"]
+    report = score(EXAMPLES, predicted, [True, True, True, False])
+    assert report["n"] == 4
+    assert report["accuracy"] == 0.5
+    # present intents: greeting (P .5 R 1 → .667), free_shipping 1, track_parcel 0, other 0
+    assert report["macro_f1"] == pytest.approx((0.6667 + 1 + 0 + 0) / 4, abs=1e-4)
+    assert report["per_intent"]["logistics_stuck"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert report["auto_precision"] == pytest.approx(2 / 3, abs=1e-4)
+    assert report["auto_coverage"] == 0.75
+    assert report["auto_sent"] == 3
+    assert ["track_parcel", "logistics_stuck", 1] in report["confused"]
+
+
+def test_accept_alt_counts_the_alternative():
+    predicted = ["greeting", "free_shipping", "logistics_stuck", "greeting"]
+    report = score(EXAMPLES, predicted, [True, True, True, False], accept_alt=True)
+    assert report["accuracy"] == 0.75
+    assert report["auto_precision"] == 1.0
+    assert report["per_intent"]["logistics_stuck"]["support"] == 1
+    assert "track_parcel" not in report["per_intent"]
+
+
+def test_no_auto_send_has_no_precision():
+    report = score(EXAMPLES, ["other"] * 4, [False] * 4)
+    assert report["auto_precision"] is None and report["auto_coverage"] == 0.0
+    assert "auto-send     none" in format_report(report)
+
+
+def test_read_examples(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "在吗", "intent": "greeting"}\n\n{"text": "到哪了", "intent": "track_parcel", "alt": "logistics_stuck"}\n', encoding="utf-8")
+    assert read_examples(path) == [Example("在吗", "greeting"), Example("到哪了", "track_parcel", "logistics_stuck")]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"text": "在吗"}\n', ':1: each line needs "text" and "intent" strings'),
+        ('{"text": "在吗", "intent": "greeting"}\nnot json\n', ":2: not JSON"),
+        ("", ": no examples"),
+    ],
+)
+def test_read_examples_errors(tmp_path, content, message):
+    path = tmp_path / "d.jsonl"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(EvalDataError) as info:
+        read_examples(path)
+    assert str(info.value).startswith(f"{path}{message}")
+
+
+def test_report_is_json_serialisable():
+    report = score(EXAMPLES, ["greeting"] * 4, [True] * 4)
+    assert json.loads(json.dumps(report))["accuracy"] == 0.25
