@@ -57,7 +57,7 @@ def test_unknown_placeholder_names_the_reply_line(tmp_path):
 
 
 def test_runtime_placeholder_only_in_script_lines(tmp_path):
-    script = "- id: wait.line\n  intent: human_request\n  replies: ["大约{wait_minutes}分钟"]\n"
+    script = "- id: wait.line\n  intent: human_request\n  replies: ['大约{wait_minutes}分钟']\n"
     book, _ = load(tmp_path, script)
     assert book.get("wait.line").matchable is False
     problems, path = problems_of(tmp_path, script.replace("  replies", "  questions: [人工]\n  replies"))
