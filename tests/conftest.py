@@ -10,23 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from bot.config import load_config
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
-
-
-def write_config(folder: Path, **sections) -> Path:
-    """A copy of the repo's config.yaml with the model in ``folder`` and sections overridden."""
-    raw = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
-    raw["intents"]["model_path"] = str(folder / "intent-model.joblib")
-    for name, values in sections.items():
-        raw.setdefault(name, {}).update(values)
-    path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return path
+from tests_support import write_config
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.config import Config, ConfigError, load_config
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parent.parent
+from tests_support import REPO
 
 
 def write(tmp_path, text):

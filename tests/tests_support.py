@@ -1,0 +1,21 @@
+"""Helpers shared by test modules (plain functions; fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def write_config(folder: Path, **sections) -> Path:
+    """A copy of the repo's config.yaml with the model in ``folder`` and sections overridden."""
+    raw = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
+    raw["intents"]["model_path"] = str(folder / "intent-model.joblib")
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
