@@ -25,7 +25,7 @@ __all__ = ["PLACEHOLDER_RE", "normalise"]
 # where a non-text message was ([商品快照], [表情]). They carry meaning for the classifier
 # ("the customer pasted an order number"), so they survive normalisation untouched.
 PLACEHOLDER_KEEP = frozenset(
-    {"商品快照", "表情", "图片", "视频", "语音", "动画表情", "文件", "位置", "卡片", "链接", "商品", "订单"}
+    "商品快照 表情 图片 视频 语音 动画表情 文件 位置 卡片 链接 商品 订单".split()
 )
 
 # Bracket emoticons as WeChat, Weibo and Taobao/Qianniu insert them, in normalised form

@@ -48,9 +48,10 @@ _tokenizer: jieba.Tokenizer | None = None
 def cache_dir() -> Path | None:
     """Choose where jieba's prefix-dictionary cache lives.
 
-    ``$KEFU_CACHE_DIR`` if set, else the per-user cache dir (``platformdirs.user_cache_dir("kefu")``),
-    created if missing. A read-only install or HOME must not stop the bot, so when that directory
-    can neither be written nor already holds the cache, the system temp dir is tried next.
+    ``$KEFU_CACHE_DIR`` if set, else the per-user cache dir
+    (``platformdirs.user_cache_dir("kefu")``), created if missing. A read-only install or HOME
+    must not stop the bot, so when that directory can neither be written nor already holds the
+    cache, the system temp dir is tried next.
 
     Returns:
         The directory, or None when nothing is usable: jieba then rebuilds the prefix dictionary

@@ -7,12 +7,17 @@ previous run.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from bot.config import load_config
 from tests_support import write_config
+
+# jieba's dictionary cache goes to a throw-away folder, never the user's ~/.cache/kefu
+os.environ.setdefault("KEFU_CACHE_DIR", tempfile.mkdtemp(prefix="kefu-test-cache-"))
 
 
 @pytest.fixture(scope="session")
