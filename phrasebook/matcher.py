@@ -17,7 +17,9 @@ decides what to do with the ranking (STYLE lesson 4).
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -87,6 +89,8 @@ class Matcher:
         if keys:
             # term → questions, so a query only walks the posting lists of its own n-grams
             self._postings = self._vectorizer.fit_transform(keys).T.tocsr()
+            self._vocabulary: dict[str, int] = self._vectorizer.vocabulary_
+            self._idf = self._vectorizer.idf_.astype(np.float64)
         else:
             self._postings = None
 
@@ -119,13 +123,33 @@ class Matcher:
         scored.sort(key=lambda m: (-m.score, -m.similarity, m.entry.id))
         return scored[:k]
 
+    def _query_terms(self, key: str) -> tuple[list[int], np.ndarray]:
+        """The query's TF-IDF terms and weights, computed as the fitted vectoriser would
+        (sublinear tf, idf, l2) but without its per-call overhead (~1 ms a query)."""
+        counts = Counter(key)
+        counts.update(key[i : i + 2] for i in range(len(key) - 1))
+        cols, weights = [], []
+        for gram, tf in counts.items():
+            col = self._vocabulary.get(gram)
+            if col is not None:
+                cols.append(col)
+                weights.append((1.0 + math.log(tf)) * self._idf[col])
+        values = np.asarray(weights, dtype=np.float64)
+        if cols:
+            values /= np.linalg.norm(values)
+        return cols, values
+
     def _prefilter(self, key: str) -> tuple[np.ndarray, np.ndarray]:
-        query = self._vectorizer.transform([key])
-        if query.nnz == 0:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        hits = (query @ self._postings).tocsr()
-        rows, scores = hits.indices, hits.data
-        if rows.size > self.prefilter:
-            top = np.argpartition(-scores, self.prefilter - 1)[: self.prefilter]
-            rows, scores = rows[top], scores[top]
-        return rows.astype(np.int64), np.minimum(scores, 1.0)
+        """Cosine of the query with every question sharing an n-gram; the best ``prefilter``."""
+        cols, weights = self._query_terms(key)
+        if not cols:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        indptr, indices, data = self._postings.indptr, self._postings.indices, self._postings.data
+        spans = [slice(indptr[c], indptr[c + 1]) for c in cols]
+        rows = np.concatenate([indices[s] for s in spans])
+        values = np.concatenate([data[s] * w for s, w in zip(spans, weights)])
+        cosine = np.bincount(rows, weights=values, minlength=len(self._keys))
+        hit = np.flatnonzero(cosine)
+        if hit.size > self.prefilter:
+            hit = hit[np.argpartition(-cosine[hit], self.prefilter - 1)[: self.prefilter]]
+        return hit.astype(np.int64), np.minimum(cosine[hit], 1.0)
