@@ -47,7 +47,7 @@ from bot.engine import Engine, load_shop_phrasebook, load_shop_training_set  # n
 from bot.evaluate import evaluate, read_examples  # noqa: E402
 from intents.classifier import train  # noqa: E402
 from phrasebook.matcher import Matcher, match_key  # noqa: E402
-from phrasebook.schema import PhraseEntry, Phrasebook  # noqa: E402
+from phrasebook.schema import Phrasebook, PhraseEntry  # noqa: E402
 
 SEED = 20261123
 N_PARAPHRASE = 300  # per source (BQ, LCQMC)

@@ -28,7 +28,7 @@ from intents.text import normalise
 from phrasebook.loader import DEFAULT_DIR as DEFAULT_PHRASEBOOK_DIR
 from phrasebook.loader import load_phrasebook
 from phrasebook.matcher import Match, Matcher
-from phrasebook.render import pick_variant, render
+from phrasebook.render import choose_reply
 from phrasebook.schema import Phrasebook
 
 _LOGGER = logging.getLogger(__name__)
@@ -147,14 +147,13 @@ class Engine:
         """The text of a script line (flows use this), placeholders filled."""
         context = context or Context()
         entry = self.phrasebook.get(phrase_id)
-        return render(pick_variant(entry, context.avoid, context.turn), {**self.values, **runtime})
+        return choose_reply(entry, {**self.values, **runtime}, context.avoid, context.turn)
 
     def _suggestion(self, match: Match, context: Context) -> Suggestion:
         entry = match.entry
-        template = pick_variant(entry, context.avoid, context.turn)
         return Suggestion(
             id=entry.id,
-            text=render(template, self.values),
+            text=choose_reply(entry, self.values, context.avoid, context.turn),
             score=round(match.score, 4),
             intent=entry.intent,
             auto_send=entry.auto_send,

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from intents.labels import DEFAULT_INTENTS
 from intents.yamlfile import YamlFileError, line_of, load_yaml
 from phrasebook.render import TemplateError, placeholders_in
-from phrasebook.schema import PhraseEntry, Phrasebook
+from phrasebook.schema import Phrasebook, PhraseEntry
 
 DEFAULT_DIR = Path(__file__).parent / "data"
 

@@ -29,7 +29,7 @@ from rapidfuzz.process import cdist
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from intents.text import normalise
-from phrasebook.schema import PhraseEntry, Phrasebook
+from phrasebook.schema import Phrasebook, PhraseEntry
 
 _NOT_CONTENT = re.compile(r"[\s\W_]+", re.UNICODE)
 

@@ -45,19 +45,24 @@ def render(template: str, values: Mapping[str, str]) -> str:
     return template.format_map(_Strict(values))
 
 
-def pick_variant(entry: PhraseEntry, avoid: Iterable[str] = (), turn: int = 0) -> str:
-    """Choose a reply template, never one in ``avoid`` while another variant exists.
+def choose_reply(
+    entry: PhraseEntry, values: Mapping[str, str], avoid: Iterable[str] = (), turn: int = 0
+) -> str:
+    """Render a reply variant, never one whose text is in ``avoid`` while another exists.
 
-    ``turn`` rotates through the variants (callers pass how many times this entry was used),
-    so repeated questions get different wording in a stable, testable order.
+    ``avoid`` holds texts as the customer saw them (rendered), so the comparison is made after
+    filling placeholders. ``turn`` rotates through the variants (callers pass how many times
+    this entry was used), so repeated questions get different wording in a stable order.
     """
     avoid = set(avoid)
     n = len(entry.replies)
+    first = None
     for step in range(n):
-        candidate = entry.replies[(turn + step) % n]
-        if candidate not in avoid:
-            return candidate
-    return entry.replies[turn % n]
+        text = render(entry.replies[(turn + step) % n], values)
+        if text not in avoid:
+            return text
+        first = first or text
+    return first
 
 
 class _Strict(dict):

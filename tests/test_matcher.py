@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from phrasebook.matcher import Matcher, match_key
-from phrasebook.schema import PhraseEntry, Phrasebook
+from phrasebook.schema import Phrasebook, PhraseEntry
 
 
 def entry(id_, intent, *questions, auto_send=True):

@@ -3,7 +3,7 @@
 import pytest
 
 from bot.config import Shop
-from phrasebook.render import TemplateError, pick_variant, placeholders_in, render
+from phrasebook.render import TemplateError, choose_reply, placeholders_in, render
 from phrasebook.schema import PhraseEntry
 
 
@@ -27,15 +27,17 @@ def test_placeholders_in_lists_names_and_rejects_fancy_forms():
             placeholders_in(bad)
 
 
-ENTRY = PhraseEntry(id="x.y", intent="greeting", questions=("在吗",), replies=("一", "二", "三"))
+ENTRY = PhraseEntry(id="x.y", intent="greeting", questions=("在吗",), replies=("一{gift}", "二{gift}", "三{gift}"))
+VALUES = {"gift": "!"}
 
 
 def test_variants_rotate_with_turn():
-    assert [pick_variant(ENTRY, turn=t) for t in range(4)] == ["一", "二", "三", "一"]
+    assert [choose_reply(ENTRY, VALUES, turn=t) for t in range(4)] == ["一!", "二!", "三!", "一!"]
 
 
-def test_variant_never_repeats_the_avoided_line():
-    assert pick_variant(ENTRY, avoid=["一"], turn=0) == "二"
-    assert pick_variant(ENTRY, avoid=["一", "二"], turn=0) == "三"
+def test_variant_never_repeats_the_avoided_rendered_line():
+    assert choose_reply(ENTRY, VALUES, avoid=["一!"], turn=0) == "二!"
+    assert choose_reply(ENTRY, VALUES, avoid=["一!", "二!"], turn=0) == "三!"
+    assert choose_reply(ENTRY, VALUES, avoid=["二!"], turn=1) == "三!"
     single = PhraseEntry(id="x.z", intent="greeting", replies=("只有一句",))
-    assert pick_variant(single, avoid=["只有一句"]) == "只有一句"
+    assert choose_reply(single, {}, avoid=["只有一句"]) == "只有一句"
