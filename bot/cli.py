@@ -16,11 +16,12 @@ from pathlib import Path
 
 import click
 
-from bot.config import Config, ConfigError, load_config
+from bot.config import RUNTIME_PLACEHOLDERS, Config, ConfigError, load_config
 from bot.engine import Engine, load_shop_phrasebook, load_shop_training_set, model_path
 from bot.evaluate import EvalDataError, evaluate, format_report, read_examples
 from intents.classifier import StaleModelError, train
 from intents.dataset import TrainingDataError
+from phrasebook.lint import lint_phrasebook
 from phrasebook.loader import PhrasebookError
 
 config_option = click.option(
@@ -144,10 +145,17 @@ def train_command(config: Config, output: Path | None) -> None:
 @main.command()
 @with_config
 def lint(config: Config) -> None:
-    """Check the phrasebook and training data; print file:line for every problem."""
+    """Check phrasebook and training data, red lines included; print file:line per problem."""
     problems: list[str] = []
     try:
         phrasebook = load_shop_phrasebook(config)
+        problems += lint_phrasebook(
+            phrasebook,
+            config.shop.placeholders(),
+            config.shop.platform,
+            config.policy.banned_words,
+            RUNTIME_PLACEHOLDERS,
+        )
     except PhrasebookError as exc:
         problems += exc.problems
         phrasebook = None

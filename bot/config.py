@@ -74,7 +74,7 @@ class IntentSettings(_Section):
     model_path: str = ""
     #: The shop's own training files (intent → lines), added to the default examples.
     data_paths: list[str] = Field(default_factory=list)
-    min_confidence: float = Field(0.35, ge=0, le=1)
+    min_confidence: float = Field(0.2, ge=0, le=1)
     min_margin: float = Field(0.0, ge=0, le=1)
 
 
@@ -97,10 +97,12 @@ DEFAULT_HANDOFF_INTENTS = (
 class PolicySettings(_Section):
     mode: Literal["auto", "away", "suggest"] = "away"
     #: A suggestion's score must reach this to be sent without an agent.
-    auto_send_min: float = Field(0.6, ge=0, le=1)
+    auto_send_min: float = Field(0.5, ge=0, le=1)
     #: ...and the intent's probability must reach this (the intent decides the reply's topic).
-    auto_intent_min: float = Field(0.6, ge=0, le=1)
+    auto_intent_min: float = Field(0.5, ge=0, le=1)
     top_k: int = Field(3, ge=1, le=20)
+    #: Words the shop never wants sent on its own, on top of the built-in red lines.
+    banned_words: list[str] = Field(default_factory=list)
     #: Intents a human must handle; the bot suggests but never auto-sends for them.
     handoff_intents: list[str] = Field(default_factory=lambda: list(DEFAULT_HANDOFF_INTENTS))
 

@@ -119,7 +119,9 @@ class Engine:
         probs = result.probs()
         matches = self.matcher.match(text, probs, k=self.config.policy.top_k)
         suggestions = [self._suggestion(m, context) for m in matches]
-        kind, reasons, handoff = decide(self.config.policy, result, suggestions, context.agents_online)
+        kind, reasons, handoff = decide(
+            self.config.policy, result, suggestions, context.agents_online, self.config.shop.platform
+        )
         trace: dict[str, Any] = {
             "normalised": clean,
             "intent": {"top": result.ranking[:5], "confident": result.confident},

@@ -13,7 +13,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 def write_config(folder: Path, **sections) -> Path:
     """A copy of the repo's config.yaml with the model in ``folder`` and sections overridden."""
     raw = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
-    raw["intents"]["model_path"] = str(folder / "intent-model.joblib")
+    raw["intents"]["model_path"] = str(folder / "intent-model.joblib")  # sections may override
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
     path = folder / "config.yaml"
