@@ -50,8 +50,8 @@ from phrasebook.matcher import Matcher, match_key  # noqa: E402
 from phrasebook.schema import Phrasebook, PhraseEntry  # noqa: E402
 
 SEED = 20261123
-N_PARAPHRASE = 300  # per source (BQ, LCQMC)
-N_NOISY = 400
+N_PARAPHRASE = 250  # per source (BQ, LCQMC)
+N_NOISY = 300
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -163,8 +163,10 @@ def build_books(default: Phrasebook, sets, sizes: list[int], rng: random.Random)
             if len(seen) == N_PARAPHRASE:
                 break
     target_keys = {match_key(b) for _, b, _ in targets}
+    query_keys = {match_key(a) for a, _, _ in targets}
     pool = []
-    seen = set(default_keys) | target_keys
+    # a distractor identical to a query would be a second right answer: keep queries out
+    seen = set(default_keys) | target_keys | query_keys
     for rows in sets.values():
         for a, b, _ in rows:
             for q in (a, b):
