@@ -1,0 +1,156 @@
+"""The store interface: everything kefu must not lose, behind one small API.
+
+Conversations (their state), messages, decisions (the audit of what was suggested or sent and
+why), order events, scheduled jobs and tickets. The SQLite store is the default; any other
+backend implements this same class.
+
+Exactly-once work rests on `transaction()`: the scheduler claims a due job and writes what
+firing it produced (decision, new state) in one transaction, so a crash (even kill -9) either
+loses the whole firing — the job stays pending and fires after restart — or none of it.
+"""
+
+from __future__ import annotations
+
+import abc
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+JobStatus = Literal["pending", "done", "cancelled"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A delayed piece of work, e.g. the bargaining follow-up or a payment chase."""
+
+    id: int
+    key: str  # unique: scheduling the same key twice is a no-op (idempotent)
+    kind: str  # "bargain_followup" | "payment_chase" | …
+    due_at: datetime  # timezone-aware
+    conversation_id: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    status: JobStatus = "pending"
+    created_at: datetime | None = None
+    fired_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    conversation_id: str
+    direction: Literal["in", "out"]
+    text: str
+    at: datetime
+    platform: str | None = None
+    message_id: str | None = None
+    processed: bool = False
+
+
+class Store(abc.ABC):
+    """All methods are synchronous and safe to call from several threads."""
+
+    # --- transactions ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group writes: all commit together at the outermost exit, or none on an exception.
+
+        Nested use joins the outer transaction. Writes outside any transaction commit at once.
+        """
+
+    # --- conversations --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def load_state(self, conversation_id: str) -> dict[str, Any] | None:
+        """The conversation's saved state (a JSON object), or None for a new conversation."""
+
+    @abc.abstractmethod
+    def save_state(self, conversation_id: str, customer_id: str, state: dict[str, Any], at: datetime) -> None:
+        """Insert or replace the conversation's state."""
+
+    @abc.abstractmethod
+    def conversation_for_customer(self, customer_id: str) -> str | None:
+        """The customer's most recently updated conversation, if any."""
+
+    # --- messages -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_message(
+        self,
+        conversation_id: str,
+        direction: Literal["in", "out"],
+        text: str,
+        at: datetime,
+        *,
+        platform: str | None = None,
+        message_id: str | None = None,
+    ) -> tuple[int, bool]:
+        """Record a message; return (row id, is_new).
+
+        An inbound message whose (platform, message_id) is already stored is a duplicate
+        delivery: nothing is written and (the existing row id, False) is returned.
+        """
+
+    @abc.abstractmethod
+    def mark_processed(self, message_row_id: int) -> None: ...
+
+    @abc.abstractmethod
+    def unprocessed_messages(self) -> list[StoredMessage]:
+        """Inbound messages accepted but not yet processed, oldest first (crash recovery)."""
+
+    @abc.abstractmethod
+    def recent_messages(self, conversation_id: str, limit: int = 10) -> list[StoredMessage]:
+        """The last ``limit`` messages of a conversation, oldest first."""
+
+    # --- decisions (audit) ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_decision(
+        self, conversation_id: str, at: datetime, trigger: str, kind: str, payload: dict[str, Any]
+    ) -> int:
+        """Record what was decided and why (payload is JSON: phrase ids, texts, reasons…)."""
+
+    @abc.abstractmethod
+    def decisions(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
+        """Decisions oldest first: dicts with id, conversation_id, at, trigger, kind, payload."""
+
+    # --- order events ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_order_event(
+        self, order_id: str, customer_id: str, status: str, at: datetime, payload: dict[str, Any]
+    ) -> None:
+        """Record an order event; the order's current status becomes ``status``."""
+
+    @abc.abstractmethod
+    def order_status(self, order_id: str) -> str | None: ...
+
+    # --- jobs -----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def schedule(
+        self, key: str, kind: str, due_at: datetime, conversation_id: str, payload: dict[str, Any] | None = None
+    ) -> bool:
+        """Add a pending job; False (and nothing written) if a job with this key exists already."""
+
+    @abc.abstractmethod
+    def cancel(self, key: str) -> bool:
+        """Cancel a pending job; False if there is none pending under this key."""
+
+    @abc.abstractmethod
+    def get_job(self, key: str) -> Job | None: ...
+
+    @abc.abstractmethod
+    def due_jobs(self, now: datetime, limit: int = 100) -> list[Job]:
+        """Pending jobs with due_at <= now, earliest first."""
+
+    @abc.abstractmethod
+    def claim(self, job_id: int, now: datetime) -> bool:
+        """Mark a pending job done (fired_at=now); False if it was not pending any more.
+
+        Call inside `transaction()` together with the firing's writes.
+        """
+
+    @abc.abstractmethod
+    def next_due(self) -> datetime | None:
+        """When the earliest pending job is due (for a sleeping scheduler loop)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+
