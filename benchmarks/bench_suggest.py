@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
         if (size, "brute WRatio") not in summary:
             continue
         k, w, r = summary[(size, "kefu matcher")], summary[(size, "brute WRatio")], summary[(size, "brute ratio")]
-        print(f"{size:>8} entries: p99 vs WRatio {w[1] / k[1]:.1f}x lower, vs ratio {r[1] / k[1]:.1f}x lower; "
+        print(f"{size:>8} entries: p99 ratio baseline/kefu: WRatio {w[1] / k[1]:.1f}, ratio {r[1] / k[1]:.1f}; "
               f"R@1 noisy {k[2]:.3f} vs best baseline {max(w[2], r[2]):.3f}; "
               f"R@1 paraphrase {k[3]:.3f} vs best baseline {max(w[3], r[3]):.3f}")
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
