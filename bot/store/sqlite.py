@@ -1,0 +1,473 @@
+"""The default store: one SQLite file, safe against kill -9 mid-firing.
+
+Why these choices:
+
+- One connection guarded by a re-entrant lock, in autocommit mode with explicit
+  ``BEGIN IMMEDIATE``/``COMMIT``: a transaction holds the lock from its first write to its
+  outermost exit, so other threads wait instead of seeing (or joining) half-done work, and
+  taking SQLite's write lock up front means another process cannot make us fail half-way
+  with ``SQLITE_BUSY`` (``busy_timeout`` covers the wait).
+- Nested ``transaction()`` blocks join the outer one through a SAVEPOINT: nothing commits before
+  the outermost exit, and an inner block whose exception is caught (the scheduler does this for
+  a failing job) rolls back only its own writes, so a failed firing never commits its claim.
+- WAL with ``synchronous=FULL``: NORMAL may lose the last commits on power loss, and "a crash
+  loses nothing" is the point of this store.
+- Datetimes are stored as fixed-width UTC ISO-8601 text, ``2024-06-01T12:00:00.000000Z``:
+  readable in ``sqlite3`` and ordered by plain text comparison (``due_at <= ?``), with no float
+  rounding of microseconds. They come back as aware UTC datetimes; naive ones are refused.
+- JSON columns are ``json.dumps(..., ensure_ascii=False)``: Chinese stays readable in the file.
+- The schema is ``MIGRATIONS``, an ordered list of named SQL scripts; the ``schema_version``
+  table records which ran. Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from bot.store.base import Job, Store, StoredMessage
+
+MEMORY = ":memory:"
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE conversations (
+            id          TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            state       TEXT NOT NULL,          -- JSON object
+            created_at  TEXT NOT NULL,
+            updated_at  TEXT NOT NULL
+        );
+        CREATE INDEX conversations_customer ON conversations (customer_id, updated_at);
+
+        CREATE TABLE messages (
+            id              INTEGER PRIMARY KEY,
+            conversation_id TEXT NOT NULL,
+            direction       TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            text            TEXT NOT NULL,
+            at              TEXT NOT NULL,
+            platform        TEXT,
+            message_id      TEXT,               -- the platform's id; NULL for our replies
+            processed       INTEGER NOT NULL DEFAULT 0 CHECK (processed IN (0, 1))
+        );
+        -- Inbound dedupe. Partial, so an outbound row can never collide with anything.
+        CREATE UNIQUE INDEX messages_inbound_dedupe ON messages (platform, message_id)
+            WHERE direction = 'in';
+        CREATE INDEX messages_conversation ON messages (conversation_id, at);
+        CREATE INDEX messages_unprocessed ON messages (at) WHERE direction = 'in' AND processed = 0;
+
+        CREATE TABLE decisions (
+            id              INTEGER PRIMARY KEY,
+            conversation_id TEXT NOT NULL,
+            at              TEXT NOT NULL,
+            trigger         TEXT NOT NULL,
+            kind            TEXT NOT NULL,
+            payload         TEXT NOT NULL       -- JSON object
+        );
+        CREATE INDEX decisions_conversation ON decisions (conversation_id, at);
+
+        CREATE TABLE orders (
+            order_id    TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            status      TEXT NOT NULL,
+            updated_at  TEXT NOT NULL           -- `at` of the event that set `status`
+        );
+        CREATE TABLE order_events (
+            id          INTEGER PRIMARY KEY,
+            order_id    TEXT NOT NULL REFERENCES orders (order_id),
+            customer_id TEXT NOT NULL,
+            status      TEXT NOT NULL,
+            at          TEXT NOT NULL,
+            payload     TEXT NOT NULL           -- JSON object
+        );
+        CREATE INDEX order_events_order ON order_events (order_id, at);
+
+        CREATE TABLE jobs (
+            id              INTEGER PRIMARY KEY,
+            key             TEXT NOT NULL UNIQUE,
+            kind            TEXT NOT NULL,
+            due_at          TEXT NOT NULL,
+            conversation_id TEXT NOT NULL,
+            payload         TEXT NOT NULL,      -- JSON object
+            status          TEXT NOT NULL DEFAULT 'pending'
+                            CHECK (status IN ('pending', 'done', 'cancelled')),
+            created_at      TEXT NOT NULL,
+            fired_at        TEXT
+        );
+        CREATE INDEX jobs_due ON jobs (status, due_at);
+
+        -- No API yet: the handoff issue adds it.
+        CREATE TABLE tickets (
+            id              INTEGER PRIMARY KEY,
+            conversation_id TEXT NOT NULL,
+            reason          TEXT NOT NULL,
+            priority        TEXT NOT NULL,
+            grp             TEXT NOT NULL,
+            status          TEXT NOT NULL,
+            created_at      TEXT NOT NULL,
+            sla_due         TEXT,
+            assignee        TEXT,
+            summary         TEXT NOT NULL,      -- JSON object
+            updated_at      TEXT NOT NULL
+        );
+        """,
+    ),
+]
+
+_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+)
+"""
+
+
+class StoreSchemaError(RuntimeError):
+    """The file's schema is not one this version of kefu can use (e.g. written by a newer kefu)."""
+
+
+def to_db_time(dt: datetime) -> str:
+    """Fixed-width UTC text, so SQL text comparison is time comparison.
+
+    Raises:
+        ValueError: ``dt`` is naive; guessing its zone would silently shift jobs by hours.
+    """
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"naive datetime {dt!r}: the store needs timezone-aware datetimes")
+    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def from_db_time(text: str) -> datetime:
+    """The aware UTC datetime stored by `to_db_time`."""
+    return datetime.fromisoformat(text)
+
+
+def _dumps(value: dict[str, Any]) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a script into statements without `executescript`, which would COMMIT first."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\r\n;"):
+                yield pending
+            pending = ""
+    if pending.strip(" \t\r\n;"):
+        raise ValueError(f"incomplete SQL statement in migration: {pending.strip()[:80]!r}")
+
+
+class SqliteStore(Store):
+    """`Store` on one SQLite file (or ``":memory:"``, for tests only).
+
+    Args:
+        path: The database file; its folder is created if missing.
+
+    Raises:
+        StoreSchemaError: The file was written by a newer kefu (unknown migrations).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path if str(path) == MEMORY else Path(path).expanduser()
+        if isinstance(self.path, Path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._depth = 0  # transaction nesting; only touched while holding the lock
+        self._conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        try:
+            self._conn.execute("PRAGMA busy_timeout = 5000")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._check_versions(self._applied_versions())  # before touching a newer file at all
+            if isinstance(self.path, Path):
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # --- schema ---------------------------------------------------------------------------------
+    def _applied_versions(self) -> list[tuple[int, str]]:
+        exists = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
+        if not exists:
+            return []
+        return [tuple(row) for row in self._conn.execute("SELECT version, name FROM schema_version ORDER BY version")]
+
+    def _check_versions(self, applied: list[tuple[int, str]]) -> None:
+        known = [name for name, _ in MIGRATIONS]
+        for version, name in applied:
+            if version > len(known):
+                raise StoreSchemaError(
+                    f"{self.path}: schema version {version} ({name}) is newer than this kefu knows "
+                    f"(up to {len(known)}, {known[-1]}); upgrade kefu or use another store file"
+                )
+            if known[version - 1] != name:
+                raise StoreSchemaError(
+                    f"{self.path}: schema version {version} is {name!r} in the file but "
+                    f"{known[version - 1]!r} in this kefu; the file is not from this project's history"
+                )
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            self._conn.execute(_VERSION_TABLE)
+            applied = self._applied_versions()  # again: another process may have migrated meanwhile
+            self._check_versions(applied)
+            for version, (name, script) in enumerate(MIGRATIONS[len(applied) :], start=len(applied) + 1):
+                for statement in _statements(script):
+                    self._conn.execute(statement)
+                self._conn.execute(
+                    "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                    (version, name, to_db_time(datetime.now(UTC))),
+                )
+
+    def schema_versions(self) -> list[tuple[int, str]]:
+        """The migrations recorded in the file, oldest first (for `kefu` diagnostics and tests)."""
+        with self._lock:
+            return self._applied_versions()
+
+    # --- transactions ---------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """See `Store.transaction`. Never ``await`` inside: coroutines share the thread, and the lock."""
+        with self._lock:
+            savepoint = f"sp{self._depth}"
+            self._conn.execute("BEGIN IMMEDIATE" if self._depth == 0 else f"SAVEPOINT {savepoint}")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._conn.execute("ROLLBACK")
+                else:
+                    self._conn.execute(f"ROLLBACK TO {savepoint}")
+                    self._conn.execute(f"RELEASE {savepoint}")
+                raise
+            self._depth -= 1
+            if self._depth > 0:
+                self._conn.execute(f"RELEASE {savepoint}")
+                return
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    # --- conversations --------------------------------------------------------------------------
+    def load_state(self, conversation_id: str) -> dict[str, Any] | None:
+        rows = self._read("SELECT state FROM conversations WHERE id = ?", (conversation_id,))
+        return json.loads(rows[0][0]) if rows else None
+
+    def save_state(self, conversation_id: str, customer_id: str, state: dict[str, Any], at: datetime) -> None:
+        with self.transaction():
+            self._conn.execute(
+                """
+                INSERT INTO conversations (id, customer_id, state, created_at, updated_at)
+                VALUES (?1, ?2, ?3, ?4, ?4)
+                ON CONFLICT (id) DO UPDATE SET
+                    customer_id = excluded.customer_id, state = excluded.state, updated_at = excluded.updated_at
+                """,
+                (conversation_id, customer_id, _dumps(state), to_db_time(at)),
+            )
+
+    def conversation_for_customer(self, customer_id: str) -> str | None:
+        rows = self._read(
+            "SELECT id FROM conversations WHERE customer_id = ? ORDER BY updated_at DESC, rowid DESC LIMIT 1",
+            (customer_id,),
+        )
+        return rows[0][0] if rows else None
+
+    # --- messages -------------------------------------------------------------------------------
+    def add_message(
+        self,
+        conversation_id: str,
+        direction: Literal["in", "out"],
+        text: str,
+        at: datetime,
+        *,
+        platform: str | None = None,
+        message_id: str | None = None,
+    ) -> tuple[int, bool]:
+        """See `Store.add_message`.
+
+        Dedupe needs both ``platform`` and ``message_id``; outbound rows never dedupe and are
+        stored as processed (there is nothing to process in our own reply).
+        """
+        with self.transaction():
+            if direction == "in" and platform is not None and message_id is not None:
+                existing = self._conn.execute(
+                    "SELECT id FROM messages WHERE direction = 'in' AND platform = ? AND message_id = ?",
+                    (platform, message_id),
+                ).fetchone()
+                if existing:
+                    return existing[0], False
+            cursor = self._conn.execute(
+                """
+                INSERT INTO messages (conversation_id, direction, text, at, platform, message_id, processed)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+                (conversation_id, direction, text, to_db_time(at), platform, message_id, int(direction == "out")),
+            )
+            return cursor.lastrowid, True
+
+    def mark_processed(self, message_row_id: int) -> None:
+        with self.transaction():
+            self._conn.execute("UPDATE messages SET processed = 1 WHERE id = ?", (message_row_id,))
+
+    _MESSAGE_COLUMNS = "id, conversation_id, direction, text, at, platform, message_id, processed"
+
+    @staticmethod
+    def _message(row: tuple[Any, ...]) -> StoredMessage:
+        id_, conversation_id, direction, text, at, platform, message_id, processed = row
+        return StoredMessage(
+            id_, conversation_id, direction, text, from_db_time(at), platform, message_id, bool(processed)
+        )
+
+    def unprocessed_messages(self) -> list[StoredMessage]:
+        rows = self._read(
+            f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE direction = 'in' AND processed = 0 ORDER BY at, id"
+        )
+        return [self._message(row) for row in rows]
+
+    def recent_messages(self, conversation_id: str, limit: int = 10) -> list[StoredMessage]:
+        rows = self._read(
+            f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY at DESC, id DESC LIMIT ?",
+            (conversation_id, limit),
+        )
+        return [self._message(row) for row in reversed(rows)]
+
+    # --- decisions (audit) ----------------------------------------------------------------------
+    def add_decision(
+        self, conversation_id: str, at: datetime, trigger: str, kind: str, payload: dict[str, Any]
+    ) -> int:
+        with self.transaction():
+            cursor = self._conn.execute(
+                "INSERT INTO decisions (conversation_id, at, trigger, kind, payload) VALUES (?, ?, ?, ?, ?)",
+                (conversation_id, to_db_time(at), trigger, kind, _dumps(payload)),
+            )
+            return cursor.lastrowid
+
+    def decisions(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT id, conversation_id, at, trigger, kind, payload FROM decisions"
+        params: tuple[Any, ...] = ()
+        if conversation_id is not None:
+            sql, params = sql + " WHERE conversation_id = ?", (conversation_id,)
+        rows = self._read(sql + " ORDER BY at, id", params)
+        return [
+            {"id": id_, "conversation_id": cid, "at": from_db_time(at), "trigger": trigger, "kind": kind,
+             "payload": json.loads(payload)}
+            for id_, cid, at, trigger, kind, payload in rows
+        ]
+
+    # --- order events ---------------------------------------------------------------------------
+    def add_order_event(
+        self, order_id: str, customer_id: str, status: str, at: datetime, payload: dict[str, Any]
+    ) -> None:
+        """See `Store.add_order_event`.
+
+        Webhooks can arrive late or be retried, so an event older than the one that set the
+        current status is recorded but does not change it: a late "created" must not make a
+        paid order look unpaid (and get chased). Equal times: the later call wins.
+        """
+        when = to_db_time(at)
+        with self.transaction():
+            self._conn.execute(
+                """
+                INSERT INTO orders (order_id, customer_id, status, updated_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (order_id) DO UPDATE SET
+                    customer_id = excluded.customer_id, status = excluded.status, updated_at = excluded.updated_at
+                WHERE excluded.updated_at >= orders.updated_at
+                """,
+                (order_id, customer_id, status, when),
+            )
+            self._conn.execute(
+                "INSERT INTO order_events (order_id, customer_id, status, at, payload) VALUES (?, ?, ?, ?, ?)",
+                (order_id, customer_id, status, when, _dumps(payload)),
+            )
+
+    def order_status(self, order_id: str) -> str | None:
+        rows = self._read("SELECT status FROM orders WHERE order_id = ?", (order_id,))
+        return rows[0][0] if rows else None
+
+    # --- jobs -----------------------------------------------------------------------------------
+    def schedule(
+        self, key: str, kind: str, due_at: datetime, conversation_id: str, payload: dict[str, Any] | None = None
+    ) -> bool:
+        """See `Store.schedule`. A key stays taken after its job is done or cancelled.
+
+        ``created_at`` is the wall clock (informational only; ``due_at`` is what counts).
+        """
+        with self.transaction():
+            cursor = self._conn.execute(
+                """
+                INSERT INTO jobs (key, kind, due_at, conversation_id, payload, created_at)
+                VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING
+                """,
+                (key, kind, to_db_time(due_at), conversation_id, _dumps(payload or {}), to_db_time(datetime.now(UTC))),
+            )
+            return cursor.rowcount == 1
+
+    def cancel(self, key: str) -> bool:
+        with self.transaction():
+            cursor = self._conn.execute(
+                "UPDATE jobs SET status = 'cancelled' WHERE key = ? AND status = 'pending'", (key,)
+            )
+            return cursor.rowcount == 1
+
+    _JOB_COLUMNS = "id, key, kind, due_at, conversation_id, payload, status, created_at, fired_at"
+
+    @staticmethod
+    def _job(row: tuple[Any, ...]) -> Job:
+        id_, key, kind, due_at, conversation_id, payload, status, created_at, fired_at = row
+        return Job(
+            id=id_, key=key, kind=kind, due_at=from_db_time(due_at), conversation_id=conversation_id,
+            payload=json.loads(payload), status=status, created_at=from_db_time(created_at),
+            fired_at=from_db_time(fired_at) if fired_at else None,
+        )
+
+    def get_job(self, key: str) -> Job | None:
+        rows = self._read(f"SELECT {self._JOB_COLUMNS} FROM jobs WHERE key = ?", (key,))
+        return self._job(rows[0]) if rows else None
+
+    def due_jobs(self, now: datetime, limit: int = 100) -> list[Job]:
+        rows = self._read(
+            f"SELECT {self._JOB_COLUMNS} FROM jobs WHERE status = 'pending' AND due_at <= ?"
+            " ORDER BY due_at, id LIMIT ?",
+            (to_db_time(now), limit),
+        )
+        return [self._job(row) for row in rows]
+
+    def claim(self, job_id: int, now: datetime) -> bool:
+        with self.transaction():
+            cursor = self._conn.execute(
+                "UPDATE jobs SET status = 'done', fired_at = ? WHERE id = ? AND status = 'pending'",
+                (to_db_time(now), job_id),
+            )
+            return cursor.rowcount == 1
+
+    def next_due(self) -> datetime | None:
+        rows = self._read("SELECT MIN(due_at) FROM jobs WHERE status = 'pending'")
+        return from_db_time(rows[0][0]) if rows[0][0] else None
+
+    def close(self) -> None:
+        """Close the connection; the store is unusable afterwards. Safe to call twice."""
+        with self._lock:
+            self._conn.close()
