@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -107,6 +109,84 @@ class PolicySettings(_Section):
     handoff_intents: list[str] = Field(default_factory=lambda: list(DEFAULT_HANDOFF_INTENTS))
 
 
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_duration(value: object) -> timedelta:
+    """``30m``, ``2m30s``, ``1h``, or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    match = _DURATION.match(str(value).strip())
+    if not match or not any(match.groups()):
+        raise ValueError(f"{value!r} is not a duration like 30m, 2m30s, 1h or 90s")
+    h, m, s = (int(g or 0) for g in match.groups())
+    return timedelta(hours=h, minutes=m, seconds=s)
+
+
+def parse_hours(value: str) -> tuple[time, time]:
+    """``"22:00-08:00"`` → (22:00, 08:00); a window may wrap midnight."""
+    match = _HOURS.match(value.strip())
+    if not match:
+        raise ValueError(f"{value!r} is not a window like 09:00-23:00")
+    a, b, c, d = (int(g) for g in match.groups())
+    return time(a, b), time(c, d)
+
+
+def in_window(moment: time, window: tuple[time, time]) -> bool:
+    start, end = window
+    if start == end:
+        return False
+    return start <= moment < end if start < end else moment >= start or moment < end
+
+
+class FlowSettings(_Section):
+    """Timing of the scripted flows, in the shop's time zone."""
+
+    timezone: str = "Asia/Shanghai"
+    #: When agents are on duty; in `away` mode the bot answers alone outside these hours.
+    working_hours: str = "09:00-23:00"
+    #: Never chase a payment in these hours; a chase due then moves to the window's end.
+    quiet_hours: str = "22:00-08:00"
+    payment_chase_after: timedelta = timedelta(minutes=30)
+    bargain_followup_after: timedelta = timedelta(seconds=150)
+    #: From this quantity a bulk request goes to a person in the sales group.
+    bulk_handoff_qty: int = Field(50, ge=1)
+    #: Auto-sends allowed per conversation per minute (stops bot-to-bot loops).
+    max_auto_per_minute: int = Field(6, ge=1)
+
+    @field_validator("payment_chase_after", "bargain_followup_after", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> timedelta:
+        return parse_duration(value)
+
+    @field_validator("working_hours", "quiet_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        parse_hours(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class StoreSettings(_Section):
+    #: SQLite file (relative to the config file), or sqlite:///path.
+    path: str = "kefu.sqlite"
+
+
 class Config(_Section):
     """The whole `config.yaml`."""
 
@@ -114,6 +194,8 @@ class Config(_Section):
     intents: IntentSettings = Field(default_factory=IntentSettings)
     phrasebook: PhrasebookSettings = Field(default_factory=PhrasebookSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    flows: FlowSettings = Field(default_factory=FlowSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
     #: Folder the config was read from; relative paths in it are relative to this.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 

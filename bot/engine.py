@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import platformdirs
 
 from bot.config import RUNTIME_PLACEHOLDERS, Config
 from bot.models import Decision, Suggestion
-from bot.policy import decide
+from bot.policy import Gate, decide
 from intents.classifier import IntentClassifier, IntentResult, load_or_train
 from intents.dataset import DEFAULT_DIR as DEFAULT_TRAINING_DIR
 from intents.dataset import TrainingSet, load_training_set
@@ -67,14 +67,27 @@ def load_shop_training_set(config: Config) -> TrainingSet:
 
 @dataclass
 class Context:
-    """What the caller knows beyond the text (stateless for now; flows add memory).
+    """What the caller knows beyond the text: who is there and what was said already.
 
-    ``avoid`` holds reply texts recently sent, so variants rotate instead of repeating.
+    ``avoid`` holds the reply texts just sent (never repeat one), ``uses`` how often each
+    phrase was used (its variants rotate in that order); ``recent_auto_sends`` feeds the
+    per-minute rate limit.
     """
 
     agents_online: bool = False
     avoid: tuple[str, ...] = ()
-    turn: int = 0
+    uses: Mapping[str, int] = field(default_factory=dict)
+    owner: str = "bot"
+    recent_auto_sends: int = 0
+
+    def gate(self, config: Config) -> Gate:
+        return Gate(
+            agents_online=self.agents_online,
+            platform=config.shop.platform,
+            owner=self.owner,
+            recent_auto_sends=self.recent_auto_sends,
+            max_auto_per_minute=config.flows.max_auto_per_minute,
+        )
 
 
 class Engine:
@@ -119,9 +132,7 @@ class Engine:
         probs = result.probs()
         matches = self.matcher.match(text, probs, k=self.config.policy.top_k)
         suggestions = [self._suggestion(m, context) for m in matches]
-        kind, reasons, handoff = decide(
-            self.config.policy, result, suggestions, context.agents_online, self.config.shop.platform
-        )
+        kind, reasons, handoff = decide(self.config.policy, result, suggestions, context.gate(self.config))
         trace: dict[str, Any] = {
             "normalised": clean,
             "intent": {"top": result.ranking[:5], "confident": result.confident},
@@ -140,6 +151,7 @@ class Engine:
             intents=[(name, round(p, 4)) for name, p in result.ranking],
             slots=slots.model_dump(exclude_none=True),
             suggestions=suggestions,
+            replies=suggestions[:1] if kind == "auto_send" else [],
             handoff=handoff,
             reasons=reasons,
             trace=trace,
@@ -149,13 +161,13 @@ class Engine:
         """The text of a script line (flows use this), placeholders filled."""
         context = context or Context()
         entry = self.phrasebook.get(phrase_id)
-        return choose_reply(entry, {**self.values, **runtime}, context.avoid, context.turn)
+        return choose_reply(entry, {**self.values, **runtime}, context.avoid, context.uses.get(phrase_id, 0))
 
     def _suggestion(self, match: Match, context: Context) -> Suggestion:
         entry = match.entry
         return Suggestion(
             id=entry.id,
-            text=choose_reply(entry, self.values, context.avoid, context.turn),
+            text=choose_reply(entry, self.values, context.avoid, context.uses.get(entry.id, 0)),
             score=round(match.score, 4),
             intent=entry.intent,
             auto_send=entry.auto_send,

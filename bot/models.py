@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-DecisionKind = Literal["auto_send", "suggest", "handoff", "hold"]
+#: auto_send: replies go out now · suggest: an agent sees them · handoff: a person takes over ·
+#: hold: only the away message went out, the rest waits for an agent · none: nothing to say
+DecisionKind = Literal["auto_send", "suggest", "handoff", "hold", "none"]
 
 
 class Inbound(BaseModel):
@@ -60,20 +62,22 @@ class Handoff(BaseModel):
 
 
 class Decision(BaseModel):
-    """What kefu does with one message, and the trace of how it got there."""
+    """What kefu does with one message (or timer, or order event), and why."""
 
     kind: DecisionKind
-    text: str
-    intent: str
-    intent_score: float
-    intents: list[tuple[str, float]]
-    slots: dict[str, Any]
-    suggestions: list[Suggestion]
+    text: str = ""
+    intent: str = ""
+    intent_score: float = 0.0
+    intents: list[tuple[str, float]] = Field(default_factory=list)
+    slots: dict[str, Any] = Field(default_factory=dict)
+    suggestions: list[Suggestion] = Field(default_factory=list)
+    #: What goes out to the customer now, in order (empty unless auto_send, hold or handoff).
+    replies: list[Suggestion] = Field(default_factory=list)
     handoff: Handoff | None = None
     reasons: list[str] = Field(default_factory=list)
     trace: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def reply(self) -> Suggestion | None:
-        """The suggestion that would be sent on its own, if the decision is to auto-send."""
-        return self.suggestions[0] if self.kind == "auto_send" and self.suggestions else None
+        """The first line sent to the customer, if any."""
+        return self.replies[0] if self.replies else None

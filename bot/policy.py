@@ -9,6 +9,8 @@ for not auto-sending is recorded in the decision.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.config import PolicySettings
 from bot.models import DecisionKind, Handoff, Suggestion
 from intents.classifier import IntentResult
@@ -16,19 +18,29 @@ from intents.labels import AFTERSALE
 from phrasebook.redlines import find_red_lines
 
 
+@dataclass(frozen=True)
+class Gate:
+    """Who is there and what was sent lately: the conditions any line must pass to go out alone."""
+
+    agents_online: bool = False
+    platform: str = "taobao"
+    owner: str = "bot"
+    recent_auto_sends: int = 0
+    max_auto_per_minute: int = 6
+
+
 def decide(
     policy: PolicySettings,
     result: IntentResult,
     suggestions: list[Suggestion],
-    agents_online: bool,
-    platform: str = "taobao",
+    gate: Gate = Gate(),  # noqa: B008 - frozen, so sharing the default is safe
 ) -> tuple[DecisionKind, list[str], Handoff | None]:
     """Pick the decision kind for one message; return it with the reasons and any handoff."""
-    if result.confident and result.intent in policy.handoff_intents:
+    if result.confident and result.intent in policy.handoff_intents and gate.owner == "bot":
         group = "aftersale" if result.intent in AFTERSALE else "presale"
         reason = f"intent {result.intent} is handled by a person"
         return "handoff", [reason], Handoff(reason=result.intent, group=group)
-    reasons = auto_send_blockers(policy, result, suggestions, agents_online, platform)
+    reasons = auto_send_blockers(policy, result, suggestions, gate)
     return ("suggest", reasons, None) if reasons else ("auto_send", [], None)
 
 
@@ -36,28 +48,47 @@ def auto_send_blockers(
     policy: PolicySettings,
     result: IntentResult,
     suggestions: list[Suggestion],
-    agents_online: bool,
-    platform: str = "taobao",
+    gate: Gate = Gate(),  # noqa: B008
 ) -> list[str]:
-    """Why the best suggestion may not be sent on its own (empty list: it may)."""
+    """Why the best matched suggestion may not be sent on its own (empty list: it may)."""
     reasons = []
-    if policy.mode == "suggest":
-        reasons.append("mode is suggest")
-    elif policy.mode == "away" and agents_online:
-        reasons.append("an agent is online")
     if not result.confident:
         reasons.append(f"intent unsure ({result.ranking[0][0]} p={result.score:.2f})")
     elif result.score < policy.auto_intent_min:
         reasons.append(f"intent p={result.score:.2f} < auto_intent_min {policy.auto_intent_min}")
     if not suggestions:
-        reasons.append("no matching reply")
-        return reasons
+        return [*mode_blockers(policy, gate), *reasons, "no matching reply"]
     best = suggestions[0]
     if best.intent != result.intent:
         reasons.append(f"best reply {best.id} is for {best.intent}, not {result.intent}")
-    if not best.auto_send:
-        reasons.append(f"{best.id} is marked auto_send: false")
     if best.score < policy.auto_send_min:
         reasons.append(f"score {best.score:.2f} < auto_send_min {policy.auto_send_min}")
-    reasons += [str(hit) for hit in find_red_lines(best.text, platform, policy.banned_words)]
+    return [*mode_blockers(policy, gate), *reasons, *line_blockers(policy, best, gate)]
+
+
+def mode_blockers(policy: PolicySettings, gate: Gate) -> list[str]:
+    """Whether the bot may speak alone at all right now."""
+    reasons = []
+    if policy.mode == "suggest":
+        reasons.append("mode is suggest")
+    elif policy.mode == "away" and gate.agents_online:
+        reasons.append("an agent is online")
+    if gate.owner != "bot":
+        reasons.append("a person owns this conversation")
+    if gate.recent_auto_sends >= gate.max_auto_per_minute:
+        reasons.append(f"rate limit: {gate.recent_auto_sends} auto-sends in the last minute")
     return reasons
+
+
+def line_blockers(policy: PolicySettings, line: Suggestion, gate: Gate) -> list[str]:
+    """Whether this particular text may go out alone."""
+    reasons = []
+    if not line.auto_send:
+        reasons.append(f"{line.id} is marked auto_send: false")
+    reasons += [str(hit) for hit in find_red_lines(line.text, gate.platform, policy.banned_words)]
+    return reasons
+
+
+def script_blockers(policy: PolicySettings, line: Suggestion, gate: Gate) -> list[str]:
+    """Blockers for a scripted line: the flow chose it, so intent and score checks do not apply."""
+    return [*mode_blockers(policy, gate), *line_blockers(policy, line, gate)]

@@ -9,7 +9,7 @@ import pytest
 from bot.config import PolicySettings
 from bot.engine import Context
 from bot.models import Suggestion
-from bot.policy import auto_send_blockers, decide
+from bot.policy import Gate, auto_send_blockers, decide
 from intents.classifier import IntentResult
 
 
@@ -101,7 +101,7 @@ GOOD = Suggestion(id="post.free", text="包邮哦", score=0.8, intent="free_ship
 
 
 def test_policy_auto_sends_when_everything_holds():
-    assert decide(PolicySettings(mode="auto"), RESULT, [GOOD], agents_online=True)[0] == "auto_send"
+    assert decide(PolicySettings(mode="auto"), RESULT, [GOOD], Gate(agents_online=True))[0] == "auto_send"
 
 
 @pytest.mark.parametrize(
@@ -117,18 +117,25 @@ def test_policy_auto_sends_when_everything_holds():
     ],
 )
 def test_policy_blockers(policy, result, suggestion, online, reason):
-    blockers = auto_send_blockers(policy, result, [suggestion], online)
+    blockers = auto_send_blockers(policy, result, [suggestion], Gate(agents_online=online))
     assert any(reason in b for b in blockers), blockers
-    assert decide(policy, result, [suggestion], online)[0] == "suggest"
+    assert decide(policy, result, [suggestion], Gate(agents_online=online))[0] == "suggest"
+
+
+def test_policy_human_owner_and_rate_limit():
+    owned = auto_send_blockers(PolicySettings(), RESULT, [GOOD], Gate(owner="human"))
+    assert owned == ["a person owns this conversation"]
+    limited = auto_send_blockers(PolicySettings(), RESULT, [GOOD], Gate(recent_auto_sends=6, max_auto_per_minute=6))
+    assert limited == ["rate limit: 6 auto-sends in the last minute"]
 
 
 def test_policy_without_suggestions():
-    assert "no matching reply" in auto_send_blockers(PolicySettings(), RESULT, [], False)
+    assert "no matching reply" in auto_send_blockers(PolicySettings(), RESULT, [], Gate())
 
 
 def test_policy_hands_off_configured_intents():
     result = IntentResult("lost_parcel", 0.8, [("lost_parcel", 0.8)], True)
-    kind, reasons, handoff = decide(PolicySettings(), result, [], False)
+    kind, reasons, handoff = decide(PolicySettings(), result, [])
     assert kind == "handoff" and handoff.reason == "lost_parcel" and handoff.group == "aftersale"
-    kind, _, _ = decide(PolicySettings(handoff_intents=[]), result, [], False)
+    kind, _, _ = decide(PolicySettings(handoff_intents=[]), result, [])
     assert kind == "suggest"
