@@ -1,0 +1,64 @@
+"""The bargaining ladder (DESIGN.md "Scripts the seeds describe").
+
+First ask → the unified price; bulk → the tiered price (a 大宗 order → a person in sales);
+returning customer → the member price; after a concession → "already the best price";
+"other shop is cheaper" → we are the authorised store; the third and later ask → "let me ask
+my manager" and, 2–3 minutes later, a gift instead of a discount (once per conversation).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from bot.config import FlowSettings
+from bot.flows import JobSpec, Scripted
+from bot.models import Handoff
+from bot.state import ConversationState
+
+PRICE_INTENTS = frozenset({"price_bargain", "bulk_discount", "returning_discount", "competitor_cheaper"})
+FOLLOWUP_KIND = "bargain_followup"
+_BIG_ORDER = re.compile(r"大宗|批发|公司采购|企业采购|单位采购|集采|团购|批量采购|工厂|经销|代理")
+
+
+def followup_key(conversation_id: str) -> str:
+    return f"{FOLLOWUP_KIND}:{conversation_id}"
+
+
+def on_price_ask(
+    intent: str,
+    text: str,
+    quantity: int | None,
+    state: ConversationState,
+    flows: FlowSettings,
+    now: datetime,
+) -> Scripted | None:
+    """The ladder's answer to a price-related message; updates ``state`` in place."""
+    if intent not in PRICE_INTENTS:
+        return None
+    if intent == "bulk_discount":
+        if (quantity is not None and quantity >= flows.bulk_handoff_qty) or _BIG_ORDER.search(text):
+            handoff = Handoff(reason="bulk_order", group="sales", priority="high")
+            return Scripted("bargain.bulk_handoff", "bulk order: a sales colleague takes over", handoff)
+        return Scripted("bargain.bulk", f"bulk ask (quantity {quantity})")
+    state.bargain_round += 1
+    rung = state.bargain_round
+    if rung >= 3 and state.bargain_followup == "none":
+        state.bargain_followup = "pending"
+        job = JobSpec(followup_key(state.conversation_id), FOLLOWUP_KIND, now + flows.bargain_followup_after)
+        return Scripted("bargain.manager", f"ask #{rung}: ask the manager, follow up later", jobs=(job,))
+    if intent == "competitor_cheaper" and rung < 3:
+        return Scripted("bargain.competitor", f"ask #{rung}: another shop is cheaper")
+    if intent == "returning_discount" and not state.concession_given:
+        state.concession_given = True
+        return Scripted("bargain.returning", f"ask #{rung}: returning customer → member price")
+    if state.concession_given or rung >= 3:
+        return Scripted("bargain.after_concession", f"ask #{rung}: already the best price")
+    return Scripted("bargain.first", f"ask #{rung}: unified price")
+
+
+def on_followup_due(state: ConversationState) -> Scripted:
+    """The manager's answer: no lower price, but a gift."""
+    state.bargain_followup = "done"
+    state.concession_given = True
+    return Scripted("bargain.gift_followup", "manager follow-up: a gift instead of a discount")
