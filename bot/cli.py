@@ -19,6 +19,7 @@ import click
 from bot.config import RUNTIME_PLACEHOLDERS, Config, ConfigError, load_config
 from bot.engine import Engine, load_shop_phrasebook, load_shop_training_set, model_path
 from bot.evaluate import EvalDataError, evaluate, format_report, read_examples
+from bot.replay import ReplayError
 from intents.classifier import StaleModelError, train
 from intents.dataset import TrainingDataError
 from phrasebook.lint import lint_phrasebook
@@ -47,7 +48,7 @@ def with_config(command):
         try:
             config = load_config(config_path)
             return command(config, **kwargs)
-        except (ConfigError, EvalDataError, StaleModelError) as exc:
+        except (ConfigError, EvalDataError, StaleModelError, ReplayError) as exc:
             _fail(str(exc))
         except (PhrasebookError, TrainingDataError) as exc:
             for problem in exc.problems:
@@ -186,6 +187,30 @@ def eval_command(config: Config, data_path: Path, as_json: bool, accept_alt: boo
         click.echo(json.dumps(report, ensure_ascii=False))
     else:
         click.echo(format_report(report))
+
+
+@main.command()
+@click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per decision.")
+@click.option("--store", "store_url", default=":memory:", show_default=True,
+              help="Where the replay keeps its conversations (a SQLite file to inspect afterwards).")
+@with_config
+def replay(config: Config, script: Path, as_json: bool, store_url: str) -> None:
+    """Run a scripted conversation on a simulated clock (no network, no waiting)."""
+    from bot.replay import Replay, format_line, load_script
+    from bot.store import open_store
+
+    start, agents_online, events = load_script(script, config)
+    runner = Replay(Engine.from_config(config), start, agents_online, open_store(store_url))
+    for line in runner.run(events):
+        if as_json:
+            click.echo(json.dumps(line.model_dump(include=REPLAY_KEYS), ensure_ascii=False))
+        else:
+            click.echo(format_line(line))
+
+
+#: `kefu replay --json` contract: one object per decision with exactly these keys.
+REPLAY_KEYS = {"at", "customer", "trigger", "kind", "phrase_id", "text", "intent", "handoff"}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,206 @@
+"""`kefu replay`: run a scripted conversation on a simulated clock, no network, no sleeping.
+
+A replay file is YAML::
+
+    clock: "2026-11-23T10:00:00+08:00"   # start time (shop time zone if no offset)
+    agents_online: false
+    events:
+      - {customer: c1, text: 能便宜点吗}
+      - {advance: 3m}                      # move the clock; jobs due meanwhile fire at their time
+      - {order: {order_id: o1, customer: c1, status: created, consulted_before_order: true}}
+      - {agents_online: true}
+
+Each decision becomes one `ReplayLine`; tests, offline phrasebook testing and people all read
+the same lines (``--json`` prints them as JSON, one per line).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.assistant import Assistant
+from bot.config import Config, parse_duration
+from bot.engine import Engine
+from bot.models import Decision, Inbound, OrderEvent
+from bot.scheduler import ManualClock
+from bot.store import Store, open_store
+from intents.yamlfile import YamlFileError, line_of, load_yaml
+
+
+class ReplayError(ValueError):
+    """The replay file is unusable; the message names file:line."""
+
+
+class ReplayLine(BaseModel):
+    """One decision as `kefu replay --json` prints it."""
+
+    at: str
+    customer: str
+    trigger: str
+    kind: str
+    phrase_id: str | None = None
+    text: str | None = None
+    intent: str | None = None
+    handoff: dict[str, Any] | None = None
+    replies: list[dict[str, str]] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+    said: str | None = None
+
+
+class _Order(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    order_id: str
+    customer: str
+    status: str
+    consulted_before_order: bool = False
+    amount: float | None = None
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customer: str | None = None
+    text: str | None = None
+    message_id: str | None = None
+    advance: str | int | None = None
+    order: _Order | None = None
+    agents_online: bool | None = None
+
+    @field_validator("advance")
+    @classmethod
+    def _duration(cls, value):
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
+class _Script(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    clock: datetime
+    agents_online: bool = False
+    events: list[dict[str, Any]]
+
+
+def load_script(path: Path, config: Config) -> tuple[datetime, bool, list[tuple[int | None, _Event]]]:
+    """Parse and check a replay file; every problem names file:line."""
+    try:
+        data, lines = load_yaml(path)
+    except YamlFileError as exc:
+        raise ReplayError(str(exc)) from exc
+    if not isinstance(data, dict):
+        raise ReplayError(f"{path}:1: a replay file is a mapping with clock and events")
+    try:
+        script = _Script(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = line_of(lines, *err["loc"])
+        raise ReplayError(f"{path}:{where}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from exc
+    start = script.clock if script.clock.tzinfo else script.clock.replace(tzinfo=config.flows.tz)
+    events = []
+    for i, raw in enumerate(script.events):
+        where = line_of(lines, "events", i)
+        try:
+            event = _Event(**raw) if isinstance(raw, dict) else None
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ReplayError(f"{path}:{where}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from exc
+        kinds = sum(x is not None for x in (event and event.text, event and event.advance,
+                                             event and event.order, event and event.agents_online))
+        if event is None or kinds != 1 or (event.text is not None and not event.customer):
+            raise ReplayError(
+                f"{path}:{where}: an event is one of {{customer, text}}, {{advance}}, {{order}}, {{agents_online}}"
+            )
+        events.append((where, event))
+    return start, script.agents_online, events
+
+
+class Replay:
+    """Drives an `Assistant` through a script; collects one `ReplayLine` per decision."""
+
+    def __init__(self, engine: Engine, start: datetime, agents_online: bool, store: Store | None = None):
+        self.clock = ManualClock(start)
+        self.store = store or open_store(":memory:")
+        self.assistant = Assistant(engine, self.store, self.clock, agents_online=agents_online)
+        self.tz = engine.config.flows.tz
+        self.lines: list[ReplayLine] = []
+        self._count = 0
+
+    def run(self, events: list[tuple[int | None, _Event]]) -> list[ReplayLine]:
+        for _, event in events:
+            if event.text is not None:
+                self._count += 1
+                inbound = Inbound(
+                    platform="replay", conversation_id=event.customer, customer_id=event.customer,
+                    message_id=event.message_id or f"m{self._count}", text=event.text,
+                )
+                decision = self.assistant.handle_message(inbound)
+                if decision is not None:
+                    self._emit(event.customer, "message", decision, said=event.text)
+            elif event.advance is not None:
+                self.advance(parse_duration(event.advance))
+            elif event.order is not None:
+                o = event.order
+                order = OrderEvent(order_id=o.order_id, customer_id=o.customer, status=o.status,
+                                   consulted_before_order=o.consulted_before_order, amount=o.amount,
+                                   at=self.clock.now())
+                self._emit(o.customer, "order", self.assistant.handle_order(order))
+            else:
+                self.assistant.agents_online = bool(event.agents_online)
+        return self.lines
+
+    def advance(self, delta) -> None:
+        """Move the clock; each job due on the way fires at its own due time."""
+        target = self.clock.now() + delta
+        while (due := self.store.next_due()) is not None and due <= target:
+            self.clock.set(max(self.clock.now(), due))
+            for job, decision in self._fire_due():
+                self._emit(self._customer(job.conversation_id), "timer", decision)
+        self.clock.set(target)
+
+    def _fire_due(self):
+        fired = []
+        self.assistant.scheduler.run_due(lambda job: fired.append((job, self.assistant.handle_timer(job))))
+        return fired
+
+    def _customer(self, conversation_id: str) -> str:
+        state = self.store.load_state(conversation_id)
+        return state["customer_id"] if state else conversation_id
+
+    def _emit(self, customer: str, trigger: str, decision: Decision, said: str | None = None) -> None:
+        # the last reply is the answer; an away greeting, when there is one, comes before it
+        suggested = decision.suggestions[0] if decision.suggestions else None
+        shown = decision.replies[-1] if decision.replies else suggested
+        self.lines.append(ReplayLine(
+            at=self.clock.now().astimezone(self.tz).isoformat(),
+            customer=customer,
+            trigger=trigger,
+            kind=decision.kind,
+            phrase_id=shown.id if shown else None,
+            text=shown.text if shown else None,
+            intent=decision.intent or None,
+            handoff=decision.handoff.model_dump() if decision.handoff else None,
+            replies=[{"phrase_id": r.id, "text": r.text} for r in decision.replies],
+            reasons=decision.reasons,
+            said=said,
+        ))
+
+
+def format_line(line: ReplayLine) -> str:
+    """A transcript line for people."""
+    clock = line.at[11:19]
+    if line.trigger == "message":
+        head = f"{clock}  {line.customer}: {line.said}\n"
+        head += f"          [{line.intent}] → {line.kind}"
+    else:
+        head = f"{clock}  ({line.trigger}) {line.customer} → {line.kind}"
+    if line.handoff:
+        head += f"  handoff {line.handoff['group']}/{line.handoff['priority']}: {line.handoff['reason']}"
+    body = [f"          客服 ({r['phrase_id']}): {r['text']}" for r in line.replies]
+    if not line.replies and line.phrase_id and line.kind == "suggest":
+        body.append(f"          suggest ({line.phrase_id}): {line.text}")
+    if line.reasons and line.kind in {"suggest", "none", "hold"}:
+        body.append(f"          why: {'; '.join(line.reasons)}")
+    return "\n".join([head, *body])
