@@ -182,6 +182,47 @@ class FlowSettings(_Section):
         return ZoneInfo(self.timezone)
 
 
+class Agent(_Section):
+    """A human agent: which queues they take and how many conversations at once."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.@-]+$")
+    name: str = ""
+    groups: list[Literal["presale", "aftersale", "sales"]] = Field(min_length=1)
+    capacity: int = Field(5, ge=1)
+
+
+class HandoffSettings(_Section):
+    """Who takes over from the bot, how fast, and when the bot gets the conversation back."""
+
+    agents: list[Agent] = Field(default_factory=list)
+    #: Time to first human answer, per group; a ticket past it is flagged as breached.
+    sla: dict[Literal["presale", "aftersale", "sales"], timedelta] = Field(
+        default_factory=lambda: {
+            "presale": timedelta(minutes=3),
+            "aftersale": timedelta(minutes=10),
+            "sales": timedelta(minutes=30),
+        }
+    )
+    #: This many unsure turns in a row and a person takes over.
+    low_confidence_turns: int = Field(3, ge=1)
+    #: A conversation a person owns returns to the bot after this long without agent activity.
+    release_after: timedelta = timedelta(minutes=30)
+    #: The anger detector's score from which a customer counts as angry (0–1).
+    anger_threshold: float = Field(0.5, ge=0, le=1)
+
+    @field_validator("release_after", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> timedelta:
+        return parse_duration(value)
+
+    @field_validator("sla", mode="before")
+    @classmethod
+    def _sla(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {k: parse_duration(v) for k, v in value.items()}
+        return value
+
+
 class StoreSettings(_Section):
     #: SQLite file (relative to the config file), or sqlite:///path.
     path: str = "kefu.sqlite"
@@ -195,6 +236,7 @@ class Config(_Section):
     phrasebook: PhrasebookSettings = Field(default_factory=PhrasebookSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
     flows: FlowSettings = Field(default_factory=FlowSettings)
+    handoff: HandoffSettings = Field(default_factory=HandoffSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     #: Folder the config was read from; relative paths in it are relative to this.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
