@@ -191,18 +191,15 @@ class Agent(_Section):
     capacity: int = Field(5, ge=1)
 
 
+DEFAULT_SLA = {"presale": timedelta(minutes=3), "aftersale": timedelta(minutes=10), "sales": timedelta(minutes=30)}
+
+
 class HandoffSettings(_Section):
     """Who takes over from the bot, how fast, and when the bot gets the conversation back."""
 
     agents: list[Agent] = Field(default_factory=list)
     #: Time to first human answer, per group; a ticket past it is flagged as breached.
-    sla: dict[Literal["presale", "aftersale", "sales"], timedelta] = Field(
-        default_factory=lambda: {
-            "presale": timedelta(minutes=3),
-            "aftersale": timedelta(minutes=10),
-            "sales": timedelta(minutes=30),
-        }
-    )
+    sla: dict[Literal["presale", "aftersale", "sales"], timedelta] = Field(default_factory=lambda: dict(DEFAULT_SLA))
     #: This many unsure turns in a row and a person takes over.
     low_confidence_turns: int = Field(3, ge=1)
     #: A conversation a person owns returns to the bot after this long without agent activity.
@@ -218,9 +215,19 @@ class HandoffSettings(_Section):
     @field_validator("sla", mode="before")
     @classmethod
     def _sla(cls, value: object) -> object:
+        # a shop that sets one queue's SLA keeps the defaults of the others
         if isinstance(value, dict):
-            return {k: parse_duration(v) for k, v in value.items()}
+            return {**DEFAULT_SLA, **{k: parse_duration(v) for k, v in value.items()}}
         return value
+
+    @field_validator("agents")
+    @classmethod
+    def _unique_agents(cls, agents: list[Agent]) -> list[Agent]:
+        seen = [a.id for a in agents]
+        dupes = sorted({a for a in seen if seen.count(a) > 1})
+        if dupes:
+            raise ValueError(f"agent ids must be unique: {', '.join(dupes)}")
+        return agents
 
 
 class StoreSettings(_Section):

@@ -61,3 +61,17 @@ def test_env_expansion(tmp_path, monkeypatch):
 def test_relative_paths_resolve_against_the_config_folder(tmp_path):
     config = load_config(write(tmp_path, "intents:\n  model_path: models/m.joblib\n"))
     assert config.resolve(config.intents.model_path) == tmp_path / "models" / "m.joblib"
+
+
+def test_partial_sla_keeps_the_other_queues(tmp_path):
+    from datetime import timedelta
+
+    config = load_config(write(tmp_path, "handoff:\n  sla: {presale: 5m}\n"))
+    assert config.handoff.sla["presale"] == timedelta(minutes=5)
+    assert config.handoff.sla["aftersale"] == timedelta(minutes=10)
+
+
+def test_duplicate_agent_ids(tmp_path):
+    text = "handoff:\n  agents:\n    - {id: a1, groups: [presale]}\n    - {id: a1, groups: [aftersale]}\n"
+    with pytest.raises(ConfigError, match="agent ids must be unique: a1"):
+        load_config(write(tmp_path, text))

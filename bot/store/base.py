@@ -1,7 +1,7 @@
 """The store interface: everything kefu must not lose, behind one small API.
 
 Conversations (their state), messages, decisions (the audit of what was suggested or sent and
-why), order events, scheduled jobs and tickets. The SQLite store is the default; any other
+why), order events, scheduled jobs, handoff tickets and agent presence. The SQLite store is the default; any other
 backend implements this same class.
 
 Exactly-once work rests on `transaction()`: the scheduler claims a due job and writes what
@@ -12,6 +12,7 @@ loses the whole firing — the job stays pending and fires after restart — or 
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -149,6 +150,66 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def next_due(self) -> datetime | None:
         """When the earliest pending job is due (for a sleeping scheduler loop)."""
+
+    # --- handoff tickets ------------------------------------------------------------------------
+    # Tickets are plain dicts here; `bot.handoff.desk` owns their rules (states, routing, SLA).
+    # Keys: id, conversation_id, customer_id, reason, priority, group, status, created_at,
+    # sla_due, assignee, summary (a JSON object), updated_at, assigned_at, answered_at,
+    # last_activity_at. Times are aware UTC datetimes or None.
+
+    @abc.abstractmethod
+    def add_ticket(
+        self,
+        conversation_id: str,
+        customer_id: str,
+        *,
+        reason: str,
+        priority: str,
+        group: str,
+        created_at: datetime,
+        sla_due: datetime,
+        summary: dict[str, Any],
+        status: str = "queued",
+        assignee: str | None = None,
+    ) -> int:
+        """Insert a ticket (``updated_at`` = ``created_at``); return its id.
+
+        At most one ticket per conversation may be queued or assigned at a time: a second one
+        raises the backend's integrity error. Check with `open_ticket_for` in the same
+        transaction first.
+        """
+
+    @abc.abstractmethod
+    def update_ticket(self, ticket_id: int, **fields: Any) -> bool:
+        """Set the given fields (any key of a ticket dict but ``id``); False if there is no such ticket.
+
+        Nothing is set implicitly: pass ``updated_at`` too.
+
+        Raises:
+            ValueError: an unknown field name.
+        """
+
+    @abc.abstractmethod
+    def get_ticket(self, ticket_id: int) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    def list_tickets(
+        self, status: str | Iterable[str] | None = None, group: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Tickets in any of the given statuses and in ``group`` (None: all), oldest first."""
+
+    @abc.abstractmethod
+    def open_ticket_for(self, conversation_id: str) -> dict[str, Any] | None:
+        """The conversation's queued or assigned ticket, if any."""
+
+    # --- agent presence -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def set_presence(self, agent_id: str, online: bool, at: datetime) -> None:
+        """Record that an agent went online or away (the last call wins)."""
+
+    @abc.abstractmethod
+    def presence(self) -> dict[str, bool]:
+        """Every agent whose presence was ever set → online; an agent never set is not in it."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
