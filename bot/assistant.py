@@ -11,6 +11,7 @@ of it. Timers and order events take the same path.
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime
 
 from bot.config import in_window, parse_hours
@@ -19,11 +20,15 @@ from bot.flows import JobSpec, Scripted
 from bot.flows.bargaining import FOLLOWUP_KIND, on_followup_due, on_price_ask
 from bot.flows.conversation import away_greeting_due, carried_intent, farewell
 from bot.flows.payment import CHASE_KIND, STOPS_CHASE, chase_job, chase_key, on_chase_due
-from bot.models import Decision, Inbound, OrderEvent, Suggestion
-from bot.policy import Gate, script_blockers
+from bot.handoff.desk import TicketDesk
+from bot.handoff.summary import build_summary, headline
+from bot.handoff.triggers import Trigger, find_trigger, intake_needs
+from bot.models import Decision, Handoff, Inbound, OrderEvent, Suggestion
+from bot.policy import Gate, line_blockers, mode_blockers, script_blockers
 from bot.scheduler import Clock, Scheduler
 from bot.state import ConversationState
 from bot.store import Job, Store
+from intents.anger import detect as detect_anger
 from intents.classifier import IntentResult
 from phrasebook.render import choose_reply
 
@@ -41,10 +46,23 @@ class Assistant:
         self.store = store
         self.clock = clock
         self.scheduler = Scheduler(store, clock)
-        #: Set by presence updates (the replay file, later the agents' API).
-        self.agents_online = agents_online
+        self.desk = TicketDesk(store, self.config.handoff, clock)
+        #: With no agents in config, presence is this one flag (a shop that only uses suggest).
+        self._anonymous_online = False
+        if agents_online:
+            self.set_all_agents(True)
 
     # --- presence ---------------------------------------------------------------------------
+
+    def set_all_agents(self, online: bool) -> None:
+        """Every configured agent comes online (or goes away) at once."""
+        self._anonymous_online = online
+        for agent in self.config.handoff.agents:
+            self.desk.set_presence(agent.id, online)
+
+    @property
+    def agents_online(self) -> bool:
+        return self._anonymous_online if not self.config.handoff.agents else any(self.store.presence().values())
 
     def agents_available(self, now: datetime) -> bool:
         """An agent is online and it is within working hours (shop time)."""
@@ -63,24 +81,49 @@ class Assistant:
     # --- messages ---------------------------------------------------------------------------
 
     def handle_message(self, inbound: Inbound) -> Decision | None:
-        """Answer one customer message; None for a duplicate delivery (already handled)."""
+        """Accept and answer one customer message; None for a duplicate delivery."""
+        row, new = self.accept(inbound)
+        return self.process(row) if new else None
+
+    def accept(self, inbound: Inbound) -> tuple[int, bool]:
+        """Persist an inbound message (deduplicated on the platform's id) and nothing else.
+
+        The webhook server answers the platform right after this; `process` runs later, and
+        `pending` lists what a crash left accepted but unprocessed.
+        """
+        context = {"attachments": inbound.attachments, "context": inbound.raw}
+        return self.store.add_message(
+            inbound.conversation_id, "in", inbound.text, self.clock.now(),
+            platform=inbound.platform, message_id=inbound.message_id, customer_id=inbound.customer_id,
+            raw=context,
+        )
+
+    def process(self, row: int) -> Decision | None:
+        """Answer an accepted message exactly once; None if it was processed already."""
         now = self.clock.now()
         with self.store.transaction():
-            row, new = self.store.add_message(
-                inbound.conversation_id, "in", inbound.text, now,
-                platform=inbound.platform, message_id=inbound.message_id,
-            )
-            if not new:
+            message = self.store.get_message(row)
+            if message is None:
+                raise KeyError(f"no message row {row}")
+            if message.processed:
                 return None
-            state = self._state(inbound.conversation_id, inbound.customer_id, inbound.platform)
-            decision = self._answer(inbound.text, state, now)
-            self._commit(state, decision, "message", now)
+            customer = message.customer_id or message.conversation_id
+            state = self._state(message.conversation_id, customer, message.platform or "unknown")
+            has_images = bool(message.raw.get("attachments"))
+            decision = self._answer(message.text, state, now, has_images)
+            decision = self._commit(state, decision, "message", now, message_row=row)
             self.store.mark_processed(row)
         return decision
 
-    def _answer(self, text: str, state: ConversationState, now: datetime) -> Decision:
+    def pending(self) -> list[int]:
+        """Rows accepted but never processed (a crash came in between), oldest first."""
+        return [m.id for m in self.store.unprocessed_messages()]
+
+    def _answer(self, text: str, state: ConversationState, now: datetime, has_images: bool = False) -> Decision:
         engine = self.engine
         result = engine.classifier.predict(text)
+        # "not understood": even the best intent is below what the policy would act on alone
+        unsure = result.score < self.config.policy.auto_intent_min
         carried = carried_intent(text, result.confident, state)
         if carried:
             ranking = [(carried, 1.0), *[(n, p) for n, p in result.ranking if n != carried]]
@@ -97,17 +140,143 @@ class Assistant:
             decision = decision.model_copy(
                 update={"kind": "suggest", "replies": [], "reasons": [FOLLOW_UP_REASON, *decision.reasons]}
             )
-        state.turns += 1
-        if decision.intent != "other" or not state.last_intents:
-            state.note_intent(decision.intent)
+        self._remember(decision, state, has_images, unsure and not carried)
+        if state.owner != "bot":
+            reasons = ["a person owns this conversation: suggestions only"]
+            return decision.model_copy(update={"kind": "suggest", "replies": [], "handoff": None, "reasons": reasons})
+        handed = self._handoff_step(decision, text, state, now, result.confident, has_images)
+        if handed is not None:
+            return self._away(handed, state, now)
         scripted = self._script(decision, text, state, now)
         if scripted is not None:
             decision = self._apply(decision, scripted, state, now)
         return self._away(decision, state, now)
 
-    def _script(self, decision: Decision, text: str, state: ConversationState, now: datetime) -> Scripted | None:
-        if decision.kind == "handoff" and decision.intent not in {"bulk_discount"}:
+    @staticmethod
+    def _remember(decision: Decision, state: ConversationState, has_images: bool, unsure: bool) -> None:
+        state.turns += 1
+        if decision.intent != "other" or not state.last_intents:
+            state.note_intent(decision.intent)
+        state.slots.update(decision.slots)
+        state.photos_received = state.photos_received or has_images
+        state.unsure_streak = state.unsure_streak + 1 if unsure else 0
+
+    # --- handoff ----------------------------------------------------------------------------
+
+    def _handoff_step(
+        self,
+        decision: Decision,
+        text: str,
+        state: ConversationState,
+        now: datetime,
+        confident: bool,
+        has_images: bool,
+    ) -> Decision | None:
+        """Hand off now, ask an intake question first, or None (no trigger: the bot goes on)."""
+        anger = detect_anger(text)
+        angry = anger.angry or anger.score >= self.config.handoff.anger_threshold
+        found = find_trigger(
+            intent=decision.intent, confident=confident, angry=angry, anger_words=list(anger.fired),
+            has_images=has_images, state=state, policy=self.config.policy, settings=self.config.handoff,
+        )
+        may_speak = not mode_blockers(self.config.policy, self._gate(state, now))
+        pending = state.pending_handoff
+        if pending is not None:
+            # during intake only anger or a request for a person cuts the questions short
+            escalate = found is not None and found.reason in {"angry", "human_request"}
+            trigger = found if escalate else Trigger(
+                pending["reason"], pending["priority"], pending["group"], False, pending["detail"]
+            )
+            intent = pending["intent"]
+        elif found is not None:
+            trigger, intent = found, decision.intent
+        else:
             return None
+        if not trigger.immediate and may_speak:
+            asked = pending["asked"] if pending else []
+            needs = [n for n in intake_needs(intent, bool(state.slots.get("order_id")), state.photos_received)
+                     if n not in asked]
+            if needs:
+                line = self._line(f"aftersale.ask_{needs[0]}", state, 1.0, f"intake before handoff: {needs[0]}")
+                if not line_blockers(self.config.policy, line, self._gate(state, now)):
+                    state.pending_handoff = {
+                        "reason": trigger.reason, "priority": trigger.priority, "group": trigger.group,
+                        "detail": trigger.detail, "intent": intent, "asked": [*asked, needs[0]],
+                    }
+                    return decision.model_copy(update={
+                        "kind": "auto_send", "replies": [line], "suggestions": [line, *decision.suggestions],
+                        "handoff": None, "reasons": [f"{trigger.detail}; intake asks for {needs[0]} first"],
+                    })
+        return self._hand_off(trigger, decision, state, now)
+
+    def _hand_off(
+        self,
+        trigger: Trigger,
+        decision: Decision,
+        state: ConversationState,
+        now: datetime,
+        phrase_id: str | None = None,
+    ) -> Decision:
+        """Open (or join) a ticket, tell the customer honestly, and step back."""
+        summary = build_summary(state, self.store.recent_messages(state.conversation_id, 10), trigger)
+        ticket = self.desk.open(
+            state.conversation_id, state.customer_id, reason=trigger.reason, priority=trigger.priority,
+            group=trigger.group, summary=summary,
+        )
+        gate = self._gate(state, now)  # still the bot's turn: may it tell the customer?
+        if phrase_id is not None:
+            line = self._line(phrase_id, state, 1.0, trigger.detail)
+        elif ticket.assignee:
+            line = self._line("handoff.notice", state, 1.0, f"assigned to {ticket.assignee}")
+        else:
+            wait = self.desk.expected_wait(ticket)
+            minutes = max(1, math.ceil(wait.total_seconds() / 60)) if wait else 1
+            line = self._line("handoff.wait", state, 1.0, f"queued, about {minutes} min", wait_minutes=str(minutes))
+        blockers = script_blockers(self.config.policy, line, gate)
+        state.owner = "human"
+        state.ticket_id = ticket.id
+        state.pending_handoff = None
+        handoff = Handoff(
+            reason=trigger.reason, priority=ticket.priority, group=ticket.group, summary=headline(summary),
+            ticket_id=ticket.id, assignee=ticket.assignee,
+        )
+        return decision.model_copy(update={
+            "kind": "handoff", "replies": [] if blockers else [line],
+            "suggestions": [line, *[s for s in decision.suggestions if s.id != line.id]],
+            "handoff": handoff, "reasons": [trigger.detail, *blockers],
+        })
+
+    def agent_replied(self, conversation_id: str, text: str) -> None:
+        """An agent answered in the conversation: SLA met, activity noted, kept in the history."""
+        now = self.clock.now()
+        with self.store.transaction():
+            self.store.add_message(conversation_id, "out", text, now)
+            self.desk.note_agent_reply(conversation_id)
+
+    def release(self, conversation_id: str, why: str = "released by the agent") -> Decision:
+        """The person hands the conversation back to the bot (the ticket is released)."""
+        return self._close_ticket(conversation_id, self.desk.release, why)
+
+    def resolve(self, conversation_id: str) -> Decision:
+        """The person solved it; the bot takes the conversation back."""
+        return self._close_ticket(conversation_id, self.desk.resolve, "resolved by the agent")
+
+    def _close_ticket(self, conversation_id: str, close, why: str) -> Decision:
+        now = self.clock.now()
+        with self.store.transaction():
+            saved = self.store.load_state(conversation_id)
+            if saved is None:
+                raise KeyError(f"no conversation {conversation_id!r}")
+            state = ConversationState.model_validate(saved)
+            if state.ticket_id is not None:
+                ticket = self.desk.ticket(state.ticket_id)
+                if ticket.status in {"queued", "assigned"}:
+                    close(state.ticket_id)
+            state.owner, state.ticket_id, state.unsure_streak = "bot", None, 0
+            decision = self._commit(state, Decision(kind="none", reasons=[why]), "agent", now)
+        return decision
+
+    def _script(self, decision: Decision, text: str, state: ConversationState, now: datetime) -> Scripted | None:
         if decision.intent == "farewell":
             return farewell(state)
         quantity = decision.slots.get("quantity")
@@ -128,10 +297,9 @@ class Assistant:
             self._schedule(job, state.conversation_id)
         reasons = [scripted.why]
         if scripted.handoff is not None:
-            return decision.model_copy(update={
-                "kind": "handoff", "suggestions": suggestions, "replies": [line] if line.auto_send else [],
-                "handoff": scripted.handoff, "reasons": reasons,
-            })
+            h = scripted.handoff
+            trigger = Trigger(h.reason, h.priority, h.group, True, scripted.why)
+            return self._hand_off(trigger, decision, state, now, phrase_id=scripted.phrase_id)
         blockers = script_blockers(self.config.policy, line, self._gate(state, now))
         kind = "suggest" if blockers else "auto_send"
         return decision.model_copy(update={
@@ -176,16 +344,17 @@ class Assistant:
                     reasons.append(f"payment chase at {job.due_at.astimezone(self.config.flows.tz).isoformat()}")
             elif event.status in STOPS_CHASE and self.scheduler.cancel(chase_key(event.order_id)):
                 reasons.append("payment chase cancelled")
-            decision = Decision(kind="none", reasons=reasons)
-            self._commit(state, decision, "order", now)
+            decision = self._commit(state, Decision(kind="none", reasons=reasons), "order", now)
         return decision
 
     # --- timers -----------------------------------------------------------------------------
 
     def tick(self) -> list[Decision]:
-        """Fire every due job once; return what each produced."""
+        """Fire every due job once and hand idle conversations back; return what each produced."""
         produced: list[Decision] = []
         self.scheduler.run_due(lambda job: produced.append(self.handle_timer(job)))
+        for ticket in self.desk.idle():
+            produced.append(self.release(ticket.conversation_id, "released: no agent activity"))
         return produced
 
     def handle_timer(self, job: Job) -> Decision:
@@ -209,8 +378,7 @@ class Assistant:
                 kind="suggest" if blockers else "auto_send", intent=line.intent, suggestions=[line],
                 replies=[] if blockers else [line], reasons=[scripted.why, *blockers],
             )
-        self._commit(state, decision, "timer", now)
-        return decision
+        return self._commit(state, decision, "timer", now)
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -224,14 +392,24 @@ class Assistant:
         payload = {**job.payload}
         return self.scheduler.schedule(job.key, job.kind, job.due_at, conversation_id, payload)
 
-    def _commit(self, state: ConversationState, decision: Decision, trigger: str, now: datetime) -> None:
+    def _commit(
+        self,
+        state: ConversationState,
+        decision: Decision,
+        trigger: str,
+        now: datetime,
+        message_row: int | None = None,
+    ) -> Decision:
+        """Write the turn: replies, decision (pending delivery when there are replies), state."""
         auto = decision.kind in {"auto_send", "hold", "handoff"}
         for line in decision.replies:
             self.store.add_message(state.conversation_id, "out", line.text, now)
             state.note_sent(line.id, line.text, now, auto)
-        self.store.add_decision(
+        decision_id = self.store.add_decision(
             state.conversation_id, now, trigger, decision.kind,
-            decision.model_dump(mode="json", exclude={"trace"}),
+            decision.model_dump(mode="json", exclude={"trace", "id"}),
+            message_row=message_row, delivery="pending" if decision.replies else None,
         )
         self.store.save_state(state.conversation_id, state.customer_id, state.model_dump(mode="json"), now)
+        return decision.model_copy(update={"id": decision_id})
 

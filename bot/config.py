@@ -12,7 +12,7 @@ import os
 import re
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -204,8 +204,9 @@ class HandoffSettings(_Section):
     low_confidence_turns: int = Field(3, ge=1)
     #: A conversation a person owns returns to the bot after this long without agent activity.
     release_after: timedelta = timedelta(minutes=30)
-    #: The anger detector's score from which a customer counts as angry (0–1).
-    anger_threshold: float = Field(0.5, ge=0, le=1)
+    #: Strong negativity: the detector's score from which a customer counts as angry even
+    #: without anger words (0–1; an ordinary complaint scores 0.5–0.8).
+    anger_threshold: float = Field(0.95, ge=0, le=1)
 
     @field_validator("release_after", mode="before")
     @classmethod
@@ -230,6 +231,18 @@ class HandoffSettings(_Section):
         return agents
 
 
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    #: Larger webhook bodies are refused with 413 before they are read.
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    #: HMAC secret of POST /events/order (X-Kefu-Signature, as the generic webhook); put
+    #: ${ENV_VAR} here. Empty: the secret of the only generic connector.
+    events_secret: str = ""
+    #: How long shutdown waits for accepted messages to be processed and replies delivered.
+    drain_seconds: float = Field(10.0, ge=0)
+
+
 class StoreSettings(_Section):
     #: SQLite file (relative to the config file), or sqlite:///path.
     path: str = "kefu.sqlite"
@@ -245,6 +258,10 @@ class Config(_Section):
     flows: FlowSettings = Field(default_factory=FlowSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    #: name (the {name} in /webhook/{name}) → {type: …, settings of that platform}; each
+    #: connector validates its own settings (connectors/registry.py).
+    connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: Folder the config was read from; relative paths in it are relative to this.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
@@ -257,6 +274,11 @@ class Config(_Section):
         """A path from the config, relative to the config file's folder."""
         p = Path(os.path.expanduser(path))
         return p if p.is_absolute() else self.base_dir / p
+
+
+def expand_env(node: object, where: str) -> object:
+    """Replace every ``${VAR}`` in strings of ``node``; ConfigError names an unset one."""
+    return _expand_env(node, where)
 
 
 def _expand_env(node: object, where: str) -> object:
@@ -301,7 +323,17 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{path}{line}: invalid YAML: {problem}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the config must be a mapping of sections, not {type(raw).__name__}")
+    # Secrets (connectors, the events secret) are expanded only by the server when it starts:
+    # lint, chat and eval must work on a machine that holds none of them.
+    deferred = {"connectors": raw.pop("connectors", None)}
+    server = raw.get("server")
+    if isinstance(server, dict) and "events_secret" in server:
+        deferred["events_secret"] = server.pop("events_secret")
     raw = _expand_env(raw, "")
+    if deferred["connectors"] is not None:
+        raw["connectors"] = deferred["connectors"]
+    if "events_secret" in deferred:
+        raw["server"]["events_secret"] = deferred["events_secret"]
     try:
         return Config(**raw, base_dir=path.parent)
     except ValidationError as exc:

@@ -55,16 +55,22 @@ class Suggestion(BaseModel):
 
 
 class Handoff(BaseModel):
+    """A person takes over: why, how urgently, which queue, and the ticket when one was opened."""
+
     reason: str
     priority: Literal["urgent", "high", "normal"] = "normal"
     group: Literal["presale", "aftersale", "sales"] = "aftersale"
     summary: str = ""
+    ticket_id: int | None = None
+    assignee: str | None = None
 
 
 class Decision(BaseModel):
     """What kefu does with one message (or timer, or order event), and why."""
 
     kind: DecisionKind
+    #: The store's id of this decision, once recorded (delivery is tracked against it).
+    id: int | None = None
     text: str = ""
     intent: str = ""
     intent_score: float = 0.0

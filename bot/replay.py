@@ -8,7 +8,12 @@ A replay file is YAML::
       - {customer: c1, text: 能便宜点吗}
       - {advance: 3m}                      # move the clock; jobs due meanwhile fire at their time
       - {order: {order_id: o1, customer: c1, status: created, consulted_before_order: true}}
-      - {agents_online: true}
+      - {agents_online: true}              # every configured agent comes online (false: all away)
+      - {presence: {agent: ajie, online: true}}
+      - {customer: c1, text: 这是照片, images: 2}   # a message with attachments
+      - {agent_reply: {customer: c1, text: 您好，我来处理}}
+      - {release: c1}                       # the agent hands the conversation back to the bot
+      - {resolve: c1}                       # the agent closes the ticket
 
 Each decision becomes one `ReplayLine`; tests, offline phrasebook testing and people all read
 the same lines (``--json`` prints them as JSON, one per line).
@@ -60,14 +65,36 @@ class _Order(BaseModel):
     amount: float | None = None
 
 
+class _Presence(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agent: str
+    online: bool
+
+
+class _AgentReply(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customer: str
+    text: str
+
+
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
     customer: str | None = None
     text: str | None = None
     message_id: str | None = None
+    images: int = Field(0, ge=0)
     advance: str | int | None = None
     order: _Order | None = None
     agents_online: bool | None = None
+    presence: _Presence | None = None
+    agent_reply: _AgentReply | None = None
+    release: str | None = None
+    resolve: str | None = None
+
+    def kinds(self) -> int:
+        actions = (self.text, self.advance, self.order, self.agents_online, self.presence,
+                   self.agent_reply, self.release, self.resolve)
+        return sum(x is not None for x in actions)
 
     @field_validator("advance")
     @classmethod
@@ -107,11 +134,10 @@ def load_script(path: Path, config: Config) -> tuple[datetime, bool, list[tuple[
         except ValidationError as exc:
             err = exc.errors()[0]
             raise ReplayError(f"{path}:{where}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from exc
-        kinds = sum(x is not None for x in (event and event.text, event and event.advance,
-                                             event and event.order, event and event.agents_online))
-        if event is None or kinds != 1 or (event.text is not None and not event.customer):
+        if event is None or event.kinds() != 1 or (event.text is not None and not event.customer):
             raise ReplayError(
-                f"{path}:{where}: an event is one of {{customer, text}}, {{advance}}, {{order}}, {{agents_online}}"
+                f"{path}:{where}: an event is one of {{customer, text}}, {{advance}}, {{order}}, "
+                "{agents_online}, {presence}, {agent_reply}, {release}, {resolve}"
             )
         events.append((where, event))
     return start, script.agents_online, events
@@ -135,6 +161,7 @@ class Replay:
                 inbound = Inbound(
                     platform="replay", conversation_id=event.customer, customer_id=event.customer,
                     message_id=event.message_id or f"m{self._count}", text=event.text,
+                    attachments=[f"image-{self._count}-{i}" for i in range(event.images)],
                 )
                 decision = self.assistant.handle_message(inbound)
                 if decision is not None:
@@ -147,8 +174,16 @@ class Replay:
                                    consulted_before_order=o.consulted_before_order, amount=o.amount,
                                    at=self.clock.now())
                 self._emit(o.customer, "order", self.assistant.handle_order(order))
+            elif event.agents_online is not None:
+                self.assistant.set_all_agents(event.agents_online)
+            elif event.presence is not None:
+                self.assistant.desk.set_presence(event.presence.agent, event.presence.online)
+            elif event.agent_reply is not None:
+                self.assistant.agent_replied(event.agent_reply.customer, event.agent_reply.text)
+            elif event.release is not None:
+                self._emit(event.release, "agent", self.assistant.release(event.release))
             else:
-                self.assistant.agents_online = bool(event.agents_online)
+                self._emit(event.resolve, "agent", self.assistant.resolve(event.resolve))
         return self.lines
 
     def advance(self, delta) -> None:
@@ -159,6 +194,9 @@ class Replay:
             for job, decision in self._fire_due():
                 self._emit(self._customer(job.conversation_id), "timer", decision)
         self.clock.set(target)
+        for ticket in self.assistant.desk.idle():
+            decision = self.assistant.release(ticket.conversation_id, "released: no agent activity")
+            self._emit(self._customer(ticket.conversation_id), "timer", decision)
 
     def _fire_due(self):
         fired = []
@@ -181,7 +219,8 @@ class Replay:
             phrase_id=shown.id if shown else None,
             text=shown.text if shown else None,
             intent=decision.intent or None,
-            handoff=decision.handoff.model_dump() if decision.handoff else None,
+            handoff=decision.handoff.model_dump(include={"reason", "priority", "group", "ticket_id", "assignee"})
+            if decision.handoff else None,
             replies=[{"phrase_id": r.id, "text": r.text} for r in decision.replies],
             reasons=decision.reasons,
             said=said,

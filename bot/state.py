@@ -7,7 +7,7 @@ worker (or a restarted process) continues exactly where the last one stopped.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -49,6 +49,15 @@ class ConversationState(BaseModel):
     #: When the bot auto-sent recently (ISO), for the per-minute rate limit.
     auto_sent_at: list[str] = Field(default_factory=list)
     turns: int = 0
+    #: Unsure turns in a row (no confident intent): a handoff trigger.
+    unsure_streak: int = 0
+    #: Slots seen so far in the conversation (the latest value of each): the agent's summary.
+    slots: dict[str, Any] = Field(default_factory=dict)
+    photos_received: bool = False
+    #: A handoff waiting for intake answers: reason, priority, group, detail, asked (list).
+    pending_handoff: dict[str, Any] | None = None
+    #: The open ticket while a person owns the conversation.
+    ticket_id: int | None = None
 
     @property
     def last_intent(self) -> str | None:
