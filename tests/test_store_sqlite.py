@@ -319,7 +319,7 @@ def test_decisions_round_trip_and_filter(store):
     assert [d["id"] for d in store.decisions()] == [a, b, c]
     first, third = store.decisions("c1")
     assert first == {"id": a, "conversation_id": "c1", "at": T0, "trigger": "message", "kind": "auto_send",
-                     "payload": payload}
+                     "payload": payload, "message_row": None, "delivery": None}
     assert third["id"] == c and third["payload"] == {"n": 1}
     assert store.decisions("nobody") == []
 
@@ -561,3 +561,35 @@ def test_close_is_idempotent(tmp_path):
     store.close()
     with pytest.raises(sqlite3.ProgrammingError):
         store.load_state("c1")
+
+
+
+@pytest.fixture
+def file_store(tmp_path):
+    store = SqliteStore(tmp_path / "kefu.sqlite")
+    yield store
+    store.close()
+
+
+def test_message_keeps_customer_and_reply_context(file_store):
+    row, new = file_store.add_message("c1", "in", "包邮吗", T0, platform="generic", message_id="m1",
+                                      customer_id="u1", raw={"callback_url": "http://127.0.0.1/x", "会话": "甲"})
+    assert new
+    stored = file_store.get_message(row)
+    assert stored.customer_id == "u1" and stored.raw == {"callback_url": "http://127.0.0.1/x", "会话": "甲"}
+    assert file_store.unprocessed_messages()[0].raw == stored.raw
+    assert file_store.get_message(row + 100) is None
+
+
+def test_decision_delivery_lifecycle(file_store):
+    row, _ = file_store.add_message("c1", "in", "在吗", T0, platform="generic", message_id="m1")
+    quiet = file_store.add_decision("c1", T0, "message", "suggest", {}, message_row=None)
+    answer = file_store.add_decision("c1", T0, "message", "auto_send", {"replies": [1]}, message_row=row,
+                                     delivery="pending")
+    assert file_store.decision_for_message(row)["id"] == answer
+    assert [d["id"] for d in file_store.pending_deliveries()] == [answer]
+    file_store.set_delivery(answer, "done")
+    assert file_store.pending_deliveries() == []
+    assert {d["id"]: d["delivery"] for d in file_store.decisions("c1")} == {quiet: None, answer: "done"}
+    with pytest.raises(sqlite3.IntegrityError):
+        file_store.set_delivery(answer, "lost")

@@ -46,6 +46,9 @@ class StoredMessage:
     platform: str | None = None
     message_id: str | None = None
     processed: bool = False
+    customer_id: str | None = None
+    #: What the connector needs to answer this message later (its reply context), as JSON.
+    raw: dict[str, Any] = field(default_factory=dict)
 
 
 class Store(abc.ABC):
@@ -83,6 +86,8 @@ class Store(abc.ABC):
         *,
         platform: str | None = None,
         message_id: str | None = None,
+        customer_id: str | None = None,
+        raw: dict[str, Any] | None = None,
     ) -> tuple[int, bool]:
         """Record a message; return (row id, is_new).
 
@@ -92,6 +97,9 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def mark_processed(self, message_row_id: int) -> None: ...
+
+    @abc.abstractmethod
+    def get_message(self, message_row_id: int) -> StoredMessage | None: ...
 
     @abc.abstractmethod
     def unprocessed_messages(self) -> list[StoredMessage]:
@@ -104,13 +112,38 @@ class Store(abc.ABC):
     # --- decisions (audit) ----------------------------------------------------------------------
     @abc.abstractmethod
     def add_decision(
-        self, conversation_id: str, at: datetime, trigger: str, kind: str, payload: dict[str, Any]
+        self,
+        conversation_id: str,
+        at: datetime,
+        trigger: str,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        message_row: int | None = None,
+        delivery: str | None = None,
     ) -> int:
-        """Record what was decided and why (payload is JSON: phrase ids, texts, reasons…)."""
+        """Record what was decided and why (payload is JSON: phrase ids, texts, reasons…).
+
+        ``message_row`` links the inbound message answered; ``delivery`` is "pending" when
+        replies still have to go out through a connector (None: nothing to deliver).
+        """
 
     @abc.abstractmethod
     def decisions(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
-        """Decisions oldest first: dicts with id, conversation_id, at, trigger, kind, payload."""
+        """Decisions oldest first: dicts with id, conversation_id, at, trigger, kind, payload,
+        message_row, delivery."""
+
+    @abc.abstractmethod
+    def decision_for_message(self, message_row: int) -> dict[str, Any] | None:
+        """The decision that answered an inbound message (a duplicate delivery gets it again)."""
+
+    @abc.abstractmethod
+    def pending_deliveries(self) -> list[dict[str, Any]]:
+        """Decisions whose replies were not delivered yet, oldest first (restart recovery)."""
+
+    @abc.abstractmethod
+    def set_delivery(self, decision_id: int, delivery: str) -> None:
+        """Mark a decision's delivery "done" or "failed"."""
 
     # --- order events ---------------------------------------------------------------------------
     @abc.abstractmethod

@@ -140,6 +140,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0003_delivery",
+        """
+        -- The webhook server accepts a message before processing it and delivers replies after:
+        -- both steps must survive a restart, so what they need is stored with the rows.
+        ALTER TABLE messages ADD COLUMN customer_id TEXT;
+        ALTER TABLE messages ADD COLUMN raw TEXT;              -- JSON: the connector's reply context
+        ALTER TABLE decisions ADD COLUMN message_row INTEGER;  -- the inbound message it answers
+        ALTER TABLE decisions ADD COLUMN delivery TEXT         -- NULL: nothing to deliver
+            CHECK (delivery IN ('pending', 'done', 'failed'));
+        CREATE INDEX decisions_message ON decisions (message_row);
+        CREATE INDEX decisions_pending ON decisions (id) WHERE delivery = 'pending';
+        """,
+    ),
 ]
 
 _VERSION_TABLE = """
@@ -325,6 +339,8 @@ class SqliteStore(Store):
         *,
         platform: str | None = None,
         message_id: str | None = None,
+        customer_id: str | None = None,
+        raw: dict[str, Any] | None = None,
     ) -> tuple[int, bool]:
         """See `Store.add_message`.
 
@@ -341,10 +357,14 @@ class SqliteStore(Store):
                     return existing[0], False
             cursor = self._conn.execute(
                 """
-                INSERT INTO messages (conversation_id, direction, text, at, platform, message_id, processed)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO messages
+                    (conversation_id, direction, text, at, platform, message_id, processed, customer_id, raw)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
-                (conversation_id, direction, text, to_db_time(at), platform, message_id, int(direction == "out")),
+                (
+                    conversation_id, direction, text, to_db_time(at), platform, message_id,
+                    int(direction == "out"), customer_id, _dumps(raw) if raw is not None else None,
+                ),
             )
             return cursor.lastrowid, True
 
@@ -352,14 +372,19 @@ class SqliteStore(Store):
         with self.transaction():
             self._conn.execute("UPDATE messages SET processed = 1 WHERE id = ?", (message_row_id,))
 
-    _MESSAGE_COLUMNS = "id, conversation_id, direction, text, at, platform, message_id, processed"
+    _MESSAGE_COLUMNS = "id, conversation_id, direction, text, at, platform, message_id, processed, customer_id, raw"
 
     @staticmethod
     def _message(row: tuple[Any, ...]) -> StoredMessage:
-        id_, conversation_id, direction, text, at, platform, message_id, processed = row
+        id_, conversation_id, direction, text, at, platform, message_id, processed, customer_id, raw = row
         return StoredMessage(
-            id_, conversation_id, direction, text, from_db_time(at), platform, message_id, bool(processed)
+            id_, conversation_id, direction, text, from_db_time(at), platform, message_id, bool(processed),
+            customer_id, json.loads(raw) if raw else {},
         )
+
+    def get_message(self, message_row_id: int) -> StoredMessage | None:
+        rows = self._read(f"SELECT {self._MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_row_id,))
+        return self._message(rows[0]) if rows else None
 
     def unprocessed_messages(self) -> list[StoredMessage]:
         rows = self._read(
@@ -376,26 +401,57 @@ class SqliteStore(Store):
 
     # --- decisions (audit) ----------------------------------------------------------------------
     def add_decision(
-        self, conversation_id: str, at: datetime, trigger: str, kind: str, payload: dict[str, Any]
+        self,
+        conversation_id: str,
+        at: datetime,
+        trigger: str,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        message_row: int | None = None,
+        delivery: str | None = None,
     ) -> int:
         with self.transaction():
             cursor = self._conn.execute(
-                "INSERT INTO decisions (conversation_id, at, trigger, kind, payload) VALUES (?, ?, ?, ?, ?)",
-                (conversation_id, to_db_time(at), trigger, kind, _dumps(payload)),
+                """
+                INSERT INTO decisions (conversation_id, at, trigger, kind, payload, message_row, delivery)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+                (conversation_id, to_db_time(at), trigger, kind, _dumps(payload), message_row, delivery),
             )
             return cursor.lastrowid
 
+    _DECISION_COLUMNS = "id, conversation_id, at, trigger, kind, payload, message_row, delivery"
+
+    @staticmethod
+    def _decision(row: tuple[Any, ...]) -> dict[str, Any]:
+        id_, cid, at, trigger, kind, payload, message_row, delivery = row
+        return {
+            "id": id_, "conversation_id": cid, "at": from_db_time(at), "trigger": trigger, "kind": kind,
+            "payload": json.loads(payload), "message_row": message_row, "delivery": delivery,
+        }
+
     def decisions(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT id, conversation_id, at, trigger, kind, payload FROM decisions"
+        sql = f"SELECT {self._DECISION_COLUMNS} FROM decisions"
         params: tuple[Any, ...] = ()
         if conversation_id is not None:
             sql, params = sql + " WHERE conversation_id = ?", (conversation_id,)
-        rows = self._read(sql + " ORDER BY at, id", params)
-        return [
-            {"id": id_, "conversation_id": cid, "at": from_db_time(at), "trigger": trigger, "kind": kind,
-             "payload": json.loads(payload)}
-            for id_, cid, at, trigger, kind, payload in rows
-        ]
+        return [self._decision(row) for row in self._read(sql + " ORDER BY at, id", params)]
+
+    def decision_for_message(self, message_row: int) -> dict[str, Any] | None:
+        rows = self._read(
+            f"SELECT {self._DECISION_COLUMNS} FROM decisions WHERE message_row = ? ORDER BY id LIMIT 1",
+            (message_row,),
+        )
+        return self._decision(rows[0]) if rows else None
+
+    def pending_deliveries(self) -> list[dict[str, Any]]:
+        rows = self._read(f"SELECT {self._DECISION_COLUMNS} FROM decisions WHERE delivery = 'pending' ORDER BY id")
+        return [self._decision(row) for row in rows]
+
+    def set_delivery(self, decision_id: int, delivery: str) -> None:
+        with self.transaction():
+            self._conn.execute("UPDATE decisions SET delivery = ? WHERE id = ?", (delivery, decision_id))
 
     # --- order events ---------------------------------------------------------------------------
     def add_order_event(
