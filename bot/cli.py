@@ -209,6 +209,27 @@ def replay(config: Config, script: Path, as_json: bool, store_url: str) -> None:
             click.echo(format_line(line))
 
 
+@main.command()
+@click.option("--host", default=None, help="Interface to listen on [default: server.host].")
+@click.option("--port", type=int, default=None, help="Port [default: server.port].")
+@with_config
+def serve(config: Config, host: str | None, port: int | None) -> None:
+    """Run the webhook server: connectors, order events, health and metrics."""
+    import logging
+
+    from aiohttp import web
+
+    from bot.server import build_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = build_server(config)
+    host = host or config.server.host
+    port = config.server.port if port is None else port
+    names = ", ".join(f"/webhook/{name}" for name in server.connectors) or "no connectors configured"
+    click.echo(f"kefu serving on http://{host}:{port} ({names})")
+    web.run_app(server.app(), host=host, port=port, print=None, handle_signals=True)
+
+
 #: `kefu replay --json` contract: one object per decision with exactly these keys.
 REPLAY_KEYS = {"at", "customer", "trigger", "kind", "phrase_id", "text", "intent", "handoff"}
 

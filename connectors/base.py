@@ -1,0 +1,101 @@
+"""The contract every chat platform implements: parse and verify inbound, deliver replies.
+
+A connector turns the platform's webhook request into `bot.models.Inbound` messages and a
+`Decision` back into the platform's reply call. It knows nothing of intents or phrasebooks.
+The server does the rest (STYLE lesson 3): verify → parse → persist → answer the platform
+within its time limit → process → deliver.
+
+Rejections are precise: a connector raises `Rejected(status, reason)`; the server answers
+with that status and the reason in one JSON shape, and nothing reaches the engine.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict
+
+from bot.models import Inbound
+from bot.store import StoredMessage
+
+
+class Rejected(Exception):
+    """The request is refused; ``status`` is the HTTP status (4xx), ``reason`` says why."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+class ConnectorSettings(BaseModel):
+    """Base of each connector's own settings (``extra="forbid"``: typos fail at start)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class Parsed:
+    """What a webhook request held: messages to accept, or an answer to give right away."""
+
+    messages: list[Inbound] = field(default_factory=list)
+    #: Answer now without processing (URL verification, an event we ignore).
+    response: web.StreamResponse | None = None
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A processed message with its decision, for connectors that reply in the HTTP response.
+
+    ``decision`` is the stored decision payload (``Decision`` as JSON), the same for a first
+    delivery and for a duplicate one; None when nothing was decided.
+    """
+
+    inbound: Inbound
+    decision: dict[str, Any] | None
+    duplicate: bool
+
+
+class Connector(abc.ABC):
+    """One configured platform endpoint (``/webhook/{name}``)."""
+
+    type: ClassVar[str]
+    Settings: ClassVar[type[ConnectorSettings]]
+    #: True: replies go back in the webhook's HTTP response (the server processes inline).
+    sync_reply: ClassVar[bool] = False
+
+    def __init__(self, name: str, settings: ConnectorSettings, http: Any = None):
+        self.name = name
+        self.settings = settings
+        self.http = http  # connectors.http.Outbound, for platform API calls
+
+    async def verify_url(self, request: web.Request) -> web.StreamResponse:
+        """GET on the webhook URL: platforms that verify the URL answer here."""
+        raise Rejected(405, f"{self.type} does not verify URLs with GET")
+
+    @abc.abstractmethod
+    async def parse(self, request: web.Request, body: bytes) -> Parsed:
+        """Verify the request's authenticity over the raw ``body``, then parse it.
+
+        Raises:
+            Rejected: 401 for a missing/wrong signature or stale timestamp, 400 for a malformed
+                body — with a reason a platform operator can act on.
+        """
+
+    def acknowledge(self, parsed: Parsed, answered: list[Answered]) -> web.StreamResponse:
+        """The HTTP answer to the platform once messages are accepted (and, if sync, answered)."""
+        return web.json_response({"ok": True})
+
+    @abc.abstractmethod
+    async def deliver(self, message: StoredMessage, decision: dict[str, Any]) -> None:
+        """Send a decision's replies through the platform API.
+
+        ``message`` is the inbound message answered (its ``raw`` holds the reply context the
+        connector stored at parse time); ``decision`` is the stored decision (``payload`` holds
+        the replies). Raise on failure: the server retries and records the outcome.
+        """
+
+    async def hand_off(self, message: StoredMessage, decision: dict[str, Any]) -> None:  # noqa: B027
+        """Tell the platform a person takes over (when the platform has such a call; default none)."""

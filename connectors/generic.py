@@ -1,0 +1,113 @@
+"""The generic JSON webhook: for any in-house system (an ERP, a self-built chat window).
+
+Request: ``POST /webhook/{name}`` with JSON ``{"conversation_id", "customer_id", "message_id",
+"text", "attachments"?}`` and header ``X-Kefu-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>``.
+
+Response (``mode: sync``, the default): 200 with ``{"kind", "replies": [{"text", "phrase_id"}],
+"suggestions": [...], "handoff": {...} | null, "duplicate": false}``. The same ``message_id``
+again answers the same decision with ``"duplicate": true`` and is not processed twice.
+
+``mode: callback``: the request is answered at once with ``{"accepted": true, "duplicate": …}``
+and the decision is POSTed later, signed the same way, to ``callback_url``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import Field
+
+from bot.models import Inbound
+from bot.store import StoredMessage
+from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Rejected
+from connectors.crypto import ProtocolError
+from connectors.crypto import generic as signing
+
+SIGNATURE_HEADER = "X-Kefu-Signature"
+_FIELDS = ("conversation_id", "customer_id", "message_id", "text")
+
+
+class GenericSettings(ConnectorSettings):
+    secret: str = Field(min_length=16)
+    mode: Literal["sync", "callback"] = "sync"
+    callback_url: str | None = None
+
+
+def decision_body(decision: dict[str, Any] | None, duplicate: bool) -> dict[str, Any]:
+    """The response contract, from a stored decision payload (or none: nothing decided yet)."""
+    payload = decision or {}
+    handoff = payload.get("handoff")
+    return {
+        "kind": payload.get("kind", "none"),
+        "replies": [{"text": r["text"], "phrase_id": r["id"]} for r in payload.get("replies", [])],
+        "suggestions": [
+            {"id": s["id"], "text": s["text"], "score": s["score"], "intent": s["intent"]}
+            for s in payload.get("suggestions", [])
+        ],
+        "handoff": (
+            {k: handoff.get(k) for k in ("reason", "priority", "group", "summary", "ticket_id", "assignee")}
+            if handoff else None
+        ),
+        "duplicate": duplicate,
+    }
+
+
+class GenericConnector(Connector):
+    type = "generic"
+    Settings = GenericSettings
+
+    @property
+    def sync_reply(self) -> bool:  # type: ignore[override]
+        return self.settings.mode == "sync"
+
+    async def parse(self, request: web.Request, body: bytes) -> Parsed:
+        try:
+            signing.verify(self.settings.secret, request.headers.get(SIGNATURE_HEADER), body)
+        except ProtocolError as exc:
+            raise Rejected(401, str(exc)) from exc
+        data = parse_json_object(body)
+        missing = [f for f in _FIELDS if not isinstance(data.get(f), str) or (f != "text" and not data[f])]
+        if missing:
+            raise Rejected(400, f"fields must be non-empty strings: {', '.join(missing)}")
+        attachments = data.get("attachments", [])
+        if not isinstance(attachments, list) or not all(isinstance(a, str) for a in attachments):
+            raise Rejected(400, "attachments must be a list of URLs")
+        inbound = Inbound(
+            platform=self.name, conversation_id=data["conversation_id"], customer_id=data["customer_id"],
+            message_id=data["message_id"], text=data["text"], attachments=attachments,
+            raw={"conversation_id": data["conversation_id"]},
+        )
+        return Parsed(messages=[inbound])
+
+    def acknowledge(self, parsed: Parsed, answered: list[Answered]) -> web.StreamResponse:
+        if not self.sync_reply:
+            return web.json_response({"accepted": True, "duplicate": bool(answered and answered[0].duplicate)})
+        first = answered[0]
+        return web.json_response(decision_body(first.decision, first.duplicate))
+
+    async def deliver(self, message: StoredMessage, decision: dict[str, Any]) -> None:
+        if self.sync_reply or not self.settings.callback_url:
+            return  # the reply went back in the HTTP response
+        body = {"conversation_id": message.conversation_id, "message_id": message.message_id,
+                **decision_body(decision["payload"], False)}
+        raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        session = await self.http.session()
+        headers = {SIGNATURE_HEADER: signing.sign(self.settings.secret, raw), "Content-Type": "application/json"}
+        async with session.post(self.settings.callback_url, data=raw, headers=headers) as resp:
+            if resp.status >= 300:
+                raise RuntimeError(f"callback answered HTTP {resp.status}")
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or a 400 that says what is wrong with it."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise Rejected(400, "body is not UTF-8") from exc
+    except json.JSONDecodeError as exc:
+        raise Rejected(400, f"body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    if not isinstance(data, dict):
+        raise Rejected(400, "body must be a JSON object")
+    return data
