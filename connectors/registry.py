@@ -12,6 +12,12 @@ from connectors.base import Connector
 #: type name in config.yaml → "module:Class". Imported on use, so a shop pays only for what it runs.
 CONNECTOR_TYPES: dict[str, str] = {
     "generic": "connectors.generic:GenericConnector",
+    "wecom": "connectors.wecom:WeComConnector",
+    "wecom_kf": "connectors.wecom_kf:WeComKfConnector",
+    "dingtalk": "connectors.dingtalk:DingTalkConnector",
+    "feishu": "connectors.feishu:FeishuConnector",
+    "chatwoot": "connectors.chatwoot:ChatwootConnector",
+    "telegram": "connectors.telegram:TelegramConnector",
 }
 
 
