@@ -139,8 +139,10 @@ class KefuServer:
             if connector.sync_reply:
                 stored = await self.run(self._answer_now, row)
                 answered.append(Answered(inbound, stored, duplicate=not new))
-            elif new:
-                self._queue.put_nowait(row)
+            else:
+                answered.append(Answered(inbound, None, duplicate=not new))
+                if new:
+                    self._queue.put_nowait(row)
         response = connector.acknowledge(parsed, answered)
         self.metrics.webhook_seconds.labels(name).observe(time.perf_counter() - started)
         return response

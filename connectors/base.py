@@ -50,7 +50,8 @@ class Answered:
     """A processed message with its decision, for connectors that reply in the HTTP response.
 
     ``decision`` is the stored decision payload (``Decision`` as JSON), the same for a first
-    delivery and for a duplicate one; None when nothing was decided.
+    delivery and for a duplicate one; None when nothing was decided yet (connectors that
+    answer before processing get one item per accepted message, with ``decision`` None).
     """
 
     inbound: Inbound
