@@ -28,7 +28,7 @@ from bot.assistant import Assistant
 from bot.config import Config, ConfigError, expand_env
 from bot.models import Decision, OrderEvent
 from bot.store import StoredMessage
-from connectors.base import Answered, Connector, Rejected
+from connectors.base import Answered, Connector, Rejected, json_response
 from connectors.crypto import ProtocolError
 from connectors.crypto import generic as signing
 from connectors.generic import SIGNATURE_HEADER, GenericConnector, parse_json_object
@@ -41,7 +41,7 @@ DELIVERY_ATTEMPTS = 3
 
 def error_response(status: int, reason: str) -> web.Response:
     """The one JSON error shape (STYLE lesson 6)."""
-    return web.json_response({"ok": False, "error": reason, "status": status}, status=status)
+    return json_response({"ok": False, "error": reason, "status": status}, status=status)
 
 
 class Metrics:
@@ -202,10 +202,10 @@ class KefuServer:
             first = exc.errors()[0]
             return error_response(400, f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}")
         decision = await self.run(self.assistant.handle_order, event)
-        return web.json_response({"ok": True, "reasons": decision.reasons})
+        return json_response({"ok": True, "reasons": decision.reasons})
 
     async def healthz(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response({"ok": True, "queued": self._queue.qsize(), "connectors": sorted(self.connectors)})
+        return json_response({"ok": True, "queued": self._queue.qsize(), "connectors": sorted(self.connectors)})
 
     async def metrics_page(self, request: web.Request) -> web.StreamResponse:
         body = generate_latest(self.metrics.registry)

@@ -12,6 +12,7 @@ with that status and the reason in one JSON shape, and nothing reaches the engin
 from __future__ import annotations
 
 import abc
+import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -20,6 +21,11 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.models import Inbound
 from bot.store import StoredMessage
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """JSON with Chinese kept readable (aiohttp's default escapes it to \\uXXXX)."""
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
 
 
 class Rejected(Exception):
@@ -87,7 +93,7 @@ class Connector(abc.ABC):
 
     def acknowledge(self, parsed: Parsed, answered: list[Answered]) -> web.StreamResponse:
         """The HTTP answer to the platform once messages are accepted (and, if sync, answered)."""
-        return web.json_response({"ok": True})
+        return json_response({"ok": True})
 
     @abc.abstractmethod
     async def deliver(self, message: StoredMessage, decision: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from bot.models import Inbound
 from bot.store import StoredMessage
-from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Rejected
+from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Rejected, json_response
 from connectors.crypto import ProtocolError
 from connectors.crypto import generic as signing
 
@@ -83,9 +83,9 @@ class GenericConnector(Connector):
 
     def acknowledge(self, parsed: Parsed, answered: list[Answered]) -> web.StreamResponse:
         if not self.sync_reply:
-            return web.json_response({"accepted": True, "duplicate": bool(answered and answered[0].duplicate)})
+            return json_response({"accepted": True, "duplicate": bool(answered and answered[0].duplicate)})
         first = answered[0]
-        return web.json_response(decision_body(first.decision, first.duplicate))
+        return json_response(decision_body(first.decision, first.duplicate))
 
     async def deliver(self, message: StoredMessage, decision: dict[str, Any]) -> None:
         if self.sync_reply or not self.settings.callback_url:
