@@ -408,7 +408,8 @@ class Assistant:
         decision_id = self.store.add_decision(
             state.conversation_id, now, trigger, decision.kind,
             decision.model_dump(mode="json", exclude={"trace", "id"}),
-            message_row=message_row, delivery="pending" if decision.replies else None,
+            message_row=message_row,
+            delivery="pending" if decision.replies or decision.kind == "handoff" else None,
         )
         self.store.save_state(state.conversation_id, state.customer_id, state.model_dump(mode="json"), now)
         return decision.model_copy(update={"id": decision_id})

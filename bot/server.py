@@ -39,6 +39,11 @@ _LOGGER = logging.getLogger(__name__)
 DELIVERY_ATTEMPTS = 3
 
 
+def needs_delivery(decision: Decision) -> bool:
+    """Replies to send, or a handoff the platform must hear about even with nothing to say."""
+    return bool(decision.replies) or decision.kind == "handoff"
+
+
 def error_response(status: int, reason: str) -> web.Response:
     """The one JSON error shape (STYLE lesson 6)."""
     return json_response({"ok": False, "error": reason, "status": status}, status=status)
@@ -219,7 +224,6 @@ class KefuServer:
         self._tasks = [
             asyncio.create_task(self._worker(), name="kefu-worker"),
             asyncio.create_task(self._timers(), name="kefu-timers"),
-            asyncio.create_task(self._redeliver(), name="kefu-redeliver"),
         ]
 
     async def _redeliver(self) -> None:
@@ -227,11 +231,14 @@ class KefuServer:
             await self._deliver(decision)
 
     async def _worker(self) -> None:
+        # What a crash left undelivered goes out before anything new is decided: delivering it
+        # concurrently with the queue could send a reply the worker is delivering right now.
+        await self._redeliver()
         while True:
             row = await self._queue.get()
             try:
                 decision = await self.run(self._process, row)
-                if decision is not None and decision.id is not None and decision.replies:
+                if decision is not None and decision.id is not None and needs_delivery(decision):
                     stored = await self.run(self.store.decision_for_message, row)
                     if stored is not None:
                         await self._deliver(stored)
@@ -245,7 +252,7 @@ class KefuServer:
             try:
                 for decision in await self.run(self.assistant.tick):
                     self.metrics.decided(decision)
-                    if decision.id is not None and decision.replies:
+                    if decision.id is not None and needs_delivery(decision):
                         stored = await self.run(self._decision, decision.id)
                         if stored is not None:
                             await self._deliver(stored)

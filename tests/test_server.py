@@ -6,6 +6,7 @@ is a 5xx), order events driving payment chasing, health and metrics.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -15,6 +16,7 @@ from bot.scheduler import SystemClock
 from bot.server import KefuServer
 from bot.store import SqliteStore
 from connectors.crypto import generic as signing
+from connectors.generic import GenericConnector
 from connectors.http import Outbound
 from connectors.registry import build_connectors
 
@@ -177,3 +179,42 @@ async def test_health_and_metrics(client):
     assert 'kefu_duplicates_total{connector="shop-system"} 1.0' in text
     assert 'kefu_rejected_total{connector="shop-system",status="401"} 1.0' in text
     assert "kefu_process_seconds_bucket" in text and "kefu_decisions_total" in text
+
+
+class RecordingConnector(GenericConnector):
+    """A generic connector in callback mode that records what the server asks it to do."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls: list[tuple[str, str]] = []
+
+    async def deliver(self, message, decision):
+        self.calls.append(("deliver", decision["kind"]))
+
+    async def hand_off(self, message, decision):
+        self.calls.append(("hand_off", decision["payload"]["handoff"]["reason"]))
+
+
+async def test_a_silent_handoff_still_reaches_the_platform(aiohttp_client, engine, tmp_path, monkeypatch):
+    """In suggest mode the bot may not even say "a person is coming", but the platform must
+    still be told to hand the conversation over."""
+    config = engine.config.model_copy(deep=True)
+    config.policy.mode = "suggest"
+    from bot.engine import Engine
+
+    store = SqliteStore(tmp_path / "kefu.sqlite")
+    settings = GenericConnector.Settings(secret=SECRET, mode="callback", callback_url="http://127.0.0.1:9/none")
+    connector = RecordingConnector("shop-system", settings, None)
+    assistant = Assistant(Engine(config, engine.classifier, engine.phrasebook), store, SystemClock(config.flows.tz))
+    server = KefuServer(config, assistant, {"shop-system": connector}, Outbound())
+    client = await aiohttp_client(server.app())
+    resp = await post(client, {**MESSAGE, "text": "转人工"})
+    assert resp.status == 200
+    for _ in range(50):
+        if connector.calls:
+            break
+        await asyncio.sleep(0.1)
+    assert connector.calls == [("deliver", "handoff"), ("hand_off", "human_request")]
+    (decision,) = store.decisions("conv-1")
+    assert decision["payload"]["replies"] == [] and decision["delivery"] == "done"
+    store.close()
