@@ -125,7 +125,10 @@ class IntentClassifier:
     def predict_many(self, texts: list[str]) -> list[IntentResult]:
         if not texts:
             return []
-        probs = self.model.predict_proba(self._features(texts))
+        # our own sparse features are finite and well-formed: skip sklearn's per-call input
+        # validation, which cost ~0.7 ms of a ~4 ms single-message prediction
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            probs = self.model.predict_proba(self._features(texts))
         names = self.intents
         results = []
         for row in probs:
