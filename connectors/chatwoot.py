@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +36,7 @@ from connectors.base import Connector, ConnectorSettings, Parsed, Rejected
 from connectors.crypto import ProtocolError
 from connectors.crypto import chatwoot as signing
 from connectors.generic import parse_json_object
+from connectors.http import SentSteps
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -68,44 +67,6 @@ def http_base(value: str) -> str:
     if not value.startswith(("https://", "http://")):
         raise ValueError("must be an http:// or https:// URL")
     return value
-
-
-class SentSteps:
-    """Platform calls of a decision made (or under way) in this process: each is made once.
-
-    The server retries a whole delivery when one call fails; without this, replies that went out
-    before the failure would reach the customer twice. A step is claimed before its call, so a
-    second delivery of the same decision running at the same time (restart recovery can start
-    one) skips it too; a failed call gives its claim back for the retry. Bounded: the oldest
-    entries are forgotten.
-    """
-
-    def __init__(self, size: int = 4096):
-        self._keys: OrderedDict[Hashable, None] = OrderedDict()
-        self._size = size
-
-    def __contains__(self, key: Hashable) -> bool:
-        return key in self._keys
-
-    def add(self, key: Hashable) -> None:
-        self._keys[key] = None
-        self._keys.move_to_end(key)
-        while len(self._keys) > self._size:
-            self._keys.popitem(last=False)
-
-    def discard(self, key: Hashable) -> None:
-        self._keys.pop(key, None)
-
-    async def once(self, key: Hashable, call: Callable[[], Awaitable[Any]]) -> None:
-        """Run ``call`` unless ``key`` was claimed already; a failure releases the claim."""
-        if key in self:
-            return
-        self.add(key)
-        try:
-            await call()
-        except BaseException:
-            self.discard(key)
-            raise
 
 
 def ignored(reason: str) -> Parsed:

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,7 +39,7 @@ from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Reje
 from connectors.crypto import ProtocolError
 from connectors.crypto import telegram as secret_header
 from connectors.generic import parse_json_object
-from connectors.http import OutboundError
+from connectors.http import OutboundError, SentSteps
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -66,42 +64,6 @@ class TelegramSettings(ConnectorSettings):
         if not value.startswith(("https://", "http://")):
             raise ValueError("must be an http:// or https:// URL")
         return value
-
-
-class SentSteps:
-    """Bot API calls of a decision made (or under way) in this process: each is made once.
-
-    Claimed before the call, so a second delivery of the same decision running at the same time
-    (restart recovery can start one) skips it; a failed call gives its claim back for the
-    server's retry. Also remembers which update_ids were answered through the API. Bounded.
-    """
-
-    def __init__(self, size: int = 4096):
-        self._keys: OrderedDict[Hashable, None] = OrderedDict()
-        self._size = size
-
-    def __contains__(self, key: Hashable) -> bool:
-        return key in self._keys
-
-    def add(self, key: Hashable) -> None:
-        self._keys[key] = None
-        self._keys.move_to_end(key)
-        while len(self._keys) > self._size:
-            self._keys.popitem(last=False)
-
-    def discard(self, key: Hashable) -> None:
-        self._keys.pop(key, None)
-
-    async def once(self, key: Hashable, call: Callable[[], Awaitable[Any]]) -> None:
-        """Run ``call`` unless ``key`` was claimed already; a failure releases the claim."""
-        if key in self:
-            return
-        self.add(key)
-        try:
-            await call()
-        except BaseException:
-            self.discard(key)
-            raise
 
 
 class TelegramConnector(Connector):
