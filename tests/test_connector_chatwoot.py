@@ -23,6 +23,7 @@ from bot.store import SqliteStore
 from connectors.crypto import chatwoot as signing
 from connectors.http import Outbound
 from connectors.registry import ConnectorConfigError, build_connectors
+from tests_support import until
 
 SECRET = "cw-webhook-secret-0123456789"
 TOKEN = "cw-bot-access-token-abc"
@@ -139,13 +140,6 @@ async def post(client, payload, **kwargs):
     return await client.post("/webhook/chatwoot", data=body, headers=headers)
 
 
-async def until(predicate, timeout=5.0):
-    """Background delivery is asynchronous: poll instead of sleeping a fixed time."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the fake Chatwoot")
-        await asyncio.sleep(0.02)
 
 
 def inbound(client, conversation=CONV_KEY):

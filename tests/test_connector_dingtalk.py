@@ -21,6 +21,7 @@ from connectors.crypto import dingtalk as signing
 from connectors.dingtalk import DingTalkConnector, SessionWebhookExpired
 from connectors.http import Outbound
 from connectors.registry import build_connectors
+from tests_support import until
 
 # The self-computed vector of PROTOCOLS.md (NOT an official DingTalk vector; there is none).
 VECTOR_SECRET, VECTOR_TS, VECTOR_SIGN = "this is secret", "1577262236757", "hmPWwU+7lVdm3ZZz0r9tSfx0L4Q26jWOZr9+Gs6EZQM="
@@ -124,14 +125,6 @@ async def post(client, payload, **kwargs):
     return await client.post(PATH, data=body, headers=headers)
 
 
-async def until(predicate, timeout=5.0):
-    """Background delivery is asynchronous: poll instead of sleeping a fixed time."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.02)
-    return predicate()
 
 
 def inbound(server, conversation=CONV):

@@ -26,6 +26,7 @@ from connectors.crypto import feishu as crypto
 from connectors.feishu import UNSIGNED, FeishuConnector
 from connectors.http import Outbound
 from connectors.registry import build_connectors
+from tests_support import until
 
 # Official vector (PROTOCOLS.md, from larksuite/oapi-sdk-python).
 VECTOR_KEY, VECTOR_ENCRYPT, VECTOR_PLAIN = "test key", "P37w+VZImNgPEO1RBhJ6RtKl7n6zymIbEG1pReEzghk=", "hello world"
@@ -143,14 +144,6 @@ async def post(client, payload, *, raw: bytes | None = None):
     return await client.post(PATH, data=body, headers=sign(body))
 
 
-async def until(predicate, timeout=5.0):
-    """Background delivery is asynchronous: poll instead of sleeping a fixed time."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.02)
-    return predicate()
 
 
 def inbound(server, conversation=CHAT):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -24,6 +23,7 @@ from connectors.base import Answered, Parsed
 from connectors.http import Outbound, OutboundError
 from connectors.registry import ConnectorConfigError, build_connectors
 from connectors.telegram import MAX_TEXT, message_texts
+from tests_support import until
 
 TOKEN = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"
 SECRET = "kefu_tg-secret_0123456789"
@@ -128,12 +128,6 @@ def replies_of(client, chat=USER):
     return [[r["text"] for r in d["payload"]["replies"]] for d in client.kefu.store.decisions(str(chat))]
 
 
-async def until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        await asyncio.sleep(0.02)
 
 
 @pytest.mark.parametrize(

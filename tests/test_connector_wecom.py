@@ -8,7 +8,6 @@ cached access token; duplicates, every rejection, ignored events, passive replie
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +22,7 @@ from bot.store import SqliteStore
 from connectors.crypto.wecom import WeComCrypto, xml_fields
 from connectors.http import Outbound
 from connectors.registry import ConnectorConfigError, build_connectors
+from tests_support import until
 
 # Official vectors (PROTOCOLS.md, Tencent's weworkapi_python callback/Sample.py).
 TOKEN = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"
@@ -146,14 +146,6 @@ async def post(client, query: str, body: bytes):
     return await client.post(f"/webhook/wecom?{query}", data=body, headers={"Content-Type": "text/xml"})
 
 
-async def until(predicate, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.02)
-    raise AssertionError("timed out waiting for the background delivery")
 
 
 async def delivered(server: KefuServer, conversation: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from connectors.crypto.wecom import WeComCrypto
 from connectors.http import Outbound
 from connectors.registry import ConnectorConfigError, build_connectors
 from connectors.wecom_kf import KfState, reply_msgid
+from tests_support import until
 
 # Official crypto vectors (PROTOCOLS.md): the KF callback uses the same WXBizMsgCrypt.
 TOKEN = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"
@@ -191,14 +192,6 @@ async def post(run: Running, query: str, body: bytes):
     return await run.client.post(f"/webhook/kf?{query}", data=body, headers={"Content-Type": "text/xml"})
 
 
-async def until(predicate, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.02)
-    raise AssertionError("timed out waiting for the background delivery")
 
 
 async def delivered(run: Running, conversation: str, count: int = 1) -> list[dict[str, Any]]:

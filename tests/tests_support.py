@@ -19,3 +19,21 @@ def write_config(folder: Path, **sections) -> Path:
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     return path
+
+
+async def until(predicate, timeout: float = 5.0):
+    """Background delivery is asynchronous: poll instead of sleeping a fixed time.
+
+    Returns the predicate's first truthy value; raises AssertionError on timeout.
+    """
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {getattr(predicate, '__name__', 'it')}")
+        await asyncio.sleep(0.02)
