@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +30,7 @@ from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Reje
 from connectors.crypto import SignatureError, StaleTimestamp
 from connectors.crypto import dingtalk as signing
 from connectors.generic import parse_json_object
+from connectors.http import SentSteps
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class DingTalkConnector(Connector):
 
     def __init__(self, name: str, settings: DingTalkSettings, http: Any = None):
         super().__init__(name, settings, http)
-        self._sent: OrderedDict[tuple[int, int], None] = OrderedDict()
+        self._sent = SentSteps(_SENT_MEMORY)
 
     @staticmethod
     def now_ms() -> int:
@@ -149,12 +149,7 @@ class DingTalkConnector(Connector):
             errcode = answer.get("errcode", 0) if isinstance(answer, dict) else 0
             if errcode:
                 raise DingTalkError(f"session webhook answered errcode {errcode}: {answer.get('errmsg', '')}")
-            self._remember(key)
-
-    def _remember(self, key: tuple[int, int]) -> None:
-        self._sent[key] = None
-        while len(self._sent) > _SENT_MEMORY:
-            self._sent.popitem(last=False)
+            self._sent.add(key)
 
 
 def _from_ms(value: Any) -> datetime | None:

@@ -27,7 +27,6 @@ import logging
 import re
 import secrets
 import time
-from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import unquote
@@ -40,7 +39,7 @@ from bot.store import StoredMessage
 from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Rejected
 from connectors.crypto import MalformedPayload, ProtocolError, ReceiverMismatch, SignatureError
 from connectors.crypto.wecom import WeComCrypto, xml_fields
-from connectors.http import TokenCache
+from connectors.http import SentSteps, TokenCache
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -239,7 +238,7 @@ class WeComConnector(Connector):
         # (decision id, reply index) already accepted by message/send, so a retry after a
         # partial failure does not send the first replies twice (in memory: the API has no
         # idempotency key; a crash between two sends can still repeat a line).
-        self._sent: OrderedDict[tuple[int, int], None] = OrderedDict()
+        self._sent = SentSteps(10_000)
 
     @property
     def sync_reply(self) -> bool:  # type: ignore[override]
@@ -317,6 +316,4 @@ class WeComConnector(Connector):
                 "agentid": self.settings.agent_id,
                 "text": {"content": truncate_utf8(reply["text"])},
             })
-            self._sent[key] = None
-            while len(self._sent) > 10_000:
-                self._sent.popitem(last=False)
+            self._sent.add(key)
