@@ -349,12 +349,16 @@ class Assistant:
 
     # --- timers -----------------------------------------------------------------------------
 
-    def tick(self) -> list[Decision]:
-        """Fire every due job once and hand idle conversations back; return what each produced."""
-        produced: list[Decision] = []
-        self.scheduler.run_due(lambda job: produced.append(self.handle_timer(job)))
+    def tick(self) -> list[tuple[str, Decision]]:
+        """Fire every due job once and hand idle conversations back.
+
+        Returns (conversation id, decision) for each, in the order they happened.
+        """
+        produced: list[tuple[str, Decision]] = []
+        self.scheduler.run_due(lambda job: produced.append((job.conversation_id, self.handle_timer(job))))
         for ticket in self.desk.idle():
-            produced.append(self.release(ticket.conversation_id, "released: no agent activity"))
+            released = self.release(ticket.conversation_id, "released: no agent activity")
+            produced.append((ticket.conversation_id, released))
         return produced
 
     def handle_timer(self, job: Job) -> Decision:

@@ -191,17 +191,13 @@ class Replay:
         target = self.clock.now() + delta
         while (due := self.store.next_due()) is not None and due <= target:
             self.clock.set(max(self.clock.now(), due))
-            for job, decision in self._fire_due():
-                self._emit(self._customer(job.conversation_id), "timer", decision)
+            self._tick()
         self.clock.set(target)
-        for ticket in self.assistant.desk.idle():
-            decision = self.assistant.release(ticket.conversation_id, "released: no agent activity")
-            self._emit(self._customer(ticket.conversation_id), "timer", decision)
+        self._tick()  # nothing is due now, but idle conversations go back to the bot
 
-    def _fire_due(self):
-        fired = []
-        self.assistant.scheduler.run_due(lambda job: fired.append((job, self.assistant.handle_timer(job))))
-        return fired
+    def _tick(self) -> None:
+        for conversation_id, decision in self.assistant.tick():
+            self._emit(self._customer(conversation_id), "timer", decision)
 
     def _customer(self, conversation_id: str) -> str:
         state = self.store.load_state(conversation_id)

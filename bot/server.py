@@ -250,7 +250,7 @@ class KefuServer:
     async def _timers(self) -> None:
         while not self._stop.is_set():
             try:
-                for decision in await self.run(self.assistant.tick):
+                for _, decision in await self.run(self.assistant.tick):
                     self.metrics.decided(decision)
                     if decision.id is not None and needs_delivery(decision):
                         stored = await self.run(self._decision, decision.id)

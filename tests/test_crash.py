@@ -51,7 +51,7 @@ RESTART = textwrap.dedent(
     clock = ManualClock(datetime.fromisoformat(sys.argv[4]))
     assistant = Assistant(Engine.from_config(config), open_store(sys.argv[3]), clock)
     fired = assistant.tick()
-    print(json.dumps([[d.kind, [r.id for r in d.replies]] for d in fired]))
+    print(json.dumps([[d.kind, [r.id for r in d.replies]] for _, d in fired]))
     """
 )
 
