@@ -15,8 +15,8 @@ from aiohttp import web
 
 from bot.assistant import Assistant
 from bot.scheduler import SystemClock
-from bot.server import KefuServer
 from bot.store import SqliteStore, StoredMessage
+from bot.web.server import KefuServer
 from connectors.crypto import dingtalk as signing
 from connectors.dingtalk import DingTalkConnector, SessionWebhookExpired
 from connectors.http import Outbound

@@ -19,8 +19,8 @@ from aiohttp.test_utils import make_mocked_request
 
 from bot.assistant import Assistant
 from bot.scheduler import SystemClock
-from bot.server import KefuServer
 from bot.store import SqliteStore
+from bot.web.server import KefuServer
 from connectors.base import Rejected
 from connectors.crypto import feishu as crypto
 from connectors.feishu import UNSIGNED, FeishuConnector

@@ -17,8 +17,8 @@ from aiohttp import web
 from bot.assistant import Assistant
 from bot.models import Inbound
 from bot.scheduler import SystemClock
-from bot.server import KefuServer
 from bot.store import SqliteStore, StoredMessage
+from bot.web.server import KefuServer
 from connectors.base import Answered, Parsed
 from connectors.http import Outbound, OutboundError
 from connectors.registry import ConnectorConfigError, build_connectors

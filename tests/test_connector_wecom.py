@@ -17,8 +17,8 @@ from aiohttp import web
 
 from bot.assistant import Assistant
 from bot.scheduler import SystemClock
-from bot.server import KefuServer
 from bot.store import SqliteStore
+from bot.web.server import KefuServer
 from connectors.crypto.wecom import WeComCrypto, xml_fields
 from connectors.http import Outbound
 from connectors.registry import ConnectorConfigError, build_connectors

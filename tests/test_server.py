@@ -13,8 +13,8 @@ import pytest
 
 from bot.assistant import Assistant
 from bot.scheduler import SystemClock
-from bot.server import KefuServer
 from bot.store import SqliteStore
+from bot.web.server import KefuServer
 from connectors.crypto import generic as signing
 from connectors.generic import GenericConnector
 from connectors.http import Outbound

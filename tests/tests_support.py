@@ -37,3 +37,29 @@ async def until(predicate, timeout: float = 5.0):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {getattr(predicate, '__name__', 'it')}")
         await asyncio.sleep(0.02)
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def need_service(available: bool, reason: str) -> None:
+    """Skip a test whose outside service is missing, but only outside CI: in CI it is a failure.
+
+    `.ci/run` installs Debian's chromium and redis-server, so a missing one there is a broken
+    set-up, never a reason to pass quietly.
+    """
+    import os
+
+    import pytest
+
+    if available:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI must provide it: see .ci/run)")
+    pytest.skip(reason)
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium through Playwright (never `playwright install`: it cannot download here)."""
+    need_service(Path(CHROMIUM).exists(), f"{CHROMIUM} is not installed (apt-get install chromium)")
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])

@@ -219,7 +219,7 @@ def serve(config: Config, host: str | None, port: int | None) -> None:
 
     from aiohttp import web
 
-    from bot.server import build_server
+    from bot.web.server import build_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = build_server(config)
@@ -234,5 +234,3 @@ def serve(config: Config, host: str | None, port: int | None) -> None:
 REPLAY_KEYS = {"at", "customer", "trigger", "kind", "phrase_id", "text", "intent", "handoff"}
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()

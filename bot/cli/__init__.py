@@ -1,0 +1,12 @@
+"""The `kefu` command line: one group, commands in the modules of this package.
+
+``core`` holds the first commands (suggest, chat, train, lint, eval, replay, serve) and the
+shared helpers (``with_config``, ``config_option``). A new command lives in its own module here
+that decorates ``main`` from ``bot.cli.core``, and is imported below so it registers.
+"""
+
+from __future__ import annotations
+
+from bot.cli.core import REPLAY_KEYS, main, suggest_payload, with_config
+
+__all__ = ["REPLAY_KEYS", "main", "suggest_payload", "with_config"]
