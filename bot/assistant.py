@@ -11,15 +11,14 @@ of it. Timers and order events take the same path.
 from __future__ import annotations
 
 import logging
-import math
 from datetime import datetime
 
-from bot.config import in_window, parse_hours
 from bot.engine import Context, Engine
 from bot.flows import JobSpec, Scripted
 from bot.flows.bargaining import FOLLOWUP_KIND, on_followup_due, on_price_ask
 from bot.flows.conversation import away_greeting_due, carried_intent, farewell
 from bot.flows.payment import CHASE_KIND, STOPS_CHASE, chase_job, chase_key, on_chase_due
+from bot.handoff.actions import DeskActions
 from bot.handoff.desk import TicketDesk
 from bot.handoff.summary import build_summary, headline
 from bot.handoff.triggers import Trigger, find_trigger, intake_needs
@@ -37,8 +36,11 @@ _LOGGER = logging.getLogger(__name__)
 FOLLOW_UP_REASON = "follow-up read from the previous turn: an agent confirms"
 
 
-class Assistant:
-    """Conversations of one shop: message, order-event and timer handling over a store."""
+class Assistant(DeskActions):
+    """Conversations of one shop: message, order-event and timer handling over a store.
+
+    What people do (presence, accept, transfer, answer, release, resolve) is `DeskActions`.
+    """
 
     def __init__(self, engine: Engine, store: Store, clock: Clock, *, agents_online: bool = False):
         self.engine = engine
@@ -51,23 +53,6 @@ class Assistant:
         self._anonymous_online = False
         if agents_online:
             self.set_all_agents(True)
-
-    # --- presence ---------------------------------------------------------------------------
-
-    def set_all_agents(self, online: bool) -> None:
-        """Every configured agent comes online (or goes away) at once."""
-        self._anonymous_online = online
-        for agent in self.config.handoff.agents:
-            self.desk.set_presence(agent.id, online)
-
-    @property
-    def agents_online(self) -> bool:
-        return self._anonymous_online if not self.config.handoff.agents else any(self.store.presence().values())
-
-    def agents_available(self, now: datetime) -> bool:
-        """An agent is online and it is within working hours (shop time)."""
-        local = now.astimezone(self.config.flows.tz)
-        return self.agents_online and in_window(local.time(), parse_hours(self.config.flows.working_hours))
 
     def _gate(self, state: ConversationState, now: datetime) -> Gate:
         return Gate(
@@ -128,11 +113,13 @@ class Assistant:
         if carried:
             ranking = [(carried, 1.0), *[(n, p) for n, p in result.ranking if n != carried]]
             result = IntentResult(carried, 1.0, ranking, True)
+        # a queued ticket: nobody is with this customer yet, so the bot decides as if alone
+        queued = self.queued_ticket(state)
         context = Context(
-            agents_online=self.agents_available(now),
+            agents_online=False if queued else self.agents_available(now),
             avoid=tuple(state.last_replies[-1:]),
             uses=state.phrase_uses,
-            owner=state.owner,
+            owner="bot" if queued else state.owner,
             recent_auto_sends=state.recent_auto_sends(now),
         )
         decision = engine.suggest_with(text, result, context)
@@ -141,6 +128,8 @@ class Assistant:
                 update={"kind": "suggest", "replies": [], "reasons": [FOLLOW_UP_REASON, *decision.reasons]}
             )
         self._remember(decision, state, has_images, unsure and not carried)
+        if queued is not None:
+            return self.queued_turn(queued, decision, text, state, now, result.confident, has_images)
         if state.owner != "bot":
             reasons = ["a person owns this conversation: suggestions only"]
             return decision.model_copy(update={"kind": "suggest", "replies": [], "handoff": None, "reasons": reasons})
@@ -226,12 +215,8 @@ class Assistant:
         gate = self._gate(state, now)  # still the bot's turn: may it tell the customer?
         if phrase_id is not None:
             line = self._line(phrase_id, state, 1.0, trigger.detail)
-        elif ticket.assignee:
-            line = self._line("handoff.notice", state, 1.0, f"assigned to {ticket.assignee}")
         else:
-            wait = self.desk.expected_wait(ticket)
-            minutes = max(1, math.ceil(wait.total_seconds() / 60)) if wait else 1
-            line = self._line("handoff.wait", state, 1.0, f"queued, about {minutes} min", wait_minutes=str(minutes))
+            line = self.wait_line(ticket, state, now)
         blockers = script_blockers(self.config.policy, line, gate)
         state.owner = "human"
         state.ticket_id = ticket.id
@@ -245,36 +230,6 @@ class Assistant:
             "suggestions": [line, *[s for s in decision.suggestions if s.id != line.id]],
             "handoff": handoff, "reasons": [trigger.detail, *blockers],
         })
-
-    def agent_replied(self, conversation_id: str, text: str) -> None:
-        """An agent answered in the conversation: SLA met, activity noted, kept in the history."""
-        now = self.clock.now()
-        with self.store.transaction():
-            self.store.add_message(conversation_id, "out", text, now)
-            self.desk.note_agent_reply(conversation_id)
-
-    def release(self, conversation_id: str, why: str = "released by the agent") -> Decision:
-        """The person hands the conversation back to the bot (the ticket is released)."""
-        return self._close_ticket(conversation_id, self.desk.release, why)
-
-    def resolve(self, conversation_id: str) -> Decision:
-        """The person solved it; the bot takes the conversation back."""
-        return self._close_ticket(conversation_id, self.desk.resolve, "resolved by the agent")
-
-    def _close_ticket(self, conversation_id: str, close, why: str) -> Decision:
-        now = self.clock.now()
-        with self.store.transaction():
-            saved = self.store.load_state(conversation_id)
-            if saved is None:
-                raise KeyError(f"no conversation {conversation_id!r}")
-            state = ConversationState.model_validate(saved)
-            if state.ticket_id is not None:
-                ticket = self.desk.ticket(state.ticket_id)
-                if ticket.status in {"queued", "assigned"}:
-                    close(state.ticket_id)
-            state.owner, state.ticket_id, state.unsure_streak = "bot", None, 0
-            decision = self._commit(state, Decision(kind="none", reasons=[why]), "agent", now)
-        return decision
 
     def _script(self, decision: Decision, text: str, state: ConversationState, now: datetime) -> Scripted | None:
         if decision.intent == "farewell":

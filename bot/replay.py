@@ -10,6 +10,7 @@ A replay file is YAML::
       - {order: {order_id: o1, customer: c1, status: created, consulted_before_order: true}}
       - {agents_online: true}              # every configured agent comes online (false: all away)
       - {presence: {agent: ajie, online: true}}
+      - {presence: {agent: ajie, status: offline}}   # online | away | offline (their tickets requeue)
       - {customer: c1, text: 这是照片, images: 2}   # a message with attachments
       - {agent_reply: {customer: c1, text: 您好，我来处理}}
       - {release: c1}                       # the agent hands the conversation back to the bot
@@ -23,9 +24,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.assistant import Assistant
 from bot.config import Config, parse_duration
@@ -66,9 +67,22 @@ class _Order(BaseModel):
 
 
 class _Presence(BaseModel):
+    """``{agent, online: true|false}`` (false: away) or ``{agent, status: online|away|offline}``."""
+
     model_config = ConfigDict(extra="forbid")
     agent: str
-    online: bool
+    online: bool | None = None
+    status: Literal["online", "away", "offline"] | None = None
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.online is None) == (self.status is None):
+            raise ValueError("presence takes one of online (true/false) or status (online/away/offline)")
+        return self
+
+    @property
+    def value(self) -> str:
+        return self.status or ("online" if self.online else "away")
 
 
 class _AgentReply(BaseModel):
@@ -177,7 +191,7 @@ class Replay:
             elif event.agents_online is not None:
                 self.assistant.set_all_agents(event.agents_online)
             elif event.presence is not None:
-                self.assistant.desk.set_presence(event.presence.agent, event.presence.online)
+                self.assistant.set_presence(event.presence.agent, event.presence.value)
             elif event.agent_reply is not None:
                 self.assistant.agent_replied(event.agent_reply.customer, event.agent_reply.text)
             elif event.release is not None:

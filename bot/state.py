@@ -58,6 +58,8 @@ class ConversationState(BaseModel):
     pending_handoff: dict[str, Any] | None = None
     #: The open ticket while a person owns the conversation.
     ticket_id: int | None = None
+    #: When the customer was last told their queued ticket is waiting (ISO): not every message.
+    queued_notice_at: str | None = None
 
     @property
     def last_intent(self) -> str | None:

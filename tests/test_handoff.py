@@ -49,7 +49,7 @@ def test_an_angry_customer_skips_intake(engine):
 def test_human_request_hands_off_at_once(engine):
     (line,) = messages(replay(engine, [say("c1", "转人工")]))
     assert line.kind == "handoff" and line.handoff["reason"] == "human_request"
-    assert sent_ids(line)[-1] in {"handoff.notice", "handoff.wait"}
+    assert sent_ids(line)[-1] in {"handoff.notice", "handoff.wait", "handoff.no_agent"}
 
 
 def test_threats_are_urgent(engine):
@@ -84,8 +84,9 @@ def test_bulk_goes_to_sales(engine):
 
 
 def test_no_auto_send_after_handoff_until_release(engine):
-    lines = replay(engine, [say("c1", "转人工"), say("c1", "包邮吗"), say("c1", "在吗"), {"release": "c1"},
-                            say("c1", "包邮吗")])
+    lines = replay(engine, [{"presence": {"agent": "xiaomei", "online": True}}, say("c1", "转人工"),
+                            say("c1", "包邮吗"), say("c1", "在吗"), {"release": "c1"}, say("c1", "包邮吗")],
+                   policy={"mode": "auto"})
     handed, *owned, back = messages(lines)
     assert handed.kind == "handoff"
     assert [line.kind for line in owned] == ["suggest", "suggest"]
@@ -95,12 +96,28 @@ def test_no_auto_send_after_handoff_until_release(engine):
     assert back.kind == "auto_send" and sent_ids(back)[-1].startswith("shipping.")
 
 
-def test_nobody_online_gets_an_honest_wait(engine):
+def test_nobody_online_gets_an_honest_wait_with_the_service_hours_and_no_number(engine):
     (line,) = messages(replay(engine, [say("c1", "转人工")]))
     assert line.handoff["assignee"] is None
-    assert sent_ids(line)[-1] == "handoff.wait"
-    sla_minutes = int(engine.config.handoff.sla["presale"].total_seconds() // 60)
-    assert str(sla_minutes) in line.replies[-1]["text"]
+    assert sent_ids(line)[-1] == "handoff.no_agent"
+    text = line.replies[-1]["text"]
+    assert engine.config.shop.service_hours in text
+    assert "分钟" not in text and "3" not in text.replace(engine.config.shop.service_hours, "")
+
+
+def test_after_working_hours_the_wait_says_so(engine):
+    (line,) = messages(replay(engine, [say("c1", "转人工")], clock="2026-11-23T23:30:00+08:00"))
+    assert sent_ids(line)[-1] == "handoff.after_hours"
+    assert engine.config.shop.service_hours in line.replies[-1]["text"]
+
+
+def test_busy_agents_of_the_group_give_an_estimate(engine):
+    busy = [say(f"c{n}", "转人工") for n in range(5)]  # xiaomei (presale, capacity 5) is full then
+    lines = messages(replay(engine, [{"presence": {"agent": "xiaomei", "online": True}}, *busy,
+                                     say("c9", "转人工")], policy={"mode": "auto"}))
+    assert all(line.handoff["assignee"] == "xiaomei" for line in lines[:5])
+    assert lines[-1].handoff["assignee"] is None and sent_ids(lines[-1])[-1] == "handoff.wait"
+    assert "分钟" in lines[-1].replies[-1]["text"]
 
 
 def test_an_online_agent_of_the_group_gets_the_ticket(engine):
@@ -119,10 +136,11 @@ def test_idle_conversation_returns_to_the_bot(engine):
     assert lines[2].kind == "auto_send"
 
 
-def test_queued_ticket_is_not_taken_back_by_the_bot(engine):
+def test_queued_ticket_is_not_taken_back_by_the_bot_but_it_answers_other_questions(engine):
     lines = replay(engine, [say("c1", "转人工"), {"advance": "2h"}, say("c1", "包邮吗")])
-    assert [line.trigger for line in lines] == ["message", "message"]
-    assert lines[1].kind == "suggest"
+    assert [line.trigger for line in lines] == ["message", "message"], "a queued ticket is never idle-released"
+    assert lines[1].kind == "auto_send"
+    assert sent_ids(lines[1])[0].startswith("shipping.") and sent_ids(lines[1])[-1] == "handoff.queued"
 
 
 def test_agent_reply_keeps_the_conversation(engine):

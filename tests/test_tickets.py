@@ -117,7 +117,7 @@ def test_the_wait_counts_urgent_tickets_ahead_even_if_newer(desk):
 
 def test_a_free_slot_not_yet_routed_means_no_wait(desk, store, clock):
     ticket = open_ticket(desk, "c1")
-    store.set_presence("wang", True, clock.now())  # another worker, no routing yet
+    store.set_status("wang", "online", clock.now())  # another worker, no routing yet
     assert desk.expected_wait(ticket) is None
     assert [t.id for t in desk.route()] == [ticket.id]
 
@@ -528,7 +528,7 @@ def test_update_ticket_reports_a_missing_ticket(store):
     [
         lambda s, naive: s.add_ticket("c", "u", reason="r", priority="normal", group="presale", created_at=naive,
                                       sla_due=T0, summary={}),
-        lambda s, naive: s.set_presence("li", True, naive),
+        lambda s, naive: s.set_status("li", "online", naive),
         lambda s, naive: s.update_ticket(1, answered_at=naive),
     ],
 )

@@ -2,17 +2,19 @@
 
 A ticket's life::
 
-    queued ──assign / route──▶ assigned ──resolve──▶ resolved
-       │                        │    ▲ (transfer)
-       │                        │    └──assign
-       └──resolve / release─────┴──release──▶ released (back to the bot)
+    queued ──assign / accept / route──▶ assigned ──resolve──▶ resolved
+       │  ▲                              │  │ ▲ (transfer to an agent)
+       │  └──agent offline / transfer────┘  │ └──assign
+       │     to a group                     │
+       └──resolve / release─────────────────┴──release──▶ released (back to the bot)
 
 resolved and released are final: a conversation that needs a person again gets a new ticket.
 A conversation has at most one open (queued or assigned) ticket; handing it off again while it
 has one updates that ticket instead.
 
 Routing runs whenever something may let a waiting ticket move: a new ticket, an agent coming
-online, a ticket resolved, released or transferred. It takes the waiting tickets most urgent
+online, a ticket resolved, released or transferred, an agent going offline (their tickets go
+back to the queue first). It takes the waiting tickets most urgent
 first, then oldest, and gives each to the least-loaded online agent of its group
 (`routing.pick_agent`). All time comes from the injected clock; every write happens inside one
 store transaction, so two workers never hand the same ticket to two agents.
@@ -25,73 +27,32 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Literal, get_args
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from bot.config import HandoffSettings
 from bot.handoff.routing import PRIORITY_ORDER, expected_wait, pick_agent
+from bot.handoff.ticket import (
+    GROUPS,
+    OPEN,
+    PLATFORM_AGENT,
+    PRESENCE,
+    BadDeskRequest,
+    Group,
+    Priority,
+    Status,
+    Ticket,
+    TicketNotFound,
+    TicketNotYours,
+    TicketStateError,
+    UnknownAgent,
+)
 from bot.scheduler import Clock
 from bot.store.base import Store
 
 _LOGGER = logging.getLogger(__name__)
 
-Priority = Literal["urgent", "high", "normal"]
-Group = Literal["presale", "aftersale", "sales"]
-Status = Literal["queued", "assigned", "resolved", "released"]
-
-GROUPS: tuple[str, ...] = get_args(Group)
-OPEN: tuple[str, ...] = ("queued", "assigned")
-
-
-class TicketNotFound(KeyError):
-    """No ticket has this id."""
-
-    def __str__(self) -> str:  # KeyError would show the message in quotes
-        return str(self.args[0])
-
-
-class TicketStateError(ValueError):
-    """The ticket's status does not allow this action (e.g. resolving a released ticket)."""
-
-
-class Ticket(BaseModel):
-    """One conversation waiting for, or owned by, a person."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: int
-    conversation_id: str
-    customer_id: str
-    reason: str
-    priority: Priority
-    group: Group
-    status: Status
-    created_at: datetime
-    #: The first human answer is due by then (created_at + the group's SLA).
-    sla_due: datetime
-    assignee: str | None = None
-    #: For the agent: intents so far, slots, last messages… (a JSON object).
-    summary: dict[str, Any] = Field(default_factory=dict)
-    updated_at: datetime
-    #: The last (re)assignment.
-    assigned_at: datetime | None = None
-    #: The first human reply; once set, the SLA is met.
-    answered_at: datetime | None = None
-    #: The last human reply.
-    last_activity_at: datetime | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN
-
-    def breached(self, now: datetime) -> bool:
-        """True while the ticket is open, no person has answered yet, and its SLA due time has passed."""
-        return self.answered_at is None and self.is_open and now > self.sla_due
-
-    def queue_key(self) -> tuple[int, datetime, int]:
-        """Most urgent first, then oldest (id breaks ties of equal times)."""
-        return PRIORITY_ORDER[self.priority], self.created_at, self.id
+__all__ = ["GROUPS", "OPEN", "Group", "Priority", "Status", "Ticket", "TicketDesk", "TicketNotFound",
+           "TicketStateError"]
 
 
 class TicketDesk:
@@ -124,8 +85,12 @@ class TicketDesk:
         priority: Priority,
         group: Group,
         summary: dict[str, Any] | None = None,
+        assignee: str | None = None,
     ) -> Ticket:
         """Hand a conversation to a person; idempotent per conversation.
+
+        ``assignee`` opens a new ticket already theirs (a person who joined by answering);
+        it does not change an existing ticket.
 
         If the conversation already has an open ticket, that ticket is returned, updated: its
         priority (and reason) rise if this hand-off is more urgent (an angry customer jumps the
@@ -148,6 +113,7 @@ class TicketDesk:
                 ticket_id = self.store.add_ticket(
                     conversation_id, customer_id, reason=reason, priority=priority, group=group,
                     created_at=now, sla_due=now + self._sla(group), summary=dict(summary or {}),
+                    status="assigned" if assignee else "queued", assignee=assignee,
                 )
                 _LOGGER.info("ticket %s opened: %s %s/%s (%s)", ticket_id, conversation_id, group, priority, reason)
             else:
@@ -178,7 +144,7 @@ class TicketDesk:
         waiting = sorted(self._tickets("queued"), key=Ticket.queue_key)
         if not waiting:
             return []
-        online = self.store.presence()
+        online = self._online()
         loads = self._loads()
         assigned: list[Ticket] = []
         for ticket in waiting:
@@ -203,7 +169,8 @@ class TicketDesk:
             TicketNotFound: No such ticket (a KeyError).
             TicketStateError: The ticket is resolved or released (a ValueError).
         """
-        self._agent(agent_id)
+        if agent_id != PLATFORM_AGENT:  # a person on the platform itself is no configured agent
+            self._agent(agent_id)
         now = self.clock.now()
         with self.store.transaction():
             ticket = self._get(ticket_id)
@@ -214,6 +181,64 @@ class TicketDesk:
             _LOGGER.info("ticket %s assigned to %s by hand (was %s)", ticket_id, agent_id, ticket.assignee)
             self._route(now)
             return self._get(ticket_id)
+
+    def accept(self, ticket_id: int, agent_id: str) -> Ticket:
+        """An agent takes a ticket from the queue: their choice, so capacity and presence do not stop it.
+
+        Accepting one's own ticket again changes nothing.
+
+        Raises:
+            UnknownAgent: ``agent_id`` is not in the config.
+            TicketNotFound: No such ticket.
+            TicketNotYours: Another agent holds it.
+            TicketStateError: It is resolved or released.
+        """
+        self._agent(agent_id)
+        with self.store.transaction():
+            ticket = self._get(ticket_id)
+            self._require_open(ticket, "accept")
+            self.require_owner(ticket, agent_id)
+            return self.assign(ticket_id, agent_id)
+
+    def transfer(self, ticket_id: int, *, group: str | None = None, agent: str | None = None) -> Ticket:
+        """Hand a ticket to another agent (as `assign`) or back to the queue of a group.
+
+        To a group, the ticket is queued there (assignee cleared) and routed at once, so it may
+        come back assigned to an online agent of that group. Its SLA due time stays: the
+        customer was promised a time already.
+
+        Raises:
+            BadDeskRequest: Neither or both of ``group`` and ``agent``, or an unknown group.
+            UnknownAgent, TicketNotFound, TicketStateError: as `assign`.
+        """
+        if (group is None) == (agent is None):
+            raise BadDeskRequest("transfer needs exactly one of group or agent")
+        if agent is not None:
+            return self.assign(ticket_id, agent)
+        if group not in GROUPS:
+            raise BadDeskRequest(f"unknown group {group!r}; expected one of {', '.join(GROUPS)}")
+        now = self.clock.now()
+        with self.store.transaction():
+            ticket = self._get(ticket_id)
+            self._require_open(ticket, "transfer")
+            self.store.update_ticket(ticket_id, group=group, status="queued", assignee=None, assigned_at=None,
+                                     updated_at=now)
+            _LOGGER.info("ticket %s transferred to the %s queue (was %s/%s)", ticket_id, group, ticket.group,
+                         ticket.assignee)
+            self._route(now)
+            return self._get(ticket_id)
+
+    @staticmethod
+    def require_owner(ticket: Ticket, agent_id: str | None) -> None:
+        """Refuse an agent acting on a ticket another agent holds (a queued ticket is anyone's).
+
+        ``agent_id`` None is the platform or a supervisor: no check.
+
+        Raises:
+            TicketNotYours: The ticket is assigned to someone other than ``agent_id``.
+        """
+        if agent_id is not None and ticket.status == "assigned" and ticket.assignee not in (None, agent_id):
+            raise TicketNotYours(f"ticket {ticket.id} is assigned to {ticket.assignee}, not {agent_id}")
 
     def resolve(self, ticket_id: int) -> Ticket:
         """Close a ticket as handled by a person; routing then fills the freed slot.
@@ -261,32 +286,83 @@ class TicketDesk:
             return self._get(ticket["id"])
 
     # --- presence -------------------------------------------------------------------------------
-    def set_presence(self, agent_id: str, online: bool) -> list[Ticket]:
-        """An agent comes online or goes away; routing runs at once.
+    def set_status(self, agent_id: str, status: str) -> list[Ticket]:
+        """An agent comes online, steps away or goes offline; routing runs at once.
 
-        Going away does not take an agent's assigned tickets back: they may be back in a minute
-        and are mid-conversation with those customers, and reshuffling would make a customer
-        explain everything again to someone else. An answered ticket left alone falls back to
-        the bot through `idle`; an unanswered one gets flagged by `breached`, so a supervisor
-        sees the neglect and can `assign` it elsewhere.
+        - ``online``: takes new tickets.
+        - ``away``: signed in, takes nothing new, keeps what they hold: they may be back in a
+          minute and are mid-conversation with those customers; reshuffling would make a
+          customer explain everything again to someone else. An answered ticket left alone
+          falls back to the bot through `idle`; an unanswered one gets flagged by `breached`.
+        - ``offline``: gone; their open tickets go back to the queue (assignee cleared, SLA due
+          time kept: the promise was made) and are routed to whoever is online.
 
         Returns:
-            The tickets this change let routing assign.
+            The tickets this change moved, as they are now: those returned to the queue (queued,
+            or already assigned to someone else) and those routing assigned.
 
         Raises:
-            ValueError: ``agent_id`` is not in the config.
+            UnknownAgent: ``agent_id`` is not in the config (a ValueError).
+            BadDeskRequest: an unknown status (a ValueError).
         """
         self._agent(agent_id)
+        if status not in PRESENCE:
+            raise BadDeskRequest(f"unknown presence status {status!r}; expected one of {', '.join(PRESENCE)}")
         now = self.clock.now()
         with self.store.transaction():
-            self.store.set_presence(agent_id, online, now)
-            _LOGGER.info("agent %s is %s", agent_id, "online" if online else "away")
-            return self._route(now)
+            self.store.set_status(agent_id, status, now)
+            _LOGGER.info("agent %s is %s", agent_id, status)
+            returned = self._return_tickets(agent_id, now) if status == "offline" else []
+            routed = self._route(now)
+            moved = {ticket.id: ticket for ticket in returned}
+            moved.update({ticket.id: ticket for ticket in routed})
+            return [self._get(ticket_id) for ticket_id in moved]
+
+    def set_presence(self, agent_id: str, online: bool) -> list[Ticket]:
+        """The boolean form of `set_status`: True is online, False is away (keeps their tickets)."""
+        return self.set_status(agent_id, "online" if online else "away")
+
+    def statuses(self) -> dict[str, str]:
+        """Every configured agent → online | away | offline (an agent never seen is offline)."""
+        seen = self.store.statuses()
+        return {agent_id: seen.get(agent_id, "offline") for agent_id in self._agents}
 
     def presence(self) -> dict[str, bool]:
-        """Every configured agent → online (an agent never seen is away)."""
-        seen = self.store.presence()
-        return {agent_id: seen.get(agent_id, False) for agent_id in self._agents}
+        """Every configured agent → taking tickets now (online)."""
+        return {agent_id: status == "online" for agent_id, status in self.statuses().items()}
+
+    def on_duty(self, group: str) -> bool:
+        """Someone who takes ``group`` is online (full or not): a person will come."""
+        online = self._online()
+        return any(group in agent.groups and online.get(agent.id, False) for agent in self.settings.agents)
+
+    def _return_tickets(self, agent_id: str, now: datetime) -> list[Ticket]:
+        returned = []
+        for ticket in self._tickets("assigned"):
+            if ticket.assignee == agent_id:
+                self.store.update_ticket(ticket.id, status="queued", assignee=None, assigned_at=None, updated_at=now)
+                _LOGGER.info("ticket %s back in the %s queue: %s went offline", ticket.id, ticket.group, agent_id)
+                returned.append(ticket)
+        return returned
+
+    # --- SLA ------------------------------------------------------------------------------------
+    def note_breaches(self) -> list[Ticket]:
+        """Open tickets newly past their SLA unanswered: each is logged and returned once.
+
+        The caller counts them (``kefu_sla_breaches_total``); the mark is in the store, so a
+        restarted server neither logs nor counts a breach again.
+        """
+        now = self.clock.now()
+        with self.store.transaction():
+            fresh = [ticket for ticket in self.tickets(OPEN) if ticket.breached(now) and ticket.breach_noted_at is None]
+            for ticket in fresh:
+                self.store.update_ticket(ticket.id, breach_noted_at=now)
+                late = int((now - ticket.sla_due).total_seconds())
+                _LOGGER.warning(
+                    "SLA breached: ticket %s (%s/%s, %s) unanswered %ss past due, assignee %s",
+                    ticket.id, ticket.group, ticket.priority, ticket.reason, late, ticket.assignee or "none",
+                )
+            return [self._get(ticket.id) for ticket in fresh]
 
     # --- reading --------------------------------------------------------------------------------
     def tickets(self, status: str | Iterable[str] | None = None, group: str | None = None) -> list[Ticket]:
@@ -338,7 +414,7 @@ class TicketDesk:
             return None
         waiting = sorted(self._tickets("queued", current.group), key=Ticket.queue_key)
         position = next(n for n, other in enumerate(waiting, start=1) if other.id == current.id)
-        online = self.store.presence()
+        online = self._online()
         loads = self._loads()
         group_online = [
             agent for agent in self.settings.agents if current.group in agent.groups and online.get(agent.id, False)
@@ -366,7 +442,10 @@ class TicketDesk:
     def _agent(self, agent_id: str) -> None:
         if agent_id not in self._agents:
             known = ", ".join(self._agents) or "none"
-            raise ValueError(f"unknown agent {agent_id!r}; configured agents: {known}")
+            raise UnknownAgent(f"unknown agent {agent_id!r}; configured agents: {known}")
+
+    def _online(self) -> dict[str, bool]:
+        return {agent_id: status == "online" for agent_id, status in self.store.statuses().items()}
 
     def _sla(self, group: str) -> timedelta:
         # A config that lists only some groups under `sla` replaces the whole default mapping;

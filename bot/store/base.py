@@ -19,6 +19,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 JobStatus = Literal["pending", "done", "cancelled"]
+#: An agent's presence: taking tickets, signed in but taking no new ones, gone.
+PRESENCE_STATUSES: tuple[str, ...] = ("online", "away", "offline")
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,7 @@ class Store(abc.ABC):
     # Tickets are plain dicts here; `bot.handoff.desk` owns their rules (states, routing, SLA).
     # Keys: id, conversation_id, customer_id, reason, priority, group, status, created_at,
     # sla_due, assignee, summary (a JSON object), updated_at, assigned_at, answered_at,
-    # last_activity_at. Times are aware UTC datetimes or None.
+    # last_activity_at, breach_noted_at. Times are aware UTC datetimes or None.
 
     @abc.abstractmethod
     def add_ticket(
@@ -237,12 +239,16 @@ class Store(abc.ABC):
 
     # --- agent presence -------------------------------------------------------------------------
     @abc.abstractmethod
-    def set_presence(self, agent_id: str, online: bool, at: datetime) -> None:
-        """Record that an agent went online or away (the last call wins)."""
+    def set_status(self, agent_id: str, status: str, at: datetime) -> None:
+        """Record an agent's presence, one of `PRESENCE_STATUSES` (the last call wins).
+
+        Raises:
+            ValueError: an unknown status.
+        """
 
     @abc.abstractmethod
-    def presence(self) -> dict[str, bool]:
-        """Every agent whose presence was ever set → online; an agent never set is not in it."""
+    def statuses(self) -> dict[str, str]:
+        """Every agent whose presence was ever set → its status; an agent never set is not in it."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

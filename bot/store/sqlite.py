@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from bot.store.base import Job, Store, StoredMessage
+from bot.store.base import PRESENCE_STATUSES, Job, Store, StoredMessage
 
 MEMORY = ":memory:"
 
@@ -152,6 +152,19 @@ MIGRATIONS: list[tuple[str, str]] = [
             CHECK (delivery IN ('pending', 'done', 'failed'));
         CREATE INDEX decisions_message ON decisions (message_row);
         CREATE INDEX decisions_pending ON decisions (id) WHERE delivery = 'pending';
+        """,
+    ),
+    (
+        "0004_presence_status",
+        """
+        -- Presence is a status, not a flag: "away" is signed in but taking no new tickets,
+        -- "offline" is gone (their tickets go back to the queue). `online` stays, kept equal
+        -- to status = 'online', so a file read by an older kefu still routes correctly.
+        ALTER TABLE agent_presence ADD COLUMN status TEXT NOT NULL DEFAULT 'offline'
+            CHECK (status IN ('online', 'away', 'offline'));
+        UPDATE agent_presence SET status = CASE WHEN online = 1 THEN 'online' ELSE 'away' END;
+        -- An SLA breach is logged and counted once: when it was noticed.
+        ALTER TABLE tickets ADD COLUMN breach_noted_at TEXT;
         """,
     ),
 ]
@@ -550,8 +563,11 @@ class SqliteStore(Store):
         "priority": "priority", "group": "grp", "status": "status", "created_at": "created_at",
         "sla_due": "sla_due", "assignee": "assignee", "summary": "summary", "updated_at": "updated_at",
         "assigned_at": "assigned_at", "answered_at": "answered_at", "last_activity_at": "last_activity_at",
+        "breach_noted_at": "breach_noted_at",
     }
-    _TICKET_TIMES = frozenset({"created_at", "sla_due", "updated_at", "assigned_at", "answered_at", "last_activity_at"})
+    _TICKET_TIMES = frozenset(
+        {"created_at", "sla_due", "updated_at", "assigned_at", "answered_at", "last_activity_at", "breach_noted_at"}
+    )
     _TICKET_COLUMNS = ", ".join(_TICKET_FIELDS.values())
 
     @classmethod
@@ -641,19 +657,22 @@ class SqliteStore(Store):
         return self._ticket(rows[0]) if rows else None
 
     # --- agent presence -------------------------------------------------------------------------
-    def set_presence(self, agent_id: str, online: bool, at: datetime) -> None:
+    def set_status(self, agent_id: str, status: str, at: datetime) -> None:
+        if status not in PRESENCE_STATUSES:
+            raise ValueError(f"unknown presence status {status!r}; expected one of {', '.join(PRESENCE_STATUSES)}")
         with self.transaction():
             self._conn.execute(
                 """
-                INSERT INTO agent_presence (agent_id, online, updated_at) VALUES (?, ?, ?)
-                ON CONFLICT (agent_id) DO UPDATE SET online = excluded.online, updated_at = excluded.updated_at
+                INSERT INTO agent_presence (agent_id, online, status, updated_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (agent_id) DO UPDATE SET
+                    online = excluded.online, status = excluded.status, updated_at = excluded.updated_at
                 """,
-                (agent_id, int(bool(online)), to_db_time(at)),
+                (agent_id, int(status == "online"), status, to_db_time(at)),
             )
 
-    def presence(self) -> dict[str, bool]:
-        rows = self._read("SELECT agent_id, online FROM agent_presence")
-        return {agent_id: bool(online) for agent_id, online in rows}
+    def statuses(self) -> dict[str, str]:
+        rows = self._read("SELECT agent_id, status FROM agent_presence")
+        return dict(rows)
 
     def close(self) -> None:
         """Close the connection; the store is unusable afterwards. Safe to call twice."""

@@ -1,0 +1,271 @@
+"""What people do to conversations through the Assistant: presence, accept, transfer, answer, hand back.
+
+`DeskActions` is mixed into `bot.assistant.Assistant`; the agent API, the connectors' desk
+events, `kefu chat` and replays all call these methods, so the rules live once:
+
+- presence (online / away / offline) drives routing, the away policy and the wait message;
+- an agent acting on a ticket another agent holds is refused (`TicketNotYours`), a closed
+  ticket refuses actions (`TicketStateError`), unknown ids are `TicketNotFound`,
+  `ConversationNotFound` or `UnknownAgent` — each carries the HTTP status an API answers with;
+- an agent's own message (typed in the sidebar or reported by the platform) meets the SLA,
+  restarts the idle clock of ``release_after`` and makes a person the conversation's owner;
+- while a ticket waits in the queue, the bot answers what lies outside its topic and tells the
+  customer their case is waiting (`queued_turn`), so nobody is stranded behind a queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from bot.config import in_window, parse_hours
+from bot.handoff.summary import build_summary
+from bot.handoff.ticket import PLATFORM_AGENT, ConversationNotFound, Ticket, TicketStateError
+from bot.handoff.triggers import Trigger, find_trigger, group_for
+from bot.models import Decision, Suggestion
+from bot.policy import Gate, script_blockers
+from bot.state import ConversationState
+from intents.anger import detect as detect_anger
+
+if TYPE_CHECKING:
+    from bot.handoff.desk import TicketDesk
+
+_LOGGER = logging.getLogger(__name__)
+
+#: "Your case is waiting" at most this often, however many messages come in meanwhile.
+QUEUED_NOTICE_EVERY = timedelta(minutes=3)
+#: Reasons a message on a queued ticket raises its priority (the rest is the ticket's topic).
+ESCALATES = frozenset({"angry", "human_request"})
+
+
+class DeskActions:
+    """The human side of the Assistant (needs its ``desk``, ``store``, ``clock``, ``config``)."""
+
+    desk: TicketDesk
+
+    # --- presence ---------------------------------------------------------------------------
+
+    def set_presence(self, agent_id: str, status: str) -> list[Ticket]:
+        """An agent is online, away or offline (see `TicketDesk.set_status`); the tickets it moved."""
+        return self.desk.set_status(agent_id, status)
+
+    def set_all_presence(self, status: str) -> list[Ticket]:
+        """Every configured agent at once (``kefu chat``'s ``/agents on|off``, replays)."""
+        self._anonymous_online = status == "online"
+        moved: dict[int, Ticket] = {}
+        for agent in self.config.handoff.agents:
+            moved.update({ticket.id: ticket for ticket in self.desk.set_status(agent.id, status)})
+        return list(moved.values())
+
+    def set_all_agents(self, online: bool) -> None:
+        """Every configured agent comes online (or steps away, keeping their tickets) at once."""
+        self.set_all_presence("online" if online else "away")
+
+    @property
+    def agents_online(self) -> bool:
+        """Someone takes tickets now; with no agents in config, the one flag of `set_all_agents`."""
+        if not self.config.handoff.agents:
+            return getattr(self, "_anonymous_online", False)
+        return any(self.desk.presence().values())
+
+    def agents_available(self, now: datetime) -> bool:
+        """An agent is online and it is within working hours (shop time): away mode only suggests."""
+        local = now.astimezone(self.config.flows.tz)
+        return self.agents_online and in_window(local.time(), parse_hours(self.config.flows.working_hours))
+
+    # --- tickets ----------------------------------------------------------------------------
+
+    def accept_ticket(self, ticket_id: int, agent_id: str) -> Ticket:
+        """The agent takes the ticket (see `TicketDesk.accept` for the errors)."""
+        with self.store.transaction():
+            ticket = self.desk.accept(ticket_id, agent_id)
+            self._own(ticket)
+        return ticket
+
+    def transfer(self, ticket_id: int, group: str | None = None, agent: str | None = None, *,
+                 by: str | None = None) -> Ticket:
+        """To another agent or a group's queue; ``by`` (the acting agent) must hold it or it is queued.
+
+        Raises:
+            TicketNotYours: ``by`` is not the ticket's assignee.
+            BadDeskRequest, UnknownAgent, TicketNotFound, TicketStateError: see `TicketDesk.transfer`.
+        """
+        with self.store.transaction():
+            self.desk.require_owner(self.desk.ticket(ticket_id), by)
+            ticket = self.desk.transfer(ticket_id, group=group, agent=agent)
+            self._own(ticket)
+        return ticket
+
+    def agent_replied(self, conversation_id: str, text: str, agent_id: str | None = None, *,
+                      message_id: str | None = None) -> Ticket:
+        """A person answered the customer: stored as an agent message, SLA met, idle clock restarted.
+
+        ``agent_id`` is a configured agent (the sidebar), or None for a person on the platform
+        itself (a connector reported it). A queued ticket becomes theirs; a conversation with no
+        ticket gets one assigned to them (reason ``agent_joined``): the bot steps back while a
+        person talks, and takes over again after ``release_after`` of silence. A report seen
+        before (same ``message_id``) changes nothing.
+
+        Returns:
+            The conversation's open ticket after the reply.
+
+        Raises:
+            ConversationNotFound: kefu never saw this conversation.
+            TicketNotYours: Another agent holds the ticket.
+            UnknownAgent: ``agent_id`` is not configured.
+        """
+        now = self.clock.now()
+        who = agent_id or PLATFORM_AGENT
+        with self.store.transaction():
+            state = self._saved_state(conversation_id)
+            ticket = self.desk.open_ticket(conversation_id)
+            if message_id is not None and ticket is not None and any(
+                m.direction == "out" and m.message_id == message_id
+                for m in self.store.recent_messages(conversation_id, 50)
+            ):
+                return ticket
+            if ticket is None:
+                joined = Trigger("agent_joined", "normal", group_for(state), True, "a person answered")
+                summary = build_summary(state, self.store.recent_messages(conversation_id, 10), joined)
+                ticket = self.desk.open(
+                    conversation_id, state.customer_id, reason=joined.reason, priority=joined.priority,
+                    group=joined.group, summary=summary, assignee=who,
+                )
+            elif ticket.status == "queued":
+                ticket = self.desk.assign(ticket.id, who)
+            else:
+                self.desk.require_owner(ticket, agent_id)
+            self.store.add_message(conversation_id, "out", text, now, message_id=message_id,
+                                   raw={"author": "agent", "agent_id": who})
+            ticket = self.desk.note_agent_reply(conversation_id) or ticket
+            self._own(ticket, state)
+        return ticket
+
+    def release(self, conversation_id: str, why: str = "released by the agent", *, by: str | None = None) -> Decision:
+        """The person hands the conversation back to the bot (its ticket is released).
+
+        Raises:
+            ConversationNotFound: kefu never saw this conversation.
+            TicketNotYours: ``by`` is not the assignee.
+            TicketStateError: Nothing to hand back (no open ticket and the bot has it already).
+        """
+        return self._close_ticket(conversation_id, self.desk.release, why, by)
+
+    def resolve(self, conversation_id: str, *, by: str | None = None) -> Decision:
+        """The person solved it; the bot takes the conversation back. Errors as `release`."""
+        return self._close_ticket(conversation_id, self.desk.resolve, "resolved by the agent", by)
+
+    def check_sla(self) -> list[Ticket]:
+        """Tickets newly past their SLA unanswered, logged once each (the server counts them)."""
+        return self.desk.note_breaches()
+
+    def _close_ticket(self, conversation_id: str, close, why: str, by: str | None) -> Decision:
+        now = self.clock.now()
+        with self.store.transaction():
+            state = self._saved_state(conversation_id)
+            ticket = self.desk.open_ticket(conversation_id)
+            if ticket is not None:
+                self.desk.require_owner(ticket, by)
+                close(ticket.id)
+            elif state.owner == "bot":
+                raise TicketStateError(f"conversation {conversation_id} has no open ticket: the bot has it already")
+            state.owner, state.ticket_id, state.unsure_streak = "bot", None, 0
+            state.queued_notice_at = None
+            decision = self._commit(state, Decision(kind="none", reasons=[why]), "agent", now)
+        return decision
+
+    def _saved_state(self, conversation_id: str) -> ConversationState:
+        saved = self.store.load_state(conversation_id)
+        if saved is None:
+            raise ConversationNotFound(f"no conversation {conversation_id!r}")
+        return ConversationState.model_validate(saved)
+
+    def _own(self, ticket: Ticket, state: ConversationState | None = None) -> None:
+        """A person has (or is coming for) the conversation: the state says so."""
+        state = state or self._saved_state(ticket.conversation_id)
+        if state.owner == "human" and state.ticket_id == ticket.id:
+            return
+        state.owner, state.ticket_id, state.pending_handoff = "human", ticket.id, None
+        self.store.save_state(state.conversation_id, state.customer_id, state.model_dump(mode="json"),
+                              self.clock.now())
+
+    # --- what the customer hears ------------------------------------------------------------
+
+    def wait_line(self, ticket: Ticket, state: ConversationState, now: datetime) -> Suggestion:
+        """The honest line after a hand-off: who comes, and when, as far as we know.
+
+        Assigned: an agent is coming. Someone of the group is online but busy: the estimated
+        wait. Nobody of the group is online: no number (there is no throughput to estimate
+        from), but the service hours — after hours, or "nobody on duty right now" within them.
+        """
+        if ticket.assignee:
+            return self._line("handoff.notice", state, 1.0, f"assigned to {ticket.assignee}")
+        if not self.desk.on_duty(ticket.group):
+            local = now.astimezone(self.config.flows.tz).time()
+            if in_window(local, parse_hours(self.config.flows.working_hours)):
+                return self._line("handoff.no_agent", state, 1.0, f"queued: nobody of {ticket.group} is online")
+            return self._line("handoff.after_hours", state, 1.0, "queued: outside working hours")
+        wait = self.desk.expected_wait(ticket)
+        minutes = max(1, math.ceil(wait.total_seconds() / 60)) if wait else 1
+        return self._line("handoff.wait", state, 1.0, f"queued, about {minutes} min", wait_minutes=str(minutes))
+
+    def queued_ticket(self, state: ConversationState) -> Ticket | None:
+        """The conversation's ticket while it waits for a person (nobody has it yet)."""
+        if state.owner == "bot":
+            return None
+        ticket = self.desk.open_ticket(state.conversation_id)
+        return ticket if ticket is not None and ticket.status == "queued" else None
+
+    def queued_turn(
+        self, ticket: Ticket, decision: Decision, text: str, state: ConversationState, now: datetime,
+        confident: bool, has_images: bool,
+    ) -> Decision:
+        """A message while the ticket waits: answer what is off its topic, hold what is on it.
+
+        ``decision`` was made as if the bot owned the conversation and nobody were online. On
+        the ticket's topic (its reason and intents, anything a person must handle, anything
+        unsure) nothing is auto-sent: the agent gets the suggestions. Anger or a request for a
+        person raises the ticket's priority. Either way the customer hears, at most every
+        `QUEUED_NOTICE_EVERY`, that their case is waiting.
+        """
+        anger = detect_anger(text)
+        angry = anger.angry or anger.score >= self.config.handoff.anger_threshold
+        found = find_trigger(
+            intent=decision.intent, confident=confident, angry=angry, anger_words=list(anger.fired),
+            has_images=has_images, state=state, policy=self.config.policy, settings=self.config.handoff,
+        )
+        reasons = []
+        if found is not None and found.reason in ESCALATES:
+            ticket = self.desk.open(state.conversation_id, state.customer_id, reason=found.reason,
+                                    priority=found.priority, group=ticket.group)
+            reasons.append(f"{found.detail}: ticket {ticket.id} is {ticket.priority}")
+        topic = {ticket.reason, *ticket.summary.get("intents", []), "human_request",
+                 *self.config.policy.handoff_intents}
+        on_topic = found is not None or not confident or decision.intent in topic
+        notice = self._queued_notice(ticket, state, now)
+        if on_topic or decision.kind != "auto_send":
+            why = "its topic: held for the agent" if on_topic else "no reply the bot may send alone"
+            return decision.model_copy(update={
+                "kind": "hold" if notice else "suggest", "replies": [notice] if notice else [], "handoff": None,
+                "reasons": [f"ticket {ticket.id} is queued; {why}", *reasons, *decision.reasons],
+            })
+        return decision.model_copy(update={
+            "replies": [*decision.replies, *([notice] if notice else [])],
+            "reasons": [f"ticket {ticket.id} is queued; the bot answers outside its topic", *reasons,
+                        *decision.reasons],
+        })
+
+    def _queued_notice(self, ticket: Ticket, state: ConversationState, now: datetime) -> Suggestion | None:
+        last = state.queued_notice_at
+        if last is not None and now - datetime.fromisoformat(last) < QUEUED_NOTICE_EVERY:
+            return None
+        line = self._line("handoff.queued", state, 1.0, f"ticket {ticket.id} waits for a person")
+        gate = Gate(agents_online=False, platform=self.config.shop.platform, owner="bot",
+                    recent_auto_sends=state.recent_auto_sends(now),
+                    max_auto_per_minute=self.config.flows.max_auto_per_minute)
+        if script_blockers(self.config.policy, line, gate):
+            return None
+        state.queued_notice_at = now.isoformat()
+        return line
