@@ -141,11 +141,10 @@ class Assistant(DeskActions):
             decision = self._apply(decision, scripted, state, now)
         return self._away(decision, state, now)
 
-    @staticmethod
-    def _remember(decision: Decision, state: ConversationState, has_images: bool, unsure: bool) -> None:
+    def _remember(self, decision: Decision, state: ConversationState, has_images: bool, unsure: bool) -> None:
         state.turns += 1
         if decision.intent != "other" or not state.last_intents:
-            state.note_intent(decision.intent)
+            state.note_intent(decision.intent, self.config.policy.is_aftersale(decision.intent))
         state.slots.update(decision.slots)
         state.photos_received = state.photos_received or has_images
         state.unsure_streak = state.unsure_streak + 1 if unsure else 0

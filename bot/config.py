@@ -16,7 +16,9 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from intents.labels import AFTERSALE, DEFAULT_INTENTS, FALLBACK, IntentGroup, IntentSet
 
 PLATFORM_NAMES = {"taobao": "淘宝", "tmall": "天猫", "jd": "京东"}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -72,12 +74,57 @@ def _display(value: object) -> str:
     return str(value)
 
 
+class ShopIntent(_Section):
+    """An intent of the shop's own (installation, engraving, pre-orders …), beside the defaults.
+
+    Its examples go in a training file listed in ``intents.data_paths`` and its replies in the
+    shop's phrasebook, exactly like a default intent's.
+    """
+
+    #: lower_snake_case, like the defaults: the name training files and phrasebook entries use.
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")
+    #: Which queue its conversations belong to; ``general`` ones go to pre-sale agents.
+    group: IntentGroup
+    description: str = ""
+    #: A person handles it: the bot suggests but never auto-sends, and hands the conversation over.
+    handoff: bool = False
+
+
 class IntentSettings(_Section):
     model_path: str = ""
     #: The shop's own training files (intent → lines), added to the default examples.
     data_paths: list[str] = Field(default_factory=list)
     min_confidence: float = Field(0.2, ge=0, le=1)
     min_margin: float = Field(0.0, ge=0, le=1)
+    #: The shop's own intents (see ShopIntent).
+    custom: list[ShopIntent] = Field(default_factory=list)
+    #: Default intents this shop switches off (their lines then count as `other`).
+    disabled: list[str] = Field(default_factory=list)
+
+    @field_validator("custom")
+    @classmethod
+    def _custom_names(cls, custom: list[ShopIntent]) -> list[ShopIntent]:
+        names = [c.name for c in custom]
+        clash = sorted({n for n in names if n in DEFAULT_INTENTS})
+        if clash:
+            raise ValueError(f"{', '.join(clash)}: already a default intent (remove it from custom)")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"intent names must be unique: {', '.join(dupes)}")
+        return custom
+
+    @field_validator("disabled")
+    @classmethod
+    def _disabled_names(cls, disabled: list[str]) -> list[str]:
+        if FALLBACK in disabled:
+            raise ValueError(f"{FALLBACK!r} cannot be switched off: it is where unclear lines go")
+        unknown = [n for n in disabled if n not in DEFAULT_INTENTS]
+        if unknown:
+            raise ValueError(f"not a default intent: {', '.join(unknown)} (only defaults can be switched off)")
+        return disabled
+
+    def intent_set(self) -> IntentSet:
+        return IntentSet.build({c.name: c.group for c in self.custom}, self.disabled)
 
 
 class PhrasebookSettings(_Section):
@@ -107,6 +154,12 @@ class PolicySettings(_Section):
     banned_words: list[str] = Field(default_factory=list)
     #: Intents a human must handle; the bot suggests but never auto-sends for them.
     handoff_intents: list[str] = Field(default_factory=lambda: list(DEFAULT_HANDOFF_INTENTS))
+    #: After-sale intents (their tickets go to the aftersale queue); set from the shop's
+    #: intent set by Config, so a shop intent of group aftersale counts too.
+    _aftersale: frozenset[str] = PrivateAttr(default=frozenset(AFTERSALE))
+
+    def is_aftersale(self, intent: str | None) -> bool:
+        return intent in self._aftersale
 
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -270,6 +323,25 @@ class Config(_Section):
     def _absolute(cls, value: object) -> Path:
         return Path(value).resolve()
 
+    @model_validator(mode="after")
+    def _intent_references(self) -> Config:
+        """Every intent the config names must exist: a typo would silently switch a rule off."""
+        intents = self.intents.intent_set()
+        unknown = [n for n in self.policy.handoff_intents if n not in intents.groups]
+        if unknown:
+            raise ValueError(f"policy.handoff_intents: unknown intent {', '.join(map(repr, unknown))}")
+        off = [n for n in self.policy.handoff_intents if n in intents.disabled]
+        if off:
+            raise ValueError(f"policy.handoff_intents: {', '.join(off)} is switched off in intents.disabled")
+        wanted = [c.name for c in self.intents.custom if c.handoff and c.name not in self.policy.handoff_intents]
+        self.policy.handoff_intents = [*self.policy.handoff_intents, *wanted]
+        self.policy._aftersale = intents.aftersale
+        return self
+
+    def intent_set(self) -> IntentSet:
+        """The intents this shop recognises: the defaults, its own, minus the switched-off ones."""
+        return self.intents.intent_set()
+
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the config file's folder."""
         p = Path(os.path.expanduser(path))
@@ -338,7 +410,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         return Config(**raw, base_dir=path.parent)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {_reason(err)}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc'])}: {_reason(err)}" if err["loc"] else _reason(err)
+            for err in exc.errors()
         )
         raise ConfigError(f"{path}: {problems}") from exc
 
@@ -346,4 +419,4 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 def _reason(err: dict) -> str:
     if err["type"] == "extra_forbidden":
         return "unknown setting"
-    return err["msg"]
+    return err["msg"].removeprefix("Value error, ")

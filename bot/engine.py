@@ -54,15 +54,19 @@ def phrasebook_paths(config: Config) -> list[Path]:
 
 
 def load_shop_phrasebook(config: Config) -> Phrasebook:
+    intents = config.intent_set()
     return load_phrasebook(
         phrasebook_paths(config),
         placeholders=config.shop.placeholders(),
         runtime=RUNTIME_PLACEHOLDERS,
+        intents=intents.names,
+        disabled=intents.disabled,
     )
 
 
 def load_shop_training_set(config: Config) -> TrainingSet:
-    return load_training_set(training_paths(config))
+    intents = config.intent_set()
+    return load_training_set(training_paths(config), intents=intents.names, disabled=intents.disabled)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,18 @@ if TYPE_CHECKING:
 class EvalDataError(ValueError):
     """The labelled file is unusable; the message names file:line."""
 
+    exit_code = 1
+
+
+class UnknownLabelError(EvalDataError):
+    """A gold label this shop has no intent for: measuring against it would be meaningless.
+
+    `kefu eval` exits 2 on it (the contract), not 1, so scripts can tell a labelling mistake
+    from an unreadable file.
+    """
+
+    exit_code = 2
+
 
 @dataclass(frozen=True)
 class Example:
@@ -30,8 +43,12 @@ class Example:
     alt: str | None = None
 
 
-def read_examples(path: Path | str) -> list[Example]:
-    """Read JSON lines ``{"text", "intent", "alt"?}``; blank lines are skipped."""
+def read_examples(path: Path | str, intents: Collection[str] | None = None) -> list[Example]:
+    """Read JSON lines ``{"text", "intent", "alt"?}``; blank lines are skipped.
+
+    With ``intents``, a label (or alt label) outside it raises :class:`UnknownLabelError`
+    naming the line and the label.
+    """
     examples = []
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
@@ -46,6 +63,13 @@ def read_examples(path: Path | str) -> list[Example]:
             ):
                 raise EvalDataError(f'{path}:{number}: each line needs "text" and "intent" strings')
             alt = row.get("alt")
+            if intents is not None:
+                for label in (row["intent"], alt if isinstance(alt, str) else None):
+                    if label is not None and label not in intents:
+                        raise UnknownLabelError(
+                            f"{path}:{number}: unknown intent label {label!r}"
+                            " (not a default intent nor one of intents.custom in config.yaml)"
+                        )
             examples.append(Example(row["text"], row["intent"], alt if isinstance(alt, str) else None))
     if not examples:
         raise EvalDataError(f"{path}: no examples")

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from bot.config import PolicySettings
 from bot.models import DecisionKind, Handoff, Suggestion
 from intents.classifier import IntentResult
-from intents.labels import AFTERSALE
 from phrasebook.redlines import find_red_lines
 
 
@@ -37,7 +36,7 @@ def decide(
 ) -> tuple[DecisionKind, list[str], Handoff | None]:
     """Pick the decision kind for one message; return it with the reasons and any handoff."""
     if result.confident and result.intent in policy.handoff_intents and gate.owner == "bot":
-        group = "aftersale" if result.intent in AFTERSALE else "presale"
+        group = "aftersale" if policy.is_aftersale(result.intent) else "presale"
         reason = f"intent {result.intent} is handled by a person"
         return "handoff", [reason], Handoff(reason=result.intent, group=group)
     reasons = auto_send_blockers(policy, result, suggestions, gate)

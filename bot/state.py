@@ -12,7 +12,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 #: Intents that make a conversation after-sale (they change the stage for good).
-from intents.labels import AFTERSALE
 
 Stage = Literal["presale", "insale", "aftersale"]
 Owner = Literal["bot", "human"]
@@ -70,9 +69,10 @@ class ConversationState(BaseModel):
         """An order of this conversation was placed and not closed."""
         return any(status in {"created", "paid", "shipped", "delivered"} for status in self.orders.values())
 
-    def note_intent(self, intent: str) -> None:
+    def note_intent(self, intent: str, aftersale: bool = False) -> None:
+        """Remember the intent; an after-sale one moves the conversation to the after-sale stage."""
         self.last_intents = [*self.last_intents, intent][-_KEEP_INTENTS:]
-        if intent in AFTERSALE:
+        if aftersale:
             self.stage = "aftersale"
 
     def note_order(self, order_id: str, status: str, consulted: bool) -> None:

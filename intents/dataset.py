@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from intents.labels import DEFAULT_INTENTS
+from intents.labels import DEFAULT_INTENTS, FALLBACK
 from intents.yamlfile import YamlFileError, line_of, load_yaml
 
 DEFAULT_DIR = Path(__file__).parent / "data"
@@ -64,19 +64,30 @@ def training_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def load_training_set(
-    paths: Iterable[str | Path] = (DEFAULT_DIR,), intents: Iterable[str] = DEFAULT_INTENTS
+    paths: Iterable[str | Path] = (DEFAULT_DIR,),
+    intents: Iterable[str] = DEFAULT_INTENTS,
+    disabled: Iterable[str] = (),
 ) -> TrainingSet:
     """Read training files; every problem in every file is reported together.
+
+    Lines of a ``disabled`` (switched-off) intent train ``other`` instead: a customer asking
+    about it then gets no confident answer rather than the nearest other topic's. A shop file
+    may label a line of the default examples differently: the shop's label wins (a shop that
+    adds ``install_service`` takes "安装要另外收费吗" from ``other``).
 
     Raises:
         TrainingDataError: unknown intent, a non-text or empty example, or the same line
             listed under two intents (the classifier cannot learn a contradiction).
     """
-    known = set(intents)
+    off = set(disabled)
+    known = set(intents) | off
+    default_dir = DEFAULT_DIR.resolve()
+    from_defaults: set[str] = set()
     data = TrainingSet()
     problems: list[str] = []
     owners: dict[str, str] = {}
     for path in training_files(paths):
+        shop_file = default_dir not in Path(path).resolve().parents
         try:
             doc, lines = load_yaml(path)
         except YamlFileError as exc:
@@ -95,22 +106,30 @@ def load_training_set(
             if not isinstance(examples, list):
                 problems.append(f"{where}: {intent}: expected a list of customer lines")
                 continue
-            bucket = data.examples.setdefault(intent, [])
+            label = FALLBACK if intent in off else intent
+            bucket = data.examples.setdefault(label, [])
             for i, text in enumerate(examples):
                 here = f"{path}:{line_of(lines, intent, i)}"
                 if not isinstance(text, (str, int, float)) or not str(text).strip():
                     problems.append(f"{here}: {intent}: example {i + 1} is empty or not text")
                     continue
                 text = str(text).strip()
+                if text in owners and shop_file and text in from_defaults:
+                    # the shop's own label wins over a default line's: its intents, its words
+                    data.examples[owners[text]].remove(text)
+                    del owners[text]
+                    from_defaults.discard(text)
                 if text in owners:
-                    if owners[text] != intent:
+                    if owners[text] != label:
                         problems.append(
                             f"{here}: {text!r} is under {intent} and {owners[text]}"
                             f" (first at {data.sources[text]})"
                         )
                     continue
-                owners[text] = intent
+                owners[text] = label
                 data.sources[text] = here
+                if not shop_file:
+                    from_defaults.add(text)
                 bucket.append(text)
     if problems:
         raise TrainingDataError(problems)

@@ -46,6 +46,7 @@ def load_phrasebook(
     placeholders: Iterable[str],
     runtime: Iterable[str] = (),
     intents: Iterable[str] = DEFAULT_INTENTS,
+    disabled: Iterable[str] = (),
 ) -> Phrasebook:
     """Load and check phrasebook files.
 
@@ -56,13 +57,16 @@ def load_phrasebook(
         runtime: placeholders a flow fills at send time (``{wait_minutes}``); allowed only in
             script lines, because a matched reply is sent with no flow to fill them.
         intents: the intents an entry may name.
+        disabled: switched-off intents: their matchable entries are left out (a customer's
+            question must not reach them); their script lines still load, since flows name them.
 
     Raises:
         PhrasebookError: with every problem found, each as ``file:line: reason``.
     """
     allowed = frozenset(placeholders)
     runtime_names = frozenset(runtime)
-    known_intents = frozenset(intents)
+    off = frozenset(disabled)
+    known_intents = frozenset(intents) | off
     entries: list[PhraseEntry] = []
     problems: list[str] = []
     seen: dict[str, str] = {}
@@ -75,7 +79,7 @@ def load_phrasebook(
             continue
         for entry, entry_problems in _read_file(path, allowed, runtime_names, known_intents):
             problems.extend(entry_problems)
-            if entry is None:
+            if entry is None or (entry.intent in off and entry.matchable):
                 continue
             if entry.id in seen:
                 problems.append(f"{entry.source}: duplicate id {entry.id!r} (first at {seen[entry.id]})")

@@ -34,9 +34,9 @@ config_option = click.option(
 )
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 1) -> None:
     click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+    sys.exit(code)
 
 
 def with_config(command):
@@ -48,12 +48,15 @@ def with_config(command):
         try:
             config = load_config(config_path)
             return command(config, **kwargs)
-        except (ConfigError, EvalDataError, StaleModelError, ReplayError) as exc:
+        except EvalDataError as exc:
+            _fail(str(exc), exc.exit_code)
+        except (ConfigError, StaleModelError, ReplayError) as exc:
             _fail(str(exc))
         except (PhrasebookError, TrainingDataError) as exc:
             for problem in exc.problems:
                 click.echo(problem, err=True)
-            _fail(str(exc).splitlines()[0])
+            what = "phrasebook" if isinstance(exc, PhrasebookError) else "training data"
+            _fail(f"{len(exc.problems)} problem(s) in the {what} (listed above); `kefu lint` checks everything")
 
     return wrapper
 
@@ -181,7 +184,8 @@ def lint(config: Config) -> None:
 @with_config
 def eval_command(config: Config, data_path: Path, as_json: bool, accept_alt: bool) -> None:
     """Measure intent accuracy, macro-F1 and auto-send precision on a labelled file."""
-    examples = read_examples(data_path)
+    intent_set = config.intent_set()
+    examples = read_examples(data_path, intents=set(intent_set.groups))
     report = evaluate(Engine.from_config(config), examples, accept_alt=accept_alt)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))

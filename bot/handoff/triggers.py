@@ -34,10 +34,10 @@ class Trigger:
     detail: str = ""
 
 
-def group_for(state: ConversationState, intent: str | None = None) -> Group:
-    from intents.labels import AFTERSALE
-
-    return "aftersale" if state.stage == "aftersale" or (intent in AFTERSALE) else "presale"
+def group_for(state: ConversationState, intent: str | None = None, policy: PolicySettings | None = None) -> Group:
+    """The queue for a conversation: after-sale once it is about an order's trouble."""
+    aftersale = (policy or PolicySettings()).is_aftersale(intent)
+    return "aftersale" if state.stage == "aftersale" or aftersale else "presale"
 
 
 def find_trigger(
@@ -54,18 +54,19 @@ def find_trigger(
     """The first rule that fires for this turn, or None (the bot keeps the conversation)."""
     if intent == "human_request" and confident:
         priority: Priority = "high" if angry else "normal"
-        return Trigger("human_request", priority, group_for(state), True, "customer asked for a person")
+        return Trigger("human_request", priority, group_for(state, policy=policy), True, "customer asked for a person")
     if angry:
         detail = "angry: " + ", ".join(anger_words[:5])
-        return Trigger("angry", "urgent", group_for(state, intent), True, detail)
+        return Trigger("angry", "urgent", group_for(state, intent, policy), True, detail)
     if confident and intent in policy.handoff_intents:
         priority = "urgent" if intent in URGENT_INTENTS else "high"
-        return Trigger(intent, priority, "aftersale", False, f"intent {intent}")
+        group: Group = "aftersale" if policy.is_aftersale(intent) or state.stage == "aftersale" else "presale"
+        return Trigger(intent, priority, group, False, f"intent {intent}")
     if has_images and state.stage == "aftersale":
         return Trigger("images", "high", "aftersale", True, "photos sent in an after-sale conversation")
     if state.unsure_streak >= settings.low_confidence_turns:
         detail = f"{state.unsure_streak} unsure turns in a row"
-        return Trigger("low_confidence", "normal", group_for(state), True, detail)
+        return Trigger("low_confidence", "normal", group_for(state, policy=policy), True, detail)
     return None
 
 
