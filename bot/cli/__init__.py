@@ -7,8 +7,10 @@ that decorates ``main`` from ``bot.cli.core``, and is imported below so it regis
 
 from __future__ import annotations
 
-from bot.cli import init  # noqa: F401  (registers `kefu init`)
-from bot.cli import test  # noqa: F401  (registers `kefu test`)
+from bot.cli import (
+    init,  # noqa: F401  (registers `kefu init`)
+    test,  # noqa: F401  (registers `kefu test`)
+)
 from bot.cli.core import REPLAY_KEYS, main, suggest_payload, with_config
 
 __all__ = ["REPLAY_KEYS", "main", "suggest_payload", "with_config"]
