@@ -35,21 +35,37 @@ class _Section(BaseModel):
 class Shop(_Section):
     """The shop profile: every field (and every key of ``custom``) is a phrasebook placeholder."""
 
+    #: The shop's name as customers see it ({shop_name}).
     shop_name: str = "本店"
+    #: The brand the shop sells ({brand}), e.g. in "本店是{brand}官方授权店铺".
     brand: str = "本品牌"
+    #: Where the shop sells: decides platform rules such as Tmall's invoice red line.
     platform: Literal["taobao", "tmall", "jd"] = "taobao"
+    #: The default courier ({courier}).
     courier: str = "中通快递"
+    #: A courier available on request ({extra_courier}); the customer pays the difference.
     extra_courier: str = "顺丰"
+    #: Yuan the customer adds for the extra courier ({extra_courier_fee}).
     extra_courier_fee: float = 10
+    #: The service phone given to customers ({phone}).
     phone: str = ""
+    #: Orders ship within this many hours of payment ({ship_within_hours}).
     ship_within_hours: int = 48
+    #: Days of no-reason returns ({return_days}).
     return_days: int = 7
+    #: When the desk answers, as told to customers ({service_hours}).
     service_hours: str = "09:00-23:00"
+    #: Orders at or above this many yuan ship free ({free_shipping_over}; 0 = no threshold).
     free_shipping_over: float = 0
+    #: From this quantity the bulk (tiered) price applies ({bulk_min_qty}).
     bulk_min_qty: int = 10
+    #: The bulk price ({bulk_discount}).
     bulk_discount: str = "9折"
+    #: The members' price ({member_discount}).
     member_discount: str = "95折"
+    #: The small gift the bargaining ladder may offer ({gift}).
     gift: str = "小礼品一份"
+    #: The shop's own placeholders: name → text, e.g. {activity: 双十二满300减30}.
     custom: dict[str, str] = Field(default_factory=dict)
 
     @property
@@ -91,10 +107,13 @@ class ShopIntent(_Section):
 
 
 class IntentSettings(_Section):
+    #: Where `kefu train` saves the model; empty = a per-user cache folder.
     model_path: str = ""
     #: The shop's own training files (intent → lines), added to the default examples.
     data_paths: list[str] = Field(default_factory=list)
+    #: Below this probability the top intent counts as unsure (the line is `other`).
     min_confidence: float = Field(0.2, ge=0, le=1)
+    #: ...or below this margin over the runner-up.
     min_margin: float = Field(0.0, ge=0, le=1)
     #: The shop's own intents (see ShopIntent).
     custom: list[ShopIntent] = Field(default_factory=list)
@@ -128,7 +147,9 @@ class IntentSettings(_Section):
 
 
 class PhrasebookSettings(_Section):
+    #: The shop's phrasebook files or folders, loaded after the default phrasebook.
     paths: list[str] = Field(default_factory=list)
+    #: Load kefu's default phrasebook first (false: only the shop's own entries).
     include_default: bool = True
 
 
@@ -198,6 +219,7 @@ def in_window(moment: time, window: tuple[time, time]) -> bool:
 class FlowSettings(_Section):
     """Timing of the scripted flows, in the shop's time zone."""
 
+    #: The shop's time zone: working hours, quiet hours and reports are in it.
     timezone: str = "Asia/Shanghai"
     #: When agents are on duty; in `away` mode the bot answers alone outside these hours.
     working_hours: str = "09:00-23:00"

@@ -14,12 +14,19 @@ class PhraseEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: Unique id, dotted lower case (`shop.pickup`); flows and tests name entries by it.
     id: str = Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
+    #: The intent this entry answers: a default one or one of `intents.custom`.
     intent: str
+    #: How customers ask it; empty = a script line only a flow sends.
     questions: tuple[str, ...] = ()
+    #: What we answer; several rotate, and the same line is never sent twice in a row. `{placeholders}` from `shop:`.
     replies: tuple[str, ...] = Field(min_length=1)
+    #: May be sent without an agent when the policy is confident (false: only suggested).
     auto_send: bool = True
+    #: The rung of a ladder this line belongs to (bargaining), if any.
     stage: int | None = Field(default=None, ge=1)
+    #: Free labels for the shop's own use (search, reports).
     tags: tuple[str, ...] = ()
     #: ``file:line`` the entry was read from; set by the loader, used in every error message.
     source: str = Field(default="", exclude=True)
