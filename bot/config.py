@@ -200,6 +200,14 @@ def parse_duration(value: object) -> timedelta:
     return timedelta(hours=h, minutes=m, seconds=s)
 
 
+def positive_duration(value: object) -> timedelta:
+    """`parse_duration`, refusing zero and negative lengths (``-5`` would fire at once)."""
+    duration = parse_duration(value)
+    if duration <= timedelta(0):
+        raise ValueError(f"{value!r} must be a positive duration like 30m, 2m30s, 1h or 90s")
+    return duration
+
+
 def parse_hours(value: str) -> tuple[time, time]:
     """``"22:00-08:00"`` → (22:00, 08:00); a window may wrap midnight."""
     match = _HOURS.match(value.strip())
@@ -235,7 +243,7 @@ class FlowSettings(_Section):
     @field_validator("payment_chase_after", "bargain_followup_after", mode="before")
     @classmethod
     def _duration(cls, value: object) -> timedelta:
-        return parse_duration(value)
+        return positive_duration(value)
 
     @field_validator("working_hours", "quiet_hours")
     @classmethod
@@ -286,14 +294,14 @@ class HandoffSettings(_Section):
     @field_validator("release_after", mode="before")
     @classmethod
     def _duration(cls, value: object) -> timedelta:
-        return parse_duration(value)
+        return positive_duration(value)
 
     @field_validator("sla", mode="before")
     @classmethod
     def _sla(cls, value: object) -> object:
         # a shop that sets one queue's SLA keeps the defaults of the others
         if isinstance(value, dict):
-            return {**DEFAULT_SLA, **{k: parse_duration(v) for k, v in value.items()}}
+            return {**DEFAULT_SLA, **{k: positive_duration(v) for k, v in value.items()}}
         return value
 
     @field_validator("agents")
@@ -316,6 +324,33 @@ class ServerSettings(_Section):
     events_secret: str = ""
     #: How long shutdown waits for accepted messages to be processed and replies delivered.
     drain_seconds: float = Field(10.0, ge=0)
+    #: Bearer token that shows connector names and volumes on /healthz and /metrics to callers
+    #: other than loopback (put ${ENV_VAR} here). Empty: only loopback sees them.
+    metrics_token: str = ""
+
+
+class OutboxSettings(_Section):
+    """How replies reach the platforms (bot/outbox): one lane per destination, each on its own.
+
+    An attempt that fails waits ``backoff`` seconds, doubled per failure (jittered, at most
+    ``max_backoff``); after ``attempts`` failures the item goes to dead-letter (``kefu outbox``).
+    """
+
+    attempts: int = Field(6, ge=1, le=100)
+    #: One attempt (all the platform calls of one decision) may take this long, then it fails.
+    attempt_timeout: float = Field(15.0, gt=0)
+    backoff: float = Field(1.0, gt=0)
+    max_backoff: float = Field(300.0, gt=0)
+    #: A line for a conversation whose connector cannot push waits this long for the next
+    #: response to that conversation, then expires (never sent, never marked delivered).
+    hold_for: timedelta = timedelta(hours=24)
+    #: /healthz is degraded when more items than this wait (accepted messages or deliveries).
+    max_waiting: int = Field(1000, ge=1)
+
+    @field_validator("hold_for", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> timedelta:
+        return positive_duration(value)
 
 
 class StoreSettings(_Section):
@@ -334,6 +369,7 @@ class Config(_Section):
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     #: name (the {name} in /webhook/{name}) → {type: …, settings of that platform}; each
     #: connector validates its own settings (connectors/registry.py).
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -392,6 +428,10 @@ def _expand_env(node: object, where: str) -> object:
     return node
 
 
+#: server settings that may hold ${ENV_VAR} secrets, expanded only when the server starts
+SERVER_SECRETS = ("events_secret", "metrics_token")
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read and validate a config file; ``None`` means ./config.yaml, or defaults if absent.
 
@@ -421,13 +461,15 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     # lint, chat and eval must work on a machine that holds none of them.
     deferred = {"connectors": raw.pop("connectors", None)}
     server = raw.get("server")
-    if isinstance(server, dict) and "events_secret" in server:
-        deferred["events_secret"] = server.pop("events_secret")
+    for key in SERVER_SECRETS:
+        if isinstance(server, dict) and key in server:
+            deferred[key] = server.pop(key)
     raw = _expand_env(raw, "")
     if deferred["connectors"] is not None:
         raw["connectors"] = deferred["connectors"]
-    if "events_secret" in deferred:
-        raw["server"]["events_secret"] = deferred["events_secret"]
+    for key in SERVER_SECRETS:
+        if key in deferred:
+            raw["server"][key] = deferred[key]
     try:
         return Config(**raw, base_dir=path.parent)
     except ValidationError as exc:

@@ -36,6 +36,10 @@ class Rejected(Exception):
         self.status, self.reason = status, reason
 
 
+class Undeliverable(RuntimeError):
+    """Delivery can never succeed (an expired reply window, no push channel): no retry, dead-letter."""
+
+
 class ConnectorSettings(BaseModel):
     """Base of each connector's own settings (``extra="forbid"``: typos fail at start)."""
 
@@ -72,6 +76,27 @@ class Connector(abc.ABC):
     Settings: ClassVar[type[ConnectorSettings]]
     #: True: replies go back in the webhook's HTTP response (the server processes inline).
     sync_reply: ClassVar[bool] = False
+    #: One delivery lane per chat instead of one per connector: for platforms that rate-limit
+    #: (or open a reply window) per chat, so one chat's trouble never delays another's.
+    lane_per_chat: ClassVar[bool] = False
+
+    @property
+    def can_push(self) -> bool:
+        """kefu can send on its own, outside a webhook response (timers, agents, retries).
+
+        A connector that cannot (the generic webhook in ``mode: sync`` without a
+        ``callback_url``) gets such lines held until the next response to that conversation.
+        """
+        return True
+
+    @property
+    def can_respond(self) -> bool:
+        """Replies can ride in the webhook's own HTTP response."""
+        return bool(self.sync_reply)
+
+    def lane(self, message: StoredMessage) -> str:
+        """The outbox lane a reply to ``message`` waits in (order is kept within a lane)."""
+        return f"{self.name}/{message.conversation_id}" if self.lane_per_chat else self.name
 
     def __init__(self, name: str, settings: ConnectorSettings, http: Any = None):
         self.name = name

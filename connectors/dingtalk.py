@@ -26,7 +26,7 @@ from pydantic import Field
 
 from bot.models import Inbound
 from bot.store import StoredMessage
-from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Rejected
+from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Rejected, Undeliverable
 from connectors.crypto import SignatureError, StaleTimestamp
 from connectors.crypto import dingtalk as signing
 from connectors.generic import parse_json_object
@@ -46,7 +46,7 @@ class DingTalkSettings(ConnectorSettings):
     max_skew_seconds: int = Field(default=3600, ge=1)
 
 
-class SessionWebhookExpired(RuntimeError):
+class SessionWebhookExpired(Undeliverable):
     """The message's sessionWebhook is past ``sessionWebhookExpiredTime``: no reply is possible."""
 
 
@@ -57,6 +57,8 @@ class DingTalkError(RuntimeError):
 class DingTalkConnector(Connector):
     type = "dingtalk"
     Settings = DingTalkSettings
+    #: Each conversation has its own session webhook: one that hangs must not hold the others.
+    lane_per_chat = True
 
     def __init__(self, name: str, settings: DingTalkSettings, http: Any = None):
         super().__init__(name, settings, http)

@@ -17,11 +17,11 @@ import json
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from bot.models import Inbound
 from bot.store import StoredMessage
-from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Rejected, json_response
+from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Rejected, Undeliverable, json_response
 from connectors.crypto import ProtocolError
 from connectors.crypto import generic as signing
 
@@ -32,7 +32,16 @@ _FIELDS = ("conversation_id", "customer_id", "message_id", "text")
 class GenericSettings(ConnectorSettings):
     secret: str = Field(min_length=16)
     mode: Literal["sync", "callback"] = "sync"
+    #: Where decisions are POSTed (mode callback), and in mode sync where lines kefu sends on
+    #: its own (follow-ups, payment chases, agents' messages) go; without it, in mode sync such
+    #: lines are held for the next response to that conversation (see docs/connectors/generic.md).
     callback_url: str | None = None
+
+    @model_validator(mode="after")
+    def _callback_needs_url(self) -> GenericSettings:
+        if self.mode == "callback" and not self.callback_url:
+            raise ValueError("mode callback needs callback_url: there is nowhere to deliver the decisions")
+        return self
 
 
 def decision_body(decision: dict[str, Any] | None, duplicate: bool) -> dict[str, Any]:
@@ -87,10 +96,16 @@ class GenericConnector(Connector):
         first = answered[0]
         return json_response(decision_body(first.decision, first.duplicate))
 
+    @property
+    def can_push(self) -> bool:  # type: ignore[override]
+        return bool(self.settings.callback_url)
+
     async def deliver(self, message: StoredMessage, decision: dict[str, Any]) -> None:
-        if self.sync_reply or not self.settings.callback_url:
-            return  # the reply went back in the HTTP response
-        body = {"conversation_id": message.conversation_id, "message_id": message.message_id,
+        if not self.settings.callback_url:
+            raise Undeliverable(f"connector {self.name}: no callback_url to push to (mode sync holds such lines)")
+        context = message.raw.get("context") or {}
+        body = {"conversation_id": context.get("conversation_id", message.conversation_id),
+                "message_id": message.message_id,
                 **decision_body(decision["payload"], False)}
         raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
         session = await self.http.session()

@@ -70,6 +70,8 @@ class TelegramConnector(Connector):
     type = "telegram"
     Settings = TelegramSettings
     sync_reply = True
+    #: Telegram limits bots to about one message a second per chat.
+    lane_per_chat = True
 
     def __init__(self, name: str, settings: ConnectorSettings, http: Any = None):
         super().__init__(name, settings, http)

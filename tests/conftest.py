@@ -27,7 +27,8 @@ def session_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def config_path(session_dir) -> Path:
-    return write_config(session_dir)
+    # deliveries that fail are retried quickly, so tests of failures finish in well under a second
+    return write_config(session_dir, outbox={"attempts": 3, "backoff": 0.1, "max_backoff": 0.5})
 
 
 @pytest.fixture(scope="session")

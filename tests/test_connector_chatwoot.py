@@ -143,11 +143,11 @@ async def post(client, payload, **kwargs):
 
 
 def inbound(client, conversation=CONV_KEY):
-    return [m for m in client.kefu.store.recent_messages(conversation, 50) if m.direction == "in"]
+    return [m for m in client.kefu.store.recent_messages(f"chatwoot:{conversation}", 50) if m.direction == "in"]
 
 
 def replies_of(client, conversation=CONV_KEY):
-    return [[r["text"] for r in d["payload"]["replies"]] for d in client.kefu.store.decisions(conversation)]
+    return [[r["text"] for r in d["payload"]["replies"]] for d in client.kefu.store.decisions(f"chatwoot:{conversation}")]
 
 
 @pytest.mark.parametrize("message_type", ["incoming", 0])
@@ -165,10 +165,10 @@ async def test_customer_message_is_answered_through_the_chatwoot_api(client, fak
         {"content": text, "message_type": "outgoing", "private": False} for text in expected
     ]
     [row] = inbound(client)
-    assert (row.text, row.customer_id, row.message_id) == ("亲，包邮吗？", str(CONTACT), "118")
+    assert (row.text, row.customer_id, row.message_id) == ("亲，包邮吗？", f"chatwoot:{CONTACT}", "118")
     assert row.raw["context"]["account_id"] == str(ACCOUNT)
     assert row.raw["context"]["conversation_id"] == str(CONVERSATION)
-    await until(lambda: client.kefu.store.decisions(CONV_KEY)[0]["delivery"] == "done")
+    await until(lambda: client.kefu.store.decisions(f"chatwoot:{CONV_KEY}")[0]["delivery"] == "done")
 
 
 async def test_a_retried_delivery_is_answered_once(client, fake):
@@ -184,13 +184,13 @@ async def test_a_retried_delivery_is_answered_once(client, fake):
     await asyncio.sleep(0.1)
     assert len(fake.calls) == 3
     assert [m.message_id for m in inbound(client)] == ["118", "119"]
-    assert len(client.kefu.store.decisions(CONV_KEY)) == 2
+    assert len(client.kefu.store.decisions(f"chatwoot:{CONV_KEY}")) == 2
 
 
 async def test_handoff_posts_the_reply_then_a_private_summary_then_opens_the_conversation(client, fake):
     assert (await post(client, message_created("转人工"))).status == 200
     await until(lambda: any(c["path"] == TOGGLE_PATH for c in fake.calls))
-    [decision] = client.kefu.store.decisions(CONV_KEY)
+    [decision] = client.kefu.store.decisions(f"chatwoot:{CONV_KEY}")
     assert decision["kind"] == "handoff"
     handoff = decision["payload"]["handoff"]
     paths = [c["path"] for c in fake.calls]
@@ -204,14 +204,14 @@ async def test_handoff_posts_the_reply_then_a_private_summary_then_opens_the_con
 
 
 async def test_a_failed_call_is_retried_without_resending_what_went_out(client, fake):
-    fake.fail_at = {2: 422}  # the answer after the away greeting is refused once
+    fake.fail_at = {2: 503}  # the answer after the away greeting fails once (a 4xx would go to dead-letter)
     assert (await post(client, message_created())).status == 200
     await until(lambda: len(fake.calls) == 3)
     [expected] = replies_of(client)
     greeting, answer = expected
     # the greeting went out once; the refused answer was posted again by the retry
     assert [c["json"]["content"] for c in fake.calls] == [greeting, answer, answer]
-    await until(lambda: client.kefu.store.decisions(CONV_KEY)[0]["delivery"] == "done")
+    await until(lambda: client.kefu.store.decisions(f"chatwoot:{CONV_KEY}")[0]["delivery"] == "done")
 
 
 def _drop(headers, name):

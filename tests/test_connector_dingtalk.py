@@ -128,11 +128,11 @@ async def post(client, payload, **kwargs):
 
 
 def inbound(server, conversation=CONV):
-    return [m for m in server.store.recent_messages(conversation, 50) if m.direction == "in"]
+    return [m for m in server.store.recent_messages(f"{NAME}:{conversation}", 50) if m.direction == "in"]
 
 
 def delivered(server, conversation=CONV):
-    decisions = server.store.decisions(conversation)
+    decisions = server.store.decisions(f"{NAME}:{conversation}")
     return bool(decisions) and all(d["delivery"] in {"done", "failed"} for d in decisions)
 
 
@@ -165,11 +165,11 @@ async def test_reply_is_delivered_to_the_session_webhook(client, server, dingtal
     assert resp.status == 200 and await resp.json() == {}
     assert await until(lambda: delivered(server))
     [msg] = inbound(server)
-    assert (msg.conversation_id, msg.customer_id, msg.message_id, msg.text) == (CONV, customer, "msgQK0kR5pZ0Kk1QoaLHq6Q==", "转人工")
+    assert (msg.conversation_id, msg.customer_id, msg.message_id, msg.text) == (f"{NAME}:{CONV}", f"{NAME}:{customer}", "msgQK0kR5pZ0Kk1QoaLHq6Q==", "转人工")
     context = msg.raw["context"]
     assert context["session_webhook"].endswith("/robot/sendBySession?session=s-42")
     assert context["session_webhook_expires_ms"] > now_ms()
-    [decision] = server.store.decisions(CONV)
+    [decision] = server.store.decisions(f"{NAME}:{CONV}")
     assert decision["kind"] == "handoff" and decision["delivery"] == "done"
     replies = [r["text"] for r in decision["payload"]["replies"]]
     assert replies, "a handoff tells the customer a person takes over"
@@ -183,7 +183,7 @@ async def test_duplicate_delivery_is_answered_once(client, server, dingtalk):
     assert await until(lambda: delivered(server))
     await asyncio.sleep(0.2)  # a second delivery, if any were queued, would land now
     assert len(inbound(server)) == 1
-    [decision] = server.store.decisions(CONV)
+    [decision] = server.store.decisions(f"{NAME}:{CONV}")
     assert len(dingtalk.calls) == len(decision["payload"]["replies"]) >= 1
 
 
@@ -283,7 +283,7 @@ async def test_expired_session_webhook_fails_the_delivery_without_a_call(client,
     resp = await post(client, message(dingtalk, sessionWebhookExpiredTime=now_ms() - 1000))
     assert resp.status == 200  # accepted: the message is kept, only the reply cannot go out
     assert await until(lambda: delivered(server))
-    [decision] = server.store.decisions(CONV)
+    [decision] = server.store.decisions(f"{NAME}:{CONV}")
     assert decision["delivery"] == "failed"
     assert dingtalk.calls == []
     assert "session webhook of message msgQK0kR5pZ0Kk1QoaLHq6Q== expired" in caplog.text
@@ -293,7 +293,7 @@ async def test_webhook_errcode_fails_the_delivery(client, server, dingtalk):
     dingtalk.errcodes = [310000] * 10
     await post(client, message(dingtalk))
     assert await until(lambda: delivered(server))
-    assert server.store.decisions(CONV)[0]["delivery"] == "failed"
+    assert server.store.decisions(f"{NAME}:{CONV}")[0]["delivery"] == "failed"
     assert len(dingtalk.calls) == 3  # one call per delivery attempt of the server
 
 

@@ -147,11 +147,11 @@ async def post(client, payload, *, raw: bytes | None = None):
 
 
 def inbound(server, conversation=CHAT):
-    return [m for m in server.store.recent_messages(conversation, 50) if m.direction == "in"]
+    return [m for m in server.store.recent_messages(f"{NAME}:{conversation}", 50) if m.direction == "in"]
 
 
 def settled(server, conversation=CHAT):
-    decisions = server.store.decisions(conversation)
+    decisions = server.store.decisions(f"{NAME}:{conversation}")
     return bool(decisions) and all(d["delivery"] in {"done", "failed"} for d in decisions)
 
 
@@ -224,9 +224,9 @@ async def test_reply_is_delivered_through_the_reply_api(client, server, feishu, 
     assert await until(lambda: settled(server))
     [msg] = inbound(server)
     assert (msg.conversation_id, msg.customer_id, msg.message_id, msg.text) == (
-        CHAT, "ou_84aad35d084aa403a838cf73ee18467", "5e3702a84e847582be8db7fb73283c02", "转人工")
+        f"{NAME}:{CHAT}", f"{NAME}:ou_84aad35d084aa403a838cf73ee18467", "5e3702a84e847582be8db7fb73283c02", "转人工")
     assert msg.raw["context"]["message_id"] == "om_5ce6d572455d361153b7cb51da133945"
-    [decision] = server.store.decisions(CHAT)
+    [decision] = server.store.decisions(f"{NAME}:{CHAT}")
     assert decision["kind"] == "handoff" and decision["delivery"] == "done"
     texts = [r["text"] for r in decision["payload"]["replies"]]
     assert texts
@@ -255,7 +255,7 @@ async def test_refused_token_is_fetched_again_once(client, server, feishu, statu
     feishu.refused_tokens, feishu.refusal = {"t-1"}, (status, code)
     await post(client, event())
     assert await until(lambda: settled(server))
-    assert server.store.decisions(CHAT)[0]["delivery"] == "done"
+    assert server.store.decisions(f"{NAME}:{CHAT}")[0]["delivery"] == "done"
     assert len(feishu.token_calls) == 2
     assert [r["token"] for r in feishu.replies][:2] == ["t-1", "t-2"]
     assert feishu.replies[0]["body"]["uuid"] == feishu.replies[1]["body"]["uuid"]  # the same reply, retried
@@ -265,7 +265,7 @@ async def test_a_token_refused_again_fails_the_delivery_without_looping(client, 
     feishu.refused_tokens = {f"t-{n}" for n in range(1, 20)}
     await post(client, event())
     assert await until(lambda: settled(server))
-    assert server.store.decisions(CHAT)[0]["delivery"] == "failed"
+    assert server.store.decisions(f"{NAME}:{CHAT}")[0]["delivery"] == "failed"
     assert len(feishu.replies) == 2 * 3  # one retry with a fresh token per delivery attempt (3)
 
 
@@ -273,7 +273,7 @@ async def test_reply_error_code_fails_the_delivery(client, server, feishu, caplo
     feishu.fail_code = 230011
     await post(client, event())
     assert await until(lambda: settled(server))
-    assert server.store.decisions(CHAT)[0]["delivery"] == "failed"
+    assert server.store.decisions(f"{NAME}:{CHAT}")[0]["delivery"] == "failed"
     assert len(feishu.token_calls) == 1
 
 
@@ -285,7 +285,7 @@ async def test_duplicate_event_is_answered_once(client, server, feishu):
     assert await until(lambda: settled(server))
     await asyncio.sleep(0.2)  # a second delivery, if any were queued, would land now
     assert len(inbound(server)) == 1
-    [decision] = server.store.decisions(CHAT)
+    [decision] = server.store.decisions(f"{NAME}:{CHAT}")
     assert len(feishu.replies) == len(decision["payload"]["replies"]) >= 1
 
 

@@ -121,11 +121,11 @@ async def post(client, payload, secret=SECRET):
 
 
 def inbound(client, chat=USER):
-    return [m for m in client.kefu.store.recent_messages(str(chat), 50) if m.direction == "in"]
+    return [m for m in client.kefu.store.recent_messages(f"tg:{chat}", 50) if m.direction == "in"]
 
 
 def replies_of(client, chat=USER):
-    return [[r["text"] for r in d["payload"]["replies"]] for d in client.kefu.store.decisions(str(chat))]
+    return [[r["text"] for r in d["payload"]["replies"]] for d in client.kefu.store.decisions(f"tg:{chat}")]
 
 
 
@@ -148,9 +148,9 @@ async def test_the_reply_is_the_webhook_response(client, fake, chat, sender_id):
     assert body == {"method": "sendMessage", "chat_id": chat["id"], "text": "\n\n".join(replies)}
     assert fake.calls == []  # nothing else goes out
     [row] = inbound(client, chat["id"])
-    assert (row.conversation_id, row.customer_id, row.message_id) == (str(chat["id"]), str(sender_id), "100000001")
+    assert (row.conversation_id, row.customer_id, row.message_id) == (f"tg:{chat['id']}", f"tg:{sender_id}", "100000001")
     assert row.raw["context"]["chat_id"] == chat["id"]
-    assert client.kefu.store.decisions(str(chat["id"]))[0]["delivery"] == "done"
+    assert client.kefu.store.decisions(f"tg:{chat['id']}")[0]["delivery"] == "done"
 
 
 async def test_one_reply_is_sent_as_is_and_no_reply_answers_empty(client, fake):
@@ -171,7 +171,7 @@ async def test_a_duplicate_update_is_answered_with_the_same_reply_and_not_proces
     # Telegram resends only when our first answer did not reach it, so the reply in that answer
     # was never sent: the stored decision is answered again, not decided again.
     assert await again.json() == first
-    assert len(inbound(client)) == 1 and len(client.kefu.store.decisions(str(USER))) == 1
+    assert len(inbound(client)) == 1 and len(client.kefu.store.decisions(f"tg:{USER}")) == 1
     assert fake.calls == []
 
 
@@ -188,7 +188,7 @@ async def test_an_update_that_failed_midway_is_answered_on_telegrams_retry(make_
     assert retry.status == 200 and await retry.json() == {}  # already sent: not again
     await asyncio.sleep(0.1)
     assert len(fake.calls) == 1 and len(inbound(client)) == 1
-    assert client.kefu.store.decisions(str(USER))[0]["delivery"] == "done"
+    assert client.kefu.store.decisions(f"tg:{USER}")[0]["delivery"] == "done"
 
 
 async def test_a_retry_of_an_update_never_answered_gets_the_reply(make_client, fake):

@@ -151,7 +151,7 @@ async def post(client, query: str, body: bytes):
 async def delivered(server: KefuServer, conversation: str) -> dict[str, Any]:
     """The conversation's one decision, once its delivery finished."""
     def done():
-        decisions = server.store.decisions(conversation)
+        decisions = server.store.decisions(f"wecom:{conversation}")
         return decisions[0] if decisions and decisions[0]["delivery"] in {"done", "failed"} else None
     decision = await until(done)
     assert decision["delivery"] == "done"
@@ -159,7 +159,7 @@ async def delivered(server: KefuServer, conversation: str) -> dict[str, Any]:
 
 
 def inbound(server: KefuServer, conversation: str):
-    return [m for m in server.store.recent_messages(conversation, 50) if m.direction == "in"]
+    return [m for m in server.store.recent_messages(f"wecom:{conversation}", 50) if m.direction == "in"]
 
 
 def assert_nothing_stored(server: KefuServer, platform: FakeWeCom) -> None:
@@ -209,7 +209,7 @@ async def test_official_decryptmsg_vector_is_accepted_and_answered(start, platfo
     assert resp.status == 200 and await resp.read() == b""
     [message] = inbound(server, f"{AGENT_ID}:ChenJiaShun")
     assert (message.platform, message.message_id, message.customer_id, message.text) == \
-        ("wecom", "1456453720", "ChenJiaShun", "你好")
+        ("wecom", "1456453720", "wecom:ChenJiaShun", "你好")
     decision = await delivered(server, f"{AGENT_ID}:ChenJiaShun")
     replies = [r["text"] for r in decision["payload"]["replies"]]
     assert replies
@@ -238,8 +238,8 @@ async def test_reply_goes_through_message_send_with_a_cached_token(start, platfo
 
     query, body = encrypted(message_xml("发什么快递", msg_id="7002"), nonce="777")
     assert (await post(client, query, body)).status == 200
-    await until(lambda: len(server.store.decisions(f"{AGENT_ID}:zhangsan")) == 2
-                and server.store.decisions(f"{AGENT_ID}:zhangsan")[1]["delivery"] == "done")
+    await until(lambda: len(server.store.decisions(f"wecom:{AGENT_ID}:zhangsan")) == 2
+                and server.store.decisions(f"wecom:{AGENT_ID}:zhangsan")[1]["delivery"] == "done")
     assert len(platform.to("/cgi-bin/gettoken")) == 1  # the token is reused, not fetched per reply
 
 
@@ -267,7 +267,7 @@ async def test_duplicate_delivery_is_answered_once(start, platform):
     assert (await post(client, query, body)).status == 200
     await asyncio.sleep(0.3)
     assert len(inbound(server, f"{AGENT_ID}:zhangsan")) == 1
-    assert len(server.store.decisions(f"{AGENT_ID}:zhangsan")) == 1
+    assert len(server.store.decisions(f"wecom:{AGENT_ID}:zhangsan")) == 1
     assert len(platform.to(SEND)) == len(decision["payload"]["replies"])
     metrics = await (await client.get("/metrics")).text()
     assert 'kefu_duplicates_total{connector="wecom"} 2.0' in metrics
@@ -381,7 +381,7 @@ async def test_passive_reply_travels_encrypted_in_the_response(start, platform):
         assert set(outer) == {"Encrypt", "MsgSignature", "TimeStamp", "Nonce"}
         answers.append(xml_fields(CRYPTO.decrypt(outer["MsgSignature"], outer["TimeStamp"], outer["Nonce"],
                                                  outer["Encrypt"])))
-    [decision] = server.store.decisions(f"{AGENT_ID}:zhangsan")
+    [decision] = server.store.decisions(f"wecom:{AGENT_ID}:zhangsan")
     expected = "\n".join(r["text"] for r in decision["payload"]["replies"])
     for answer in answers:
         assert answer["ToUserName"] == "zhangsan" and answer["FromUserName"] == CORP_ID

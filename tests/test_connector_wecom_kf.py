@@ -196,7 +196,7 @@ async def post(run: Running, query: str, body: bytes):
 
 async def delivered(run: Running, conversation: str, count: int = 1) -> list[dict[str, Any]]:
     def done():
-        decisions = run.store.decisions(conversation)
+        decisions = run.store.decisions(f"kf:{conversation}")
         finished = [d for d in decisions if d["delivery"] in {"done", "failed"}]
         return decisions if len(decisions) >= count and len(finished) == len(decisions) else None
     decisions = await until(done)
@@ -205,7 +205,7 @@ async def delivered(run: Running, conversation: str, count: int = 1) -> list[dic
 
 
 def inbound(run: Running, conversation: str):
-    return [m for m in run.store.recent_messages(conversation, 50) if m.direction == "in"]
+    return [m for m in run.store.recent_messages(f"kf:{conversation}", 50) if m.direction == "in"]
 
 
 def sent_texts(platform: FakeKf, user: str) -> list[str]:
@@ -256,7 +256,7 @@ async def test_callback_pulls_every_page_and_answers_each_customer_text(start, p
     assert saved_cursor(tmp_path) == "cur-5"
 
     [a] = inbound(run, f"{KFID}:wmUser1")  # the agent's message is not a customer message
-    assert (a.platform, a.message_id, a.customer_id, a.text) == ("kf", "msg-a", "wmUser1", "包邮吗")
+    assert (a.platform, a.message_id, a.customer_id, a.text) == ("kf", "msg-a", "kf:wmUser1", "包邮吗")
     assert [m.text for m in inbound(run, f"{KFID}:wmUser2")] == ["发什么快递"]
     assert inbound(run, f"{KFID}:wmUser3") == [] and inbound(run, f"{KFID}:wmUser4") == []
 
@@ -305,7 +305,7 @@ async def test_a_message_pulled_twice_is_answered_once(start, platform, tmp_path
     assert "cursor" not in platform.to(SYNC)[-1].json
     await asyncio.sleep(0.3)
     assert len(inbound(run, f"{KFID}:wmUser1")) == 1
-    assert len(run.store.decisions(f"{KFID}:wmUser1")) == 1
+    assert len(run.store.decisions(f"kf:{KFID}:wmUser1")) == 1
     assert sent_texts(platform, "wmUser1") == [r["text"] for r in decision["payload"]["replies"]]
     assert saved_cursor(tmp_path) == "cur-1"
 

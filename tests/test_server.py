@@ -65,7 +65,7 @@ async def test_generic_webhook_answers_with_the_decision(client, server_parts):
         assert body["replies"][-1]["phrase_id"].startswith("shipping.")
         assert all(set(r) == {"text", "phrase_id"} for r in body["replies"])
     assert body["handoff"] is None
-    stored = server_parts.store.decisions("conv-1")
+    stored = server_parts.store.decisions("shop-system:conv-1")
     assert len(stored) == 1 and stored[0]["delivery"] in {None, "done"}
 
 
@@ -76,9 +76,9 @@ async def test_duplicate_delivery_is_answered_once(client, server_parts):
     second = await again.json()
     assert second["duplicate"] is True
     assert {**second, "duplicate": False} == first
-    inbound = [m for m in server_parts.store.recent_messages("conv-1", 50) if m.direction == "in"]
+    inbound = [m for m in server_parts.store.recent_messages("shop-system:conv-1", 50) if m.direction == "in"]
     assert len(inbound) == 1
-    assert len(server_parts.store.decisions("conv-1")) == 1
+    assert len(server_parts.store.decisions("shop-system:conv-1")) == 1
 
 
 async def test_handoff_is_in_the_answer(client):
@@ -215,6 +215,6 @@ async def test_a_silent_handoff_still_reaches_the_platform(aiohttp_client, engin
             break
         await asyncio.sleep(0.1)
     assert connector.calls == [("deliver", "handoff"), ("hand_off", "human_request")]
-    (decision,) = store.decisions("conv-1")
+    (decision,) = store.decisions("shop-system:conv-1")
     assert decision["payload"]["replies"] == [] and decision["delivery"] == "done"
     store.close()

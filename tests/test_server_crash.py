@@ -116,6 +116,6 @@ async def test_kill_9_between_accept_and_reply(aiohttp_server, session_dir, tmp_
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), timeout=30)
     store = SqliteStore(tmp_path / "kefu.sqlite")
-    decisions = [d for d in store.decisions("c1") if d["trigger"] == "message"]
+    decisions = [d for d in store.decisions("shop-system:c1") if d["trigger"] == "message"]
     assert len(decisions) == 1 and decisions[0]["delivery"] == "done"
     store.close()

@@ -256,11 +256,15 @@ def test_duplicate_inbound_returns_the_same_row_and_writes_nothing(store):
         ({"platform": "taobao", "message_id": "m2"}, True),
         ({"platform": None, "message_id": "m1"}, True),  # no platform: cannot dedupe
         ({"platform": "taobao", "message_id": None}, True),
+        ({"platform": "taobao", "message_id": "m1", "conversation_id": "c2"}, True),  # reused in another chat
+        ({"platform": "taobao", "message_id": "m1", "text": "another text"}, True),  # reused for another text
     ],
 )
-def test_inbound_dedupe_key_is_platform_and_message_id(store, second, is_new):
+def test_inbound_dedupe_key_is_platform_conversation_message_id_and_text(store, second, is_new):
     store.add_message("c1", "in", "a", T0, platform="taobao", message_id="m1")
-    assert store.add_message("c1", "in", "b", T0, **second)[1] is is_new
+    second = {"conversation_id": "c1", "text": "a", **second}
+    conversation, text = second.pop("conversation_id"), second.pop("text")
+    assert store.add_message(conversation, "in", text, T0, **second)[1] is is_new
 
 
 @pytest.mark.parametrize("message_id", [None, "m1"])
@@ -537,7 +541,7 @@ def test_concurrent_writers(store, threads, per_thread):
             for i in range(per_thread):
                 with store.transaction():
                     store.add_message(f"c{n}", "in", f"{n}-{i}", T0, platform="p", message_id=f"{n}-{i}")
-                store.add_message(f"c{n}", "in", "dup", T0, platform="p", message_id=f"{n}-{i}")  # duplicate
+                store.add_message(f"c{n}", "in", f"{n}-{i}", T0, platform="p", message_id=f"{n}-{i}")  # duplicate
                 store.add_message(f"c{n}", "out", "reply", T0)
                 store.add_decision(f"c{n}", T0, "message", "suggest", {"i": i})
         except BaseException as error:  # noqa: BLE001 - reported by the assertion below

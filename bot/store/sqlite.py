@@ -167,6 +167,85 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE tickets ADD COLUMN breach_noted_at TEXT;
         """,
     ),
+    (
+        "0005_outbox",
+        """
+        -- bot/outbox: one delivery item per decision to send, in the lane of its destination,
+        -- with its attempts, back-off and final state (dead-letter, held for a sync-only
+        -- connector, expired) — what `kefu outbox` lists and /healthz counts.
+        CREATE TABLE outbox (
+            id              INTEGER PRIMARY KEY,
+            decision_id     INTEGER NOT NULL UNIQUE,
+            conversation_id TEXT NOT NULL,
+            connector       TEXT NOT NULL,
+            lane            TEXT NOT NULL,
+            status          TEXT NOT NULL
+                            CHECK (status IN ('pending', 'held', 'done', 'dead', 'expired', 'dropped')),
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_at         TEXT NOT NULL,      -- pending: next attempt · held: when the hold expires
+            last_error      TEXT,
+            created_at      TEXT NOT NULL,
+            updated_at      TEXT NOT NULL
+        );
+        CREATE INDEX outbox_lane ON outbox (lane, id) WHERE status = 'pending';
+        CREATE INDEX outbox_held ON outbox (conversation_id, id) WHERE status = 'held';
+        CREATE INDEX outbox_status ON outbox (status, id);
+        -- /healthz writes this one row to prove the store can still commit (a full disk cannot).
+        CREATE TABLE health_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
+        """,
+    ),
+    (
+        "0006_scoped_ids",
+        """
+        -- bot/identity: conversation and customer ids become <connector>:<id>, and inbound
+        -- dedupe is on (connector, conversation, message id, text). Rows written before move:
+        -- each conversation takes the connector of its first inbound message; conversations
+        -- that never had one (order events only) keep their ids.
+        CREATE TEMP TABLE scope_map AS
+            SELECT conversation_id AS old, platform || ':' || conversation_id AS new, platform
+            FROM messages m
+            WHERE direction = 'in' AND platform IS NOT NULL
+              AND id = (SELECT MIN(id) FROM messages f
+                        WHERE f.conversation_id = m.conversation_id AND f.direction = 'in' AND f.platform IS NOT NULL);
+        CREATE UNIQUE INDEX temp.scope_map_old ON scope_map (old);
+
+        UPDATE messages SET
+            customer_id = CASE WHEN customer_id IS NULL THEN NULL
+                          ELSE (SELECT platform FROM scope_map WHERE old = messages.conversation_id)
+                               || ':' || customer_id END,
+            conversation_id = (SELECT new FROM scope_map WHERE old = messages.conversation_id)
+            WHERE conversation_id IN (SELECT old FROM scope_map);
+        UPDATE conversations SET
+            customer_id = (SELECT platform FROM scope_map WHERE old = conversations.id) || ':' || customer_id,
+            state = json_set(state,
+                '$.conversation_id', (SELECT new FROM scope_map WHERE old = conversations.id),
+                '$.customer_id', (SELECT platform FROM scope_map WHERE old = conversations.id) || ':' || customer_id),
+            id = (SELECT new FROM scope_map WHERE old = conversations.id)
+            WHERE id IN (SELECT old FROM scope_map);
+        UPDATE decisions SET conversation_id = (SELECT new FROM scope_map WHERE old = decisions.conversation_id)
+            WHERE conversation_id IN (SELECT old FROM scope_map);
+        UPDATE jobs SET
+            payload = CASE WHEN json_extract(payload, '$.customer_id') IS NULL THEN payload
+                      ELSE json_set(payload, '$.customer_id',
+                           (SELECT platform FROM scope_map WHERE old = jobs.conversation_id) || ':'
+                           || json_extract(payload, '$.customer_id')) END,
+            conversation_id = (SELECT new FROM scope_map WHERE old = jobs.conversation_id)
+            WHERE conversation_id IN (SELECT old FROM scope_map);
+        UPDATE tickets SET
+            customer_id = CASE WHEN customer_id = '' THEN ''
+                          ELSE (SELECT platform FROM scope_map WHERE old = tickets.conversation_id)
+                               || ':' || customer_id END,
+            conversation_id = (SELECT new FROM scope_map WHERE old = tickets.conversation_id)
+            WHERE conversation_id IN (SELECT old FROM scope_map);
+        UPDATE outbox SET conversation_id = (SELECT new FROM scope_map WHERE old = outbox.conversation_id)
+            WHERE conversation_id IN (SELECT old FROM scope_map);
+        DROP TABLE temp.scope_map;
+
+        DROP INDEX messages_inbound_dedupe;
+        CREATE UNIQUE INDEX messages_inbound_dedupe ON messages (platform, conversation_id, message_id, text)
+            WHERE direction = 'in';
+        """,
+    ),
 ]
 
 _VERSION_TABLE = """
@@ -314,6 +393,23 @@ class SqliteStore(Store):
                     self._conn.execute("ROLLBACK")
                 raise
 
+    def probe_write(self) -> None:
+        """Commit a one-row write (for /healthz): raises what a real write would raise."""
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO health_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                (to_db_time(datetime.now(UTC)),),
+            )
+
+    def sql(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement under the store's lock and return its rows.
+
+        For modules that keep their own tables in this file (`bot.outbox`): group writes that
+        belong together in `transaction()`; outside one, a write commits at once.
+        """
+        with self._lock:
+            return self._conn.execute(statement, params).fetchall()
+
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
@@ -357,14 +453,17 @@ class SqliteStore(Store):
     ) -> tuple[int, bool]:
         """See `Store.add_message`.
 
-        Dedupe needs both ``platform`` and ``message_id``; outbound rows never dedupe and are
-        stored as processed (there is nothing to process in our own reply).
+        Dedupe needs both ``platform`` and ``message_id`` and is on (platform, conversation,
+        message id, text): a reused id in another conversation or with another text is a new
+        message (`bot.identity`). Outbound rows never dedupe and are stored as processed (there
+        is nothing to process in our own reply).
         """
         with self.transaction():
             if direction == "in" and platform is not None and message_id is not None:
                 existing = self._conn.execute(
-                    "SELECT id FROM messages WHERE direction = 'in' AND platform = ? AND message_id = ?",
-                    (platform, message_id),
+                    "SELECT id FROM messages WHERE direction = 'in' AND platform = ? AND conversation_id = ?"
+                    " AND message_id = ? AND text = ?",
+                    (platform, conversation_id, message_id, text),
                 ).fetchone()
                 if existing:
                     return existing[0], False
@@ -456,6 +555,11 @@ class SqliteStore(Store):
             f"SELECT {self._DECISION_COLUMNS} FROM decisions WHERE message_row = ? ORDER BY id LIMIT 1",
             (message_row,),
         )
+        return self._decision(rows[0]) if rows else None
+
+    def get_decision(self, decision_id: int) -> dict[str, Any] | None:
+        """One decision by its id (the dict of `decisions`), or None."""
+        rows = self._read(f"SELECT {self._DECISION_COLUMNS} FROM decisions WHERE id = ?", (decision_id,))
         return self._decision(rows[0]) if rows else None
 
     def pending_deliveries(self) -> list[dict[str, Any]]:

@@ -1,14 +1,18 @@
 """`kefu serve`: the aiohttp webhook server.
 
-Accept fast, lose nothing. A webhook request is verified over its raw body, parsed, and each
-message is persisted (deduplicated on the platform's id) before the platform gets its answer;
-processing and reply delivery happen after, on one worker so messages of a conversation are
-handled in order. Everything a crash could interrupt is in the store: on start, accepted but
-unprocessed messages are processed and undelivered replies are delivered.
+Accept fast, lose nothing, never wait on a platform. A webhook request is verified over its
+raw body, parsed (bounded), and each message is persisted — its conversation and customer ids
+scoped by connector (`bot.identity`), deduplicated on (connector, conversation, message id,
+text) — before the platform gets its answer; processing happens after, on one worker so
+messages of a conversation are handled in order. Every line to send (bot replies, timer lines,
+agents' messages) goes through one path, `KefuServer.deliver` → `bot.web.delivery.Delivery`:
+a durable outbox with one lane per destination, so a slow platform delays only itself.
+Everything a crash could interrupt is in the store: on start, accepted but unprocessed
+messages are processed and undelivered replies are queued again.
 
 Routes: ``POST /webhook/{name}`` (and ``GET`` where a platform verifies its URL),
 ``POST /events/order``, ``GET /healthz``, ``GET /metrics`` (Prometheus).
-Every error is one JSON shape: ``{"ok": false, "error": reason, "status": code}``.
+Every error is one JSON shape: ``{"ok": false, "error": reason, "status": code}`` (`bot.web.errors`).
 """
 
 from __future__ import annotations
@@ -16,18 +20,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from bot.assistant import Assistant
 from bot.config import Config, ConfigError, expand_env
+from bot.identity import scope, scoped
 from bot.models import Decision, OrderEvent
-from bot.store import StoredMessage
+from bot.outbox import Outbox, OutboxItem
+from bot.web import health
+from bot.web.delivery import Delivery
+from bot.web.errors import error_middleware, error_response
+from bot.web.metrics import Metrics
 from connectors.base import Answered, Connector, Rejected, json_response
 from connectors.crypto import ProtocolError
 from connectors.crypto import generic as signing
@@ -36,7 +47,7 @@ from connectors.http import Outbound
 
 _LOGGER = logging.getLogger(__name__)
 
-DELIVERY_ATTEMPTS = 3
+__all__ = ["KefuServer", "Metrics", "build_server", "error_response", "needs_delivery"]
 
 
 def needs_delivery(decision: Decision) -> bool:
@@ -44,39 +55,8 @@ def needs_delivery(decision: Decision) -> bool:
     return bool(decision.replies) or decision.kind == "handoff"
 
 
-def error_response(status: int, reason: str) -> web.Response:
-    """The one JSON error shape (STYLE lesson 6)."""
-    return json_response({"ok": False, "error": reason, "status": status}, status=status)
-
-
-class Metrics:
-    """Prometheus metrics of one server (its own registry, so tests can run several)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.messages = Counter("kefu_messages_total", "Inbound messages accepted", ["connector"],
-                                registry=self.registry)
-        self.duplicates = Counter("kefu_duplicates_total", "Duplicate deliveries answered from the store",
-                                  ["connector"], registry=self.registry)
-        self.rejected = Counter("kefu_rejected_total", "Webhook requests refused", ["connector", "status"],
-                                registry=self.registry)
-        self.decisions = Counter("kefu_decisions_total", "Decisions by kind", ["kind"], registry=self.registry)
-        self.handoffs = Counter("kefu_handoffs_total", "Handoffs to people", ["group"], registry=self.registry)
-        self.connector_errors = Counter("kefu_connector_errors_total", "Failed platform calls", ["connector"],
-                                        registry=self.registry)
-        self.webhook_seconds = Histogram("kefu_webhook_seconds", "Time to answer the platform", ["connector"],
-                                         registry=self.registry)
-        self.process_seconds = Histogram("kefu_process_seconds", "Time to decide on a message",
-                                         registry=self.registry)
-
-    def decided(self, decision: Decision) -> None:
-        self.decisions.labels(decision.kind).inc()
-        if decision.kind == "handoff" and decision.handoff is not None:
-            self.handoffs.labels(decision.handoff.group).inc()
-
-
 class KefuServer:
-    """The running service: connectors, the assistant, one worker and the scheduler loop."""
+    """The running service: connectors, the assistant, one worker, the timer loop, the outbox lanes."""
 
     def __init__(self, config: Config, assistant: Assistant, connectors: dict[str, Connector], http: Outbound):
         self.config = config
@@ -85,26 +65,31 @@ class KefuServer:
         self.connectors = connectors
         self.http = http
         self.metrics = Metrics()
-        # One thread runs every store write and every decision: SQLite has one writer, and
-        # messages of a conversation must be handled in the order they were accepted.
+        self.outbox = Outbox(self.store)
+        self.delivery = Delivery(self.outbox, connectors, config.outbox, self.metrics)
+        self.store_watch = health.StoreWatch()
+        # One thread runs every decision (and the webhooks' store writes): SQLite has one
+        # writer, and messages of a conversation must be handled in the order they were accepted.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kefu-worker")
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task] = []
-        self._events_secret = self._resolve_events_secret()
+        self.worker_task: asyncio.Task | None = None
+        self.timer_task: asyncio.Task | None = None
+        self._events_secret = self._resolve_secret(config.server.events_secret, "server.events_secret")
+        if not config.server.events_secret:
+            generic = [c for c in self.connectors.values() if isinstance(c, GenericConnector)]
+            self._events_secret = generic[0].settings.secret if len(generic) == 1 else ""
+        self.metrics_token = self._resolve_secret(config.server.metrics_token, "server.metrics_token")
 
-    def _resolve_events_secret(self) -> str:
-        secret = self.config.server.events_secret
-        if secret:
-            value = expand_env(secret, "server.events_secret")
-            return str(value)
-        generic = [c for c in self.connectors.values() if isinstance(c, GenericConnector)]
-        return generic[0].settings.secret if len(generic) == 1 else ""
+    @staticmethod
+    def _resolve_secret(value: str, where: str) -> str:
+        return str(expand_env(value, where)) if value else ""
 
     # --- app ----------------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self.config.server.max_body_bytes)
+        app = web.Application(client_max_size=self.config.server.max_body_bytes,
+                              middlewares=[error_middleware(self.metrics)])
         app.router.add_post("/webhook/{name}", self.webhook)
         app.router.add_get("/webhook/{name}", self.verify_url)
         app.router.add_post("/events/order", self.order_event)
@@ -116,6 +101,40 @@ class KefuServer:
 
     async def run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def queue_size(self) -> int:
+        return self._queue.qsize()
+
+    # --- delivery: the one path out -------------------------------------------------------------
+
+    async def deliver(self, decision_id: int) -> OutboxItem | None:
+        """Send a stored decision through the outbox (queued, never awaited); see `bot.web.delivery`."""
+        return await self.delivery.submit(decision_id)
+
+    async def send_agent_message(self, conversation_id: str, text: str, agent_id: str) -> OutboxItem:
+        """An agent's message to the customer: recorded (history, SLA, audit) and queued for delivery.
+
+        Returns the outbox item (``status`` pending, or held when the conversation's connector
+        cannot push). Raises KeyError for an unknown conversation, ValueError for empty text.
+        """
+        if not text.strip():
+            raise ValueError("an agent message needs text")
+        decision_id = await self.run(self._record_agent_message, conversation_id, text, agent_id)
+        item = await self.deliver(decision_id)
+        assert item is not None  # the decision was just recorded pending
+        return item
+
+    def _record_agent_message(self, conversation_id: str, text: str, agent_id: str) -> int:
+        if self.store.load_state(conversation_id) is None:
+            raise KeyError(f"no conversation {conversation_id!r}")
+        now = self.assistant.clock.now()
+        line = {"id": f"agent:{agent_id}", "text": text, "score": 1.0, "intent": "", "auto_send": False,
+                "why": f"sent by agent {agent_id}"}
+        payload = {"kind": "agent", "replies": [line], "suggestions": [], "handoff": None,
+                   "reasons": [f"sent by agent {agent_id}"], "agent_id": agent_id}
+        with self.store.transaction():
+            self.assistant.agent_replied(conversation_id, text)
+            return self.store.add_decision(conversation_id, now, "agent", "agent", payload, delivery="pending")
 
     # --- webhooks -----------------------------------------------------------------------------
 
@@ -135,19 +154,27 @@ class KefuServer:
         if parsed.response is not None:
             return parsed.response
         answered: list[Answered] = []
-        for inbound in parsed.messages:
-            row, new = await self.run(self.assistant.accept, inbound)
-            if new:
-                self.metrics.messages.labels(name).inc()
-            else:
-                self.metrics.duplicates.labels(name).inc()
-            if connector.sync_reply:
-                stored = await self.run(self._answer_now, row)
-                answered.append(Answered(inbound, stored, duplicate=not new))
-            else:
-                answered.append(Answered(inbound, None, duplicate=not new))
+        try:
+            for original in parsed.messages:
+                inbound = scoped(original)  # connectors answer with their own ids: `original`
+                row, new = await self.run(self.assistant.accept, inbound)
                 if new:
-                    self._queue.put_nowait(row)
+                    self.metrics.messages.labels(name).inc()
+                else:
+                    self.metrics.duplicates.labels(name).inc()
+                if connector.sync_reply:
+                    stored = await self.run(self._answer_now, row)
+                    answered.append(Answered(original, stored, duplicate=not new))
+                else:
+                    answered.append(Answered(original, None, duplicate=not new))
+                    if new:
+                        self._queue.put_nowait(row)
+        except sqlite3.OperationalError as exc:
+            # a full disk, a read-only file: the platform must retry later, and health must say so
+            self.store_watch.failed(exc)
+            self.metrics.store_errors.inc()
+            _LOGGER.error("webhook %s: store %s cannot write: %s", name, getattr(self.store, "path", ""), exc)
+            return error_response(503, f"store cannot write ({exc}); try again later")
         response = connector.acknowledge(parsed, answered)
         self.metrics.webhook_seconds.labels(name).observe(time.perf_counter() - started)
         return response
@@ -162,14 +189,29 @@ class KefuServer:
             raise Rejected(413, f"body is over the {limit}-byte limit") from None
 
     def _answer_now(self, row: int) -> dict[str, Any] | None:
-        """Process a message inline (sync connectors) and return its stored decision."""
-        self._process(row)
-        stored = self.store.decision_for_message(row)
-        if stored is None:
-            return None
-        if stored["delivery"] == "pending":
-            self.store.set_delivery(stored["id"], "done")  # it goes out in the HTTP response
-        return {**stored["payload"], "kind": stored["kind"]}
+        """Process a message inline (sync connectors) and return what the HTTP answer carries.
+
+        That is the stored decision, preceded by any lines held for this conversation because
+        its connector cannot push (they go out in this response, so they count as delivered now).
+        """
+        now = datetime.now(UTC)
+        with self.store.transaction():
+            self._process(row)
+            stored = self.store.decision_for_message(row)
+            if stored is None:
+                return None
+            if stored["delivery"] == "pending":
+                self.store.set_delivery(stored["id"], "done")  # it goes out in the HTTP response
+            held: list[dict[str, Any]] = []
+            connector = self.connectors.get(self.store.get_message(row).platform or "")
+            if connector is not None and not connector.can_push:
+                for item in self.outbox.take_held(stored["conversation_id"], now):
+                    decision = self.store.get_decision(item.decision_id)
+                    held += decision["payload"].get("replies", []) if decision else []
+        payload = {**stored["payload"], "kind": stored["kind"]}
+        if held:
+            payload["replies"] = [*held, *payload.get("replies", [])]
+        return payload
 
     def _process(self, row: int) -> Decision | None:
         started = time.perf_counter()
@@ -206,13 +248,33 @@ class KefuServer:
         except ValidationError as exc:
             first = exc.errors()[0]
             return error_response(400, f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}")
-        decision = await self.run(self.assistant.handle_order, event)
+        except (TypeError, ValueError, OverflowError) as exc:
+            return error_response(400, f"body: {exc}")
+        event = event.model_copy(update={"customer_id": self._order_customer(event.customer_id)})
+        try:
+            decision = await self.run(self.assistant.handle_order, event)
+        except sqlite3.OperationalError as exc:
+            self.store_watch.failed(exc)
+            return error_response(503, f"store cannot write ({exc}); try again later")
         return json_response({"ok": True, "reasons": decision.reasons})
 
+    def _order_customer(self, customer_id: str) -> str:
+        """Customers are scoped by connector (`bot.identity`): an order event names one either
+        scoped already (``<connector>:<id>``) or, with a single connector, by the platform's id."""
+        if any(customer_id.startswith(scope(name, "")) for name in self.connectors):
+            return customer_id
+        return scope(next(iter(self.connectors)), customer_id) if len(self.connectors) == 1 else customer_id
+
     async def healthz(self, request: web.Request) -> web.StreamResponse:
-        return json_response({"ok": True, "queued": self._queue.qsize(), "connectors": sorted(self.connectors)})
+        return await health.healthz(self, request)
 
     async def metrics_page(self, request: web.Request) -> web.StreamResponse:
+        if not health.trusted(request, self.metrics_token):
+            return error_response(403, "metrics are shown on loopback, or with Authorization: Bearer "
+                                       "<server.metrics_token>")
+        with contextlib.suppress(Exception):
+            for status, n in (await self.run(self.outbox.counts)).items():
+                self.metrics.outbox_items.labels(status).set(n)
         body = generate_latest(self.metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -221,27 +283,21 @@ class KefuServer:
     async def _start(self, app: web.Application) -> None:
         for row in await self.run(self.assistant.pending):
             self._queue.put_nowait(row)  # accepted before a crash, never processed
-        self._tasks = [
-            asyncio.create_task(self._worker(), name="kefu-worker"),
-            asyncio.create_task(self._timers(), name="kefu-timers"),
-        ]
-
-    async def _redeliver(self) -> None:
-        for decision in await self.run(self.store.pending_deliveries):
-            await self._deliver(decision)
+        await self.delivery.start()  # undelivered decisions of before the restart go out first
+        self.worker_task = asyncio.create_task(self._worker(), name="kefu-worker")
+        self.timer_task = asyncio.create_task(self._timers(), name="kefu-timers")
 
     async def _worker(self) -> None:
-        # What a crash left undelivered goes out before anything new is decided: delivering it
-        # concurrently with the queue could send a reply the worker is delivering right now.
-        await self._redeliver()
         while True:
             row = await self._queue.get()
             try:
                 decision = await self.run(self._process, row)
                 if decision is not None and decision.id is not None and needs_delivery(decision):
-                    stored = await self.run(self.store.decision_for_message, row)
-                    if stored is not None:
-                        await self._deliver(stored)
+                    await self.deliver(decision.id)
+            except sqlite3.OperationalError as exc:
+                self.store_watch.failed(exc)
+                _LOGGER.error("processing message row %s failed: store cannot write (%s); it stays unprocessed",
+                              row, exc)
             except Exception:  # one bad message must not stop the worker
                 _LOGGER.exception("processing message row %s failed; it stays unprocessed", row)
             finally:
@@ -253,53 +309,28 @@ class KefuServer:
                 for _, decision in await self.run(self.assistant.tick):
                     self.metrics.decided(decision)
                     if decision.id is not None and needs_delivery(decision):
-                        stored = await self.run(self._decision, decision.id)
-                        if stored is not None:
-                            await self._deliver(stored)
+                        await self.deliver(decision.id)
+            except sqlite3.OperationalError as exc:
+                self.store_watch.failed(exc)
+                _LOGGER.error("timer run failed: store cannot write (%s); retrying", exc)
             except Exception:
                 _LOGGER.exception("timer run failed; retrying")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=1.0)
 
-    def _decision(self, decision_id: int) -> dict[str, Any] | None:
-        return next((d for d in self.store.pending_deliveries() if d["id"] == decision_id), None)
-
-    async def _deliver(self, decision: dict[str, Any]) -> None:
-        """Send a stored decision's replies through the connector of its conversation."""
-        message = await self.run(self._reply_context, decision)
-        connector = self.connectors.get(message.platform) if message else None
-        if message is None or connector is None:
-            _LOGGER.warning("decision %s: no connector to deliver through", decision["id"])
-            await self.run(self.store.set_delivery, decision["id"], "failed")
-            return
-        for attempt in range(DELIVERY_ATTEMPTS):
-            try:
-                await connector.deliver(message, decision)
-                if decision["kind"] == "handoff":
-                    await connector.hand_off(message, decision)
-                await self.run(self.store.set_delivery, decision["id"], "done")
-                return
-            except Exception as exc:
-                self.metrics.connector_errors.labels(connector.name).inc()
-                _LOGGER.warning("delivery of decision %s via %s failed (attempt %d): %s",
-                                decision["id"], connector.name, attempt + 1, exc.__class__.__name__)
-                await asyncio.sleep(0.2 * 2**attempt)
-        await self.run(self.store.set_delivery, decision["id"], "failed")
-
-    def _reply_context(self, decision: dict[str, Any]) -> StoredMessage | None:
-        if decision.get("message_row"):
-            return self.store.get_message(decision["message_row"])
-        inbound = [m for m in self.store.recent_messages(decision["conversation_id"], 50) if m.direction == "in"]
-        return inbound[-1] if inbound else None
-
     async def _shutdown(self, app: web.Application) -> None:
-        """Drain: finish what was accepted (bounded by server.drain_seconds), then stop."""
+        """Drain: finish what was accepted and deliver what is due (bounded by server.drain_seconds)."""
         self._stop.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.server.drain_seconds
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._queue.join(), timeout=self.config.server.drain_seconds)
-        for task in self._tasks:
+        await self.delivery.drain(max(0.0, deadline - loop.time()))
+        tasks = [t for t in (self.worker_task, self.timer_task) if t is not None]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.delivery.stop()
         await self.http.close()
         self._executor.shutdown(wait=True)
 

@@ -1,0 +1,230 @@
+"""Delivery: the one path every outgoing line takes (bot replies, timer lines, agents' messages).
+
+`Delivery.submit(decision_id)` puts a stored decision in the durable outbox (`bot.outbox`) and
+wakes its lane; nothing else in the server calls a connector's ``deliver``. Each lane — one
+per connector, or one per chat for connectors that declare ``lane_per_chat`` — is drained by
+its own asyncio task, in order, so a platform that hangs or fails delays only its own lane:
+the worker that processes new messages never waits for any delivery.
+
+An attempt is bounded by ``outbox.attempt_timeout``; a failure waits ``backoff`` doubled per
+failure with jitter (at most ``max_backoff``) and counts against the ``attempts`` budget; an
+error that cannot get better (`connectors.base.Undeliverable`, a 4xx other than 429) or the
+last failure of the budget puts the item in dead-letter, counted by
+``kefu_outbox_dead_letters_total``, shown by /healthz and listed by ``kefu outbox``.
+
+A line whose connector cannot push (see `Connector.can_push`) is *held*: the next webhook
+response to that conversation carries it (`KefuServer._answer_now`), or it expires after
+``outbox.hold_for`` — never sent, never marked delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.config import OutboxSettings
+from bot.outbox import Outbox, OutboxItem
+from bot.store import StoredMessage
+from connectors.base import Connector, Undeliverable
+from connectors.http import OutboundError
+
+_LOGGER = logging.getLogger(__name__)
+
+#: How often idle lanes look at the table again (the CLI may have put items back in them).
+SWEEP_SECONDS = 1.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Errors a retry cannot fix: straight to dead-letter, the budget is not spent on them."""
+    if isinstance(exc, Undeliverable):
+        return True
+    return isinstance(exc, OutboundError) and exc.status is not None and 400 <= exc.status < 500 and exc.status != 429
+
+
+class Delivery:
+    """The outbox lanes of one server.
+
+    Args:
+        outbox: The durable items.
+        connectors: name → connector, as configured.
+        settings: The ``outbox:`` section.
+        metrics: The server's `Metrics` (delivered, dead letters, connector errors).
+    """
+
+    def __init__(self, outbox: Outbox, connectors: dict[str, Connector], settings: OutboxSettings, metrics: Any):
+        self.outbox = outbox
+        self.store = outbox.store
+        self.connectors = connectors
+        self.settings = settings
+        self.metrics = metrics
+        # Store calls of the lanes run here, never on the message worker's thread: a busy
+        # worker must not slow deliveries down, nor deliveries the worker.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kefu-outbox")
+        self._lanes: dict[str, asyncio.Task] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self._sweeper: asyncio.Task | None = None
+        self._stopping = False
+        self.last_sweep: datetime | None = None
+
+    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # --- the API ------------------------------------------------------------------------------
+
+    async def submit(self, decision_id: int) -> OutboxItem | None:
+        """Queue a stored decision for delivery and wake its lane; None if it needs none.
+
+        Safe to call twice for one decision (one item per decision) and from any coroutine.
+        """
+        item = await self._db(self.enqueue, decision_id)
+        if item is not None and item.status == "pending":
+            self._start_lane(item.lane)
+        return item
+
+    def enqueue(self, decision_id: int, now: datetime | None = None) -> OutboxItem | None:
+        """The synchronous half of `submit` (store thread): pick the lane, hold or queue."""
+        now = now or utcnow()
+        decision = self.store.get_decision(decision_id)
+        if decision is None or decision["delivery"] != "pending":
+            return None
+        message = self.reply_context(decision)
+        connector = self.connectors.get(message.platform or "") if message else None
+        if message is None or connector is None:
+            name = (message.platform if message else None) or "none"
+            item = self.outbox.enqueue(decision_id, decision["conversation_id"], name, name, now)
+            why = "no inbound message to answer" if message is None else f"no connector named {name!r} configured"
+            self.outbox.failed(item, why, now, None)
+            self.metrics.dead_letters.labels(name).inc()
+            _LOGGER.warning("decision %s: %s; in dead-letter", decision_id, why)
+            return self.outbox.get(item.id)
+        if not connector.can_push:
+            return self.outbox.enqueue(decision_id, decision["conversation_id"], connector.name,
+                                       connector.lane(message), now, held_until=now + self.settings.hold_for)
+        return self.outbox.enqueue(decision_id, decision["conversation_id"], connector.name,
+                                   connector.lane(message), now)
+
+    def reply_context(self, decision: dict[str, Any]) -> StoredMessage | None:
+        """The inbound message a decision answers (timers, agents: the conversation's last one)."""
+        if decision.get("message_row"):
+            return self.store.get_message(decision["message_row"])
+        inbound = [m for m in self.store.recent_messages(decision["conversation_id"], 50) if m.direction == "in"]
+        return inbound[-1] if inbound else None
+
+    # --- lanes --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Queue what a crash left decided but not queued, then drain every busy lane."""
+        for decision in await self._db(self.outbox.unqueued_decisions):
+            await self.submit(decision["id"])
+        self._sweeper = asyncio.create_task(self._sweep(), name="kefu-outbox-sweeper")
+
+    @property
+    def alive(self) -> bool:
+        return self._sweeper is not None and not self._sweeper.done()
+
+    def lanes(self) -> list[str]:
+        return sorted(self._lanes)
+
+    async def _sweep(self) -> None:
+        while not self._stopping:
+            try:
+                for lane in await self._db(self.outbox.busy_lanes):
+                    self._start_lane(lane)
+                await self._db(self.outbox.expire_held, utcnow())
+                self.last_sweep = utcnow()
+            except Exception:
+                _LOGGER.exception("outbox sweep failed; trying again")
+            await asyncio.sleep(SWEEP_SECONDS)
+
+    def _start_lane(self, lane: str) -> None:
+        event = self._wake.setdefault(lane, asyncio.Event())
+        event.set()
+        if lane not in self._lanes and not self._stopping:
+            self._lanes[lane] = asyncio.create_task(self._drain(lane), name=f"kefu-lane-{lane}")
+
+    async def _drain(self, lane: str) -> None:
+        try:
+            while not self._stopping:
+                self._wake[lane].clear()
+                item = await self._db(self.outbox.head, lane)
+                if item is None:
+                    return
+                wait = (item.next_at - utcnow()).total_seconds()
+                if wait > 0:  # backing off; look again at least every second (the CLI may drop it)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake[lane].wait(), timeout=min(wait, SWEEP_SECONDS))
+                    continue
+                await self._attempt(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _LOGGER.exception("outbox lane %s stopped; the sweeper restarts it", lane)
+        finally:
+            self._lanes.pop(lane, None)
+
+    async def _attempt(self, item: OutboxItem) -> None:
+        decision = await self._db(self.store.get_decision, item.decision_id)
+        message = await self._db(self.reply_context, decision) if decision else None
+        connector = self.connectors.get(item.connector)
+        if decision is None or message is None or connector is None:
+            why = "decision or message gone" if connector else f"no connector named {item.connector!r} configured"
+            await self._db(self.outbox.failed, item, why, utcnow(), None)
+            self.metrics.dead_letters.labels(item.connector).inc()
+            return
+        try:
+            async with asyncio.timeout(self.settings.attempt_timeout):
+                await connector.deliver(message, decision)
+                if decision["kind"] == "handoff":
+                    await connector.hand_off(message, decision)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._failed(item, connector, exc)
+            return
+        now = utcnow()
+        await self._db(self.outbox.delivered, item.id, now)
+        self.metrics.delivered.labels(connector.name).inc()
+        self.metrics.delivery_seconds.labels(connector.name).observe(max(0.0, (now - decision["at"]).total_seconds()))
+
+    async def _failed(self, item: OutboxItem, connector: Connector, exc: BaseException) -> None:
+        now = utcnow()
+        attempts = item.attempts + 1
+        error = "attempt timed out" if isinstance(exc, TimeoutError) else f"{exc.__class__.__name__}: {exc}"
+        self.metrics.connector_errors.labels(connector.name).inc()
+        if is_permanent(exc) or attempts >= self.settings.attempts:
+            await self._db(self.outbox.failed, item, error, now, None)
+            self.metrics.dead_letters.labels(connector.name).inc()
+            _LOGGER.error("outbox item %s (decision %s, lane %s) is in dead-letter after %d attempt(s): %s",
+                          item.id, item.decision_id, item.lane, attempts, error)
+            return
+        wait = min(self.settings.max_backoff, self.settings.backoff * 2 ** (attempts - 1)) * (0.5 + random.random())
+        await self._db(self.outbox.failed, item, error, now, now + timedelta(seconds=wait))
+        _LOGGER.warning("outbox item %s via %s failed (attempt %d of %d, next in %.1f s): %s", item.id,
+                        connector.name, attempts, self.settings.attempts, wait, error)
+
+    # --- stopping -----------------------------------------------------------------------------
+
+    async def drain(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until no lane has work due now."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._lanes and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        tasks = [*self._lanes.values(), *([self._sweeper] if self._sweeper else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._executor.shutdown(wait=True)

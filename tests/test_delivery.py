@@ -1,0 +1,225 @@
+"""The delivery path: scoped ids, the outbox, held lines for sync-only connectors, agents' messages.
+
+A real server (aiohttp test server on loopback) with real generic connectors; platforms are
+fake aiohttp apps on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiohttp import web
+
+from bot.assistant import Assistant
+from bot.engine import Engine
+from bot.scheduler import SystemClock
+from bot.store import SqliteStore
+from bot.web.server import KefuServer
+from connectors.crypto import generic as signing
+from connectors.http import Outbound
+from connectors.registry import build_connectors
+from tests_support import until
+
+SECRET = "delivery-secret-0123456789abcdef"
+
+
+def make_server(engine, tmp_path, connectors: dict, **config_changes) -> KefuServer:
+    config = engine.config.model_copy(deep=True)
+    config.flows.quiet_hours = "00:00-00:00"  # no quiet hours: the chase may fire whenever the test runs
+    for section, values in config_changes.items():
+        for key, value in values.items():
+            setattr(getattr(config, section), key, value)
+    store = SqliteStore(tmp_path / "kefu.sqlite")
+    http = Outbound(retries=0)
+    built = build_connectors({name: {"secret": SECRET, **c} for name, c in connectors.items()}, http)
+    assistant = Assistant(Engine(config, engine.classifier, engine.phrasebook), store, SystemClock(config.flows.tz))
+    return KefuServer(config, assistant, built, http)
+
+
+async def post(client, name, payload, path=None):
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    headers = {"X-Kefu-Signature": signing.sign(SECRET, body), "Content-Type": "application/json"}
+    return await client.post(path or f"/webhook/{name}", data=body, headers=headers)
+
+
+def message(conversation, message_id, text, customer="buyer-1"):
+    return {"conversation_id": conversation, "customer_id": customer, "message_id": message_id, "text": text}
+
+
+async def fake_platform(aiohttp_server, received: list):
+    async def callback(request):
+        received.append(await request.json())
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/callback", callback)
+    return await aiohttp_server(app)
+
+
+# --- scoped identity ---------------------------------------------------------------------------
+
+
+async def test_two_connectors_and_two_conversations_reusing_ids_never_mix(aiohttp_client, engine, tmp_path):
+    server = make_server(engine, tmp_path, {"erp": {"type": "generic"}, "app": {"type": "generic"}})
+    client = await aiohttp_client(server.app())
+    angry = await (await post(client, "erp", message("123", "m1", "转人工，你们这什么破东西"))).json()
+    assert angry["kind"] == "handoff" and angry["handoff"]["summary"]
+    # same conversation id and message id, another connector: a new customer, a new decision
+    other = await (await post(client, "app", message("123", "m1", "包邮吗"))).json()
+    # same connector and message id, another conversation
+    reused = await (await post(client, "erp", message("456", "m1", "包邮吗", customer="buyer-2"))).json()
+    # same connector, conversation and message id, another text
+    retold = await (await post(client, "erp", message("123", "m1", "发什么快递"))).json()
+    for body in (other, reused):
+        assert body["duplicate"] is False and body["handoff"] is None and body["kind"] != "handoff"
+        assert body["suggestions"][0]["intent"] == "free_shipping"
+    assert retold["duplicate"] is False
+    # a true retry is still a duplicate, answered with its own decision
+    again = await (await post(client, "app", message("123", "m1", "包邮吗"))).json()
+    assert again == {**other, "duplicate": True}
+    store = server.store
+    assert store.load_state("erp:123")["owner"] == "human"
+    assert store.load_state("app:123")["owner"] == "bot" and store.load_state("erp:456")["owner"] == "bot"
+    assert store.load_state("app:123")["customer_id"] == "app:buyer-1"
+    assert [d["kind"] for d in store.decisions("app:123")] == [other["kind"]]
+    assert store.open_ticket_for("app:123") is None and store.open_ticket_for("erp:456") is None
+    assert store.open_ticket_for("erp:123") is not None
+
+
+def test_the_migration_scopes_existing_rows(tmp_path, monkeypatch):
+    import bot.store.sqlite as sqlite
+
+    names = [name for name, _ in sqlite.MIGRATIONS]
+    before = sqlite.MIGRATIONS[: names.index("0006_scoped_ids")]
+    monkeypatch.setattr(sqlite, "MIGRATIONS", before)
+    t0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    old = SqliteStore(tmp_path / "old.sqlite")
+    old.sql("INSERT INTO messages (conversation_id, direction, text, at, platform, message_id, customer_id)"
+            " VALUES ('123', 'in', '包邮吗', ?, 'erp', 'm1', 'buyer-1')", (sqlite.to_db_time(t0),))
+    old.add_message("123", "out", "亲，包邮的", t0)
+    old.save_state("123", "buyer-1", {"conversation_id": "123", "customer_id": "buyer-1", "owner": "human"}, t0)
+    old.add_decision("123", t0, "message", "handoff", {"kind": "handoff"}, delivery="pending")
+    old.schedule("payment_chase:o1", "payment_chase", t0, "123", {"order_id": "o1", "customer_id": "buyer-1"})
+    old.add_ticket("123", "buyer-1", reason="lost_parcel", priority="high", group="aftersale", created_at=t0,
+                   sla_due=t0, summary={})
+    old.save_state("buyer-9", "buyer-9", {"conversation_id": "buyer-9", "customer_id": "buyer-9"}, t0)  # orders only
+    old.close()
+    monkeypatch.undo()
+
+    store = SqliteStore(tmp_path / "old.sqlite")
+    assert [m.conversation_id for m in store.recent_messages("erp:123")] == ["erp:123", "erp:123"]
+    assert store.recent_messages("123") == []
+    assert store.get_message(1).customer_id == "erp:buyer-1"
+    assert store.load_state("erp:123") == {"conversation_id": "erp:123", "customer_id": "erp:buyer-1",
+                                           "owner": "human"}
+    assert store.conversation_for_customer("erp:buyer-1") == "erp:123"
+    assert [d["conversation_id"] for d in store.decisions()] == ["erp:123"]
+    job = store.get_job("payment_chase:o1")
+    assert job.conversation_id == "erp:123" and job.payload["customer_id"] == "erp:buyer-1"
+    ticket = store.open_ticket_for("erp:123")
+    assert ticket is not None and ticket["customer_id"] == "erp:buyer-1"
+    assert store.load_state("buyer-9") is not None  # never came through a connector: unchanged
+    # the new dedupe key works on the moved rows
+    assert store.add_message("erp:123", "in", "包邮吗", t0, platform="erp", message_id="m1")[1] is False
+    store.close()
+
+
+# --- held lines: a connector that cannot push --------------------------------------------------
+
+
+async def test_sync_mode_chase_is_held_for_the_next_response_never_marked_delivered(aiohttp_client, engine, tmp_path):
+    server = make_server(engine, tmp_path, {"shop": {"type": "generic", "mode": "sync"}})
+    client = await aiohttp_client(server.app())
+    assert (await post(client, "shop", message("c1", "m1", "在吗"))).status == 200
+    created = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    resp = await post(client, None, {"order_id": "o-1", "customer_id": "buyer-1", "status": "created", "at": created},
+                      path="/events/order")
+    assert resp.status == 200
+    store = server.store
+    chase = await until(lambda: [d for d in store.decisions("shop:c1") if d["trigger"] == "timer"])
+    assert chase[0]["payload"]["replies"], chase[0]["payload"]["reasons"]
+    item = await until(lambda: server.outbox.for_decision(chase[0]["id"]))
+    assert item.status == "held" and store.get_decision(chase[0]["id"])["delivery"] == "pending"
+    # the next message of that conversation carries the chase line first
+    body = await (await post(client, "shop", message("c1", "m2", "好的"))).json()
+    chase_line = chase[0]["payload"]["replies"][0]
+    assert body["replies"][0] == {"text": chase_line["text"], "phrase_id": chase_line["id"]}
+    assert store.get_decision(chase[0]["id"])["delivery"] == "done"
+    assert server.outbox.get(item.id).status == "done"
+
+
+def test_held_lines_expire_unsent(engine, tmp_path):
+    server = make_server(engine, tmp_path, {"shop": {"type": "generic"}})
+    store, now = server.store, datetime.now(UTC)
+    store.add_message("shop:c1", "in", "在吗", now, platform="shop", message_id="m1")
+    decision = store.add_decision("shop:c1", now, "timer", "auto_send", {"replies": [{"id": "x", "text": "t"}]},
+                                  delivery="pending")
+    item = server.delivery.enqueue(decision, now)
+    assert item.status == "held" and item.next_at == now + server.config.outbox.hold_for
+    assert server.outbox.expire_held(now + server.config.outbox.hold_for) == 1
+    assert server.outbox.get(item.id).status == "expired"
+    assert store.get_decision(decision)["delivery"] == "failed"
+    assert server.outbox.take_held("shop:c1", now) == []
+
+
+def test_callback_mode_without_a_url_is_refused_at_start():
+    from connectors.registry import ConnectorConfigError
+
+    with pytest.raises(ConnectorConfigError, match="mode callback needs callback_url"):
+        build_connectors({"shop": {"type": "generic", "secret": SECRET, "mode": "callback"}})
+
+
+# --- the one path out: agents' messages --------------------------------------------------------
+
+
+async def test_an_agent_message_goes_out_through_the_outbox(aiohttp_client, aiohttp_server, engine, tmp_path):
+    received: list[dict] = []
+    platform = await fake_platform(aiohttp_server, received)
+    url = str(platform.make_url("/callback"))
+    server = make_server(engine, tmp_path, {"shop": {"type": "generic", "mode": "callback", "callback_url": url}})
+    client = await aiohttp_client(server.app())
+    assert (await post(client, "shop", message("c1", "m1", "在吗"))).status == 200
+    await until(lambda: received)
+    item = await server.send_agent_message("shop:c1", "您好，我是客服小王", "wang")
+    assert item.status == "pending" and item.lane == "shop"
+    await until(lambda: len(received) == 2)
+    assert received[1]["conversation_id"] == "c1"  # the platform gets its own id back
+    assert received[1]["replies"] == [{"text": "您好，我是客服小王", "phrase_id": "agent:wang"}]
+    await until(lambda: server.outbox.get(item.id).status == "done")
+    assert server.store.get_decision(item.decision_id)["delivery"] == "done"
+    assert [m.text for m in server.store.recent_messages("shop:c1") if m.direction == "out"][-1] == "您好，我是客服小王"
+    with pytest.raises(KeyError):
+        await server.send_agent_message("shop:nobody", "hi", "wang")
+
+
+async def test_a_failing_platform_ends_in_dead_letter_and_can_be_retried(aiohttp_client, aiohttp_server, engine,
+                                                                         tmp_path):
+    received: list[dict] = []
+    state = {"fail": True}
+
+    async def callback(request):
+        if state["fail"]:
+            return web.json_response({"error": "down"}, status=503)
+        received.append(await request.json())
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/callback", callback)
+    platform = await aiohttp_server(app)
+    server = make_server(engine, tmp_path, {"shop": {"type": "generic", "mode": "callback",
+                                                     "callback_url": str(platform.make_url("/callback"))}})
+    client = await aiohttp_client(server.app())
+    assert (await post(client, "shop", message("c1", "m1", "包邮吗"))).status == 200
+    [dead] = await until(lambda: server.outbox.items("dead"))
+    assert dead.attempts == server.config.outbox.attempts and "503" in dead.last_error
+    assert server.store.get_decision(dead.decision_id)["delivery"] == "failed"
+    health = await client.get("/healthz")
+    assert health.status == 503 and "dead-letter" in (await health.json())["error"]
+    assert 'kefu_outbox_dead_letters_total{connector="shop"} 1.0' in await (await client.get("/metrics")).text()
+    state["fail"] = False
+    assert server.outbox.retry([dead.id], datetime.now(UTC)) == 1  # what `kefu outbox retry` does
+    await until(lambda: received)  # the running server picks it up
+    await until(lambda: server.outbox.get(dead.id).status == "done")
+    assert (await client.get("/healthz")).status == 200
