@@ -336,10 +336,13 @@ class OutboxSettings(_Section):
     ``max_backoff``); after ``attempts`` failures the item goes to dead-letter (``kefu outbox``).
     """
 
+    #: Retry budget: attempts per reply before it goes to dead-letter.
     attempts: int = Field(6, ge=1, le=100)
     #: One attempt (all the platform calls of one decision) may take this long, then it fails.
     attempt_timeout: float = Field(15.0, gt=0)
+    #: Wait after the first failure (seconds), doubled per failure, jittered ±50 %.
     backoff: float = Field(1.0, gt=0)
+    #: Longest wait between two attempts (seconds).
     max_backoff: float = Field(300.0, gt=0)
     #: A line for a conversation whose connector cannot push waits this long for the next
     #: response to that conversation, then expires (never sent, never marked delivered).
