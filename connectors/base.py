@@ -7,6 +7,12 @@ within its time limit → process → deliver.
 
 Rejections are precise: a connector raises `Rejected(status, reason)`; the server answers
 with that status and the reason in one JSON shape, and nothing reaches the engine.
+
+What a person does on the platform itself — writes to the customer, hands the conversation
+back to the bot, closes it, takes it from the queue — comes out of `parse` as `DeskEvent`s
+beside the messages. The server applies them to kefu's ticket desk (the Assistant's
+``agent_replied``, ``release``, ``resolve``, ``taken_on_platform``) before it acknowledges the
+request, and records each outcome in ``Parsed.desk_outcomes`` for `Connector.acknowledge`.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import abc
 import json
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
@@ -46,13 +52,47 @@ class ConnectorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: agent_message: a person wrote to the customer (→ agent_replied); release: handed back to the
+#: bot; resolve: closed as done; taken: a person took it from the platform's queue; opened: the
+#: platform put it in its people's queue (a ticket must exist, nobody has it yet).
+DeskAction = Literal["agent_message", "release", "resolve", "taken", "opened"]
+
+
+@dataclass(frozen=True)
+class DeskEvent:
+    """Something a person did on the platform that kefu's ticket desk must hear about."""
+
+    action: DeskAction
+    #: kefu's conversation id, exactly as this connector's `Inbound` messages carry it.
+    conversation_id: str
+    #: The agent's words (agent_message only).
+    text: str = ""
+    #: The platform's id of the event or message: a redelivered agent message is recorded once.
+    event_id: str | None = None
+    #: Who on the platform did it (their id or name there), for the logs.
+    agent: str | None = None
+
+
+@dataclass(frozen=True)
+class DeskOutcome:
+    """What applying a `DeskEvent` did: ``status`` is 200, or the desk error's HTTP status."""
+
+    event: DeskEvent
+    applied: bool
+    detail: str = ""
+    status: int = 200
+
+
 @dataclass
 class Parsed:
-    """What a webhook request held: messages to accept, or an answer to give right away."""
+    """What a webhook request held: messages to accept, desk events, or an answer to give right away."""
 
     messages: list[Inbound] = field(default_factory=list)
     #: Answer now without processing (URL verification, an event we ignore).
     response: web.StreamResponse | None = None
+    desk_events: list[DeskEvent] = field(default_factory=list)
+    #: Filled by the server, one per desk event, before `Connector.acknowledge` is called.
+    desk_outcomes: list[DeskOutcome] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -67,6 +107,12 @@ class Answered:
     inbound: Inbound
     decision: dict[str, Any] | None
     duplicate: bool
+
+
+def outcome_body(outcome: DeskOutcome) -> dict[str, Any]:
+    """A desk outcome as JSON for a webhook answer."""
+    return {"action": outcome.event.action, "conversation_id": outcome.event.conversation_id,
+            "applied": outcome.applied, "detail": outcome.detail}
 
 
 class Connector(abc.ABC):
@@ -117,7 +163,12 @@ class Connector(abc.ABC):
         """
 
     def acknowledge(self, parsed: Parsed, answered: list[Answered]) -> web.StreamResponse:
-        """The HTTP answer to the platform once messages are accepted (and, if sync, answered)."""
+        """The HTTP answer to the platform once messages are accepted (and, if sync, answered).
+
+        A desk event the desk refused is still a 200: the platform would only retry it.
+        """
+        if parsed.desk_outcomes:
+            return json_response({"ok": True, "desk": [outcome_body(o) for o in parsed.desk_outcomes]})
         return json_response({"ok": True})
 
     @abc.abstractmethod

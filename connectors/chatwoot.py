@@ -7,7 +7,11 @@ Chatwoot POSTs every event of the inboxes the bot is connected to (``message_cre
 payloads, the integer ``0``), not private, sent by a contact, in a conversation the bot owns
 (status ``pending``). Everything else — the bot's own replies, agents' messages and private
 notes, other events — is answered 200 ``{"ok": true, "ignored": reason}`` and dropped, so the
-bot never hears itself and never talks over a person who took the conversation.
+bot never hears itself and never talks over a person who took the conversation. Two things
+reach kefu's ticket desk instead (`DeskEvent`): an agent's own message (``outgoing``, not
+private, sender type ``user``) counts as ``agent_replied``, and ``conversation_status_changed``
+to ``resolved`` / ``pending`` / ``open`` resolves the ticket / hands the conversation back to the
+bot / puts it in the agents' queue.
 
 Authenticity (PROTOCOLS.md, [M]): with ``webhook_secret`` set, ``X-Chatwoot-Signature:
 sha256=hex(HMAC-SHA256(secret, X-Chatwoot-Timestamp + "." + raw body))`` must match and the
@@ -32,7 +36,7 @@ from pydantic import Field, field_validator
 
 from bot.models import Inbound
 from bot.store import StoredMessage
-from connectors.base import Connector, ConnectorSettings, Parsed, Rejected
+from connectors.base import Connector, ConnectorSettings, DeskAction, DeskEvent, Parsed, Rejected
 from connectors.crypto import ProtocolError
 from connectors.crypto import chatwoot as signing
 from connectors.generic import parse_json_object
@@ -43,6 +47,8 @@ _LOGGER = logging.getLogger(__name__)
 DELIVERY_HEADER = "X-Chatwoot-Delivery"
 #: Chatwoot's ``Message.message_type`` enum; webhook bodies carry the name, some payloads the number.
 MESSAGE_TYPES = {0: "incoming", 1: "outgoing", 2: "activity", 3: "template"}
+#: ``conversation_status_changed``: what the new status means for kefu's desk (snoozed: nothing).
+STATUS_ACTIONS: dict[str, DeskAction] = {"resolved": "resolve", "pending": "release", "open": "opened"}
 
 
 class ChatwootSettings(ConnectorSettings):
@@ -103,14 +109,22 @@ class ChatwootConnector(Connector):
         event = data.get("event")
         if not isinstance(event, str) or not event:
             raise Rejected(400, "event must be a non-empty string (the webhook event name)")
-        if event == "conversation_status_changed" and data.get("status") == "pending":
-            # An agent handed the conversation back to the bot. The server has no hook to
-            # release kefu's ticket from a connector yet (docs/connectors/chatwoot.md).
-            _LOGGER.info("connector %s: conversation %s handed back to the bot (pending)", self.name, data.get("id"))
-            return ignored("conversation_status_changed to pending: kefu does not act on it yet")
+        if event == "conversation_status_changed":
+            return self._status_changed(data)
         if event != "message_created":
             return ignored(f"event {event} is not a new message")
         return self._message(data, request.headers.get(DELIVERY_HEADER))
+
+    def _status_changed(self, data: dict[str, Any]) -> Parsed:
+        """resolved → resolve, pending (handed back to the bot) → release, open → in the agents' queue."""
+        status = data.get("status")
+        action = STATUS_ACTIONS.get(status) if isinstance(status, str) else None
+        if action is None:
+            return ignored(f"conversation_status_changed to {status}: nothing for the desk")
+        conversation_id = _id(data.get("id"), "id")
+        account = data.get("account")
+        account_id = _id(account.get("id") if isinstance(account, dict) else data.get("account_id"), "account.id")
+        return Parsed(desk_events=[DeskEvent(action, f"{account_id}:{conversation_id}")])
 
     def _message(self, data: dict[str, Any], delivery: str | None) -> Parsed:
         message_id = _id(data.get("id"), "id")
@@ -129,6 +143,11 @@ class ChatwootConnector(Connector):
         if content is not None and not isinstance(content, str):
             raise Rejected(400, "content must be a string")
 
+        if message_type == "outgoing" and not private and sender is not None and sender.get("type") == "user":
+            # a person wrote to the customer in Chatwoot (the bot's own replies are agent_bot's)
+            agent = sender.get("name") or f"user {sender.get('id')}"
+            return Parsed(desk_events=[DeskEvent("agent_message", f"{account_id}:{conversation_id}",
+                                                 text=content or "", event_id=message_id, agent=str(agent))])
         if message_type != "incoming":
             return ignored(f"message_type {message_type}: not from the customer")
         if private:

@@ -9,6 +9,12 @@ again answers the same decision with ``"duplicate": true`` and is not processed 
 
 ``mode: callback``: the request is answered at once with ``{"accepted": true, "duplicate": …}``
 and the decision is POSTed later, signed the same way, to ``callback_url``.
+
+Desk events (any system whose people answer customers themselves): a body with ``"event"``
+— ``agent_message`` (``conversation_id``, ``text``, ``message_id``), ``release`` or ``resolve``
+(``conversation_id``) — reaches the ticket desk instead of the engine. The answer is 200
+``{"ok": true, "desk": [{"action", "conversation_id", "applied", "detail"}]}``, or the desk's
+refusal in the one error shape: 404 unknown conversation, 409 nothing to release or resolve.
 """
 
 from __future__ import annotations
@@ -21,12 +27,28 @@ from pydantic import Field, model_validator
 
 from bot.models import Inbound
 from bot.store import StoredMessage
-from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Rejected, Undeliverable, json_response
+from connectors.base import (
+    Answered,
+    Connector,
+    ConnectorSettings,
+    DeskEvent,
+    Parsed,
+    Rejected,
+    Undeliverable,
+    json_response,
+    outcome_body,
+)
 from connectors.crypto import ProtocolError
 from connectors.crypto import generic as signing
 
 SIGNATURE_HEADER = "X-Kefu-Signature"
 _FIELDS = ("conversation_id", "customer_id", "message_id", "text")
+#: Desk events a generic body may carry, with their required fields.
+DESK_EVENTS: dict[str, tuple[str, ...]] = {
+    "agent_message": ("conversation_id", "text", "message_id"),
+    "release": ("conversation_id",),
+    "resolve": ("conversation_id",),
+}
 
 
 class GenericSettings(ConnectorSettings):
@@ -77,6 +99,8 @@ class GenericConnector(Connector):
         except ProtocolError as exc:
             raise Rejected(401, str(exc)) from exc
         data = parse_json_object(body)
+        if "event" in data:
+            return Parsed(desk_events=[_desk_event(data)])
         missing = [f for f in _FIELDS if not isinstance(data.get(f), str) or (f != "text" and not data[f])]
         if missing:
             raise Rejected(400, f"fields must be non-empty strings: {', '.join(missing)}")
@@ -91,6 +115,12 @@ class GenericConnector(Connector):
         return Parsed(messages=[inbound])
 
     def acknowledge(self, parsed: Parsed, answered: list[Answered]) -> web.StreamResponse:
+        if parsed.desk_outcomes:
+            refused = next((o for o in parsed.desk_outcomes if not o.applied), None)
+            if refused is not None:
+                return json_response({"ok": False, "error": refused.detail, "status": refused.status},
+                                     status=refused.status)
+            return json_response({"ok": True, "desk": [outcome_body(o) for o in parsed.desk_outcomes]})
         if not self.sync_reply:
             return json_response({"accepted": True, "duplicate": bool(answered and answered[0].duplicate)})
         first = answered[0]
@@ -113,6 +143,21 @@ class GenericConnector(Connector):
         async with session.post(self.settings.callback_url, data=raw, headers=headers) as resp:
             if resp.status >= 300:
                 raise RuntimeError(f"callback answered HTTP {resp.status}")
+
+
+def _desk_event(data: dict[str, Any]) -> DeskEvent:
+    action = data["event"]
+    if action not in DESK_EVENTS:
+        raise Rejected(400, f"event must be one of {', '.join(DESK_EVENTS)}, got {action!r}")
+    needed = DESK_EVENTS[action]
+    missing = [f for f in needed if not isinstance(data.get(f), str) or not data[f]]
+    if missing:
+        raise Rejected(400, f"{action}: fields must be non-empty strings: {', '.join(missing)}")
+    agent = data.get("agent")
+    if agent is not None and not isinstance(agent, str):
+        raise Rejected(400, "agent must be a string (who answered, for the logs)")
+    return DeskEvent(action, data["conversation_id"], text=data.get("text", ""), event_id=data.get("message_id"),
+                     agent=agent)
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:

@@ -7,9 +7,10 @@ service_state):
   ``<Event>kf_msg_or_event</Event><Token>…</Token><OpenKfId>…</OpenKfId>``.
 - The messages are pulled with ``POST /cgi-bin/kf/sync_msg {cursor, token, limit, open_kfid}``
   while ``has_more``; ``next_cursor`` is where the next pull starts. Items with ``origin`` 3
-  (the customer) and ``msgtype`` text become `Inbound` (message_id = msgid); agents' messages
-  (origin 5), system events (origin 4) and other message types are skipped, but the cursor
-  moves past them. Messages sent with send_msg are never returned by sync_msg.
+  (the customer) and ``msgtype`` text become `Inbound` (message_id = msgid); a servicer's text
+  (origin 5) and ``session_status_change`` events (origin 4: 接入 / 转接 / 结束 / 重新接入)
+  become `DeskEvent`s (agent_replied, taken, resolve); anything else is skipped, but the cursor
+  moves past it. Messages sent with send_msg are never returned by sync_msg.
 
 Why the pull happens inside `parse` (within WeCom's 5 s), and how nothing is lost or read twice:
 
@@ -54,7 +55,7 @@ from pydantic import Field, field_validator
 
 from bot.models import Inbound
 from bot.store import StoredMessage
-from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Rejected
+from connectors.base import Answered, Connector, ConnectorSettings, DeskAction, DeskEvent, Parsed, Rejected
 from connectors.crypto.wecom import WeComCrypto
 from connectors.http import OutboundError
 from connectors.wecom import (
@@ -71,6 +72,10 @@ from connectors.wecom import (
 _LOGGER = logging.getLogger(__name__)
 
 CUSTOMER_ORIGIN = 3
+#: origin 4: events pushed by the system; 5: a servicer (接待人员) wrote from the WeCom client.
+EVENT_ORIGIN, SERVICER_ORIGIN = 4, 5
+#: session_status_change ``change_type``: 1 从接待池接入, 2 转接, 3 结束会话, 4 重新接入.
+SESSION_ACTIONS: dict[int, DeskAction] = {1: "taken", 2: "taken", 3: "resolve", 4: "taken"}
 #: service_state 2 = 待接入池排队中: the conversation waits for a human agent.
 STATE_QUEUE = 2
 #: Recorded send_msg msgids older than this are forgotten (send_msg only works within 48 h).
@@ -183,6 +188,36 @@ def reply_msgid(decision: dict[str, Any], index: int) -> str:
     return hashlib.sha256(f"{decision['id']}|{at_text}|{index}".encode()).hexdigest()[:32]
 
 
+def desk_event(item: dict[str, Any], open_kfid: str) -> DeskEvent | None:
+    """A servicer's text (→ agent_replied) or a session_status_change (→ taken / resolve); else None.
+
+    Both happen in the WeCom client, not through the API, so sync_msg is the only place kefu
+    learns that a person took the customer, answered or ended the session.
+    """
+    origin, kind = item.get("origin"), item.get("msgtype")
+    if origin == SERVICER_ORIGIN and kind == "text":
+        user, text = item.get("external_userid"), item.get("text")
+        content = text.get("content") if isinstance(text, dict) else None
+        if not isinstance(user, str) or not user or not isinstance(content, str):
+            return None
+        msgid = item.get("msgid")
+        return DeskEvent("agent_message", f"{item.get('open_kfid') or open_kfid}:{user}", text=content,
+                         event_id=msgid if isinstance(msgid, str) else None,
+                         agent=str(item.get("servicer_userid") or "") or None)
+    if origin != EVENT_ORIGIN or kind != "event" or not isinstance(item.get("event"), dict):
+        return None
+    event = item["event"]
+    action = SESSION_ACTIONS.get(event.get("change_type")) if event.get("event_type") == "session_status_change" \
+        else None
+    user = event.get("external_userid")
+    if action is None or not isinstance(user, str) or not user:
+        return None
+    servicer = event.get("new_servicer_userid") or event.get("old_servicer_userid")
+    return DeskEvent(action, f"{event.get('open_kfid') or open_kfid}:{user}",
+                     event_id=item.get("msgid") if isinstance(item.get("msgid"), str) else None,
+                     agent=str(servicer) if servicer else None)
+
+
 class WeComKfConnector(Connector):
     """The 微信客服 accounts of one corp behind one callback URL (``/webhook/{name}``)."""
 
@@ -248,9 +283,14 @@ class WeComKfConnector(Connector):
                     parsed.complete = False
                     break
                 for item in items:
-                    inbound = self._inbound(item, open_kfid) if isinstance(item, dict) else None
+                    if not isinstance(item, dict):
+                        continue
+                    inbound = self._inbound(item, open_kfid)
                     if inbound is not None:
                         parsed.messages.append(inbound)
+                    event = desk_event(item, open_kfid)
+                    if event is not None:
+                        parsed.desk_events.append(event)
                 parsed.pages += 1
                 cursor = data.get("next_cursor") or cursor
                 if not data.get("has_more"):
@@ -288,7 +328,8 @@ class WeComKfConnector(Connector):
         )
 
     def acknowledge(self, parsed: Parsed, answered: list[Answered]) -> web.StreamResponse:
-        # Called once every pulled message is persisted: only now may the cursor move on.
+        # Called once every desk event is applied and every pulled message is persisted: only
+        # now may the cursor move on.
         if isinstance(parsed, KfParsed) and parsed.cursor:
             if parsed.seq > self._committed_seq.get(parsed.open_kfid, 0):
                 self.state.set_cursor(parsed.open_kfid, parsed.cursor)

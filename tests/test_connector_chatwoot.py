@@ -294,7 +294,6 @@ def _bot_reply():
     "payload, reason",
     [
         (_bot_reply(), "message_type outgoing"),                                   # the bot hears itself
-        (message_created(message_type=1, sender={"id": 1, "type": "user"}), "message_type outgoing"),
         (message_created(message_type="template", sender=None), "message_type template"),
         (message_created(message_type=2), "message_type activity"),
         (message_created(message_type="incoming", private=True), "private note"),
@@ -306,10 +305,8 @@ def _bot_reply():
         (message_created(content=None), "no text and no image"),
         (message_created(event="message_updated"), "event message_updated"),
         ({"event": "conversation_created", "id": CONVERSATION, "status": "pending"}, "event conversation_created"),
-        ({"event": "conversation_status_changed", "id": CONVERSATION, "status": "pending"},
-         "conversation_status_changed to pending"),                              # handed back: future work
-        ({"event": "conversation_status_changed", "id": CONVERSATION, "status": "resolved"},
-         "event conversation_status_changed"),
+        ({"event": "conversation_status_changed", "id": CONVERSATION, "status": "snoozed",
+          "account": {"id": ACCOUNT}}, "conversation_status_changed to snoozed: nothing for the desk"),
         ({"event": "webwidget_triggered", "id": 12}, "event webwidget_triggered"),
     ],
 )
@@ -364,3 +361,99 @@ def test_api_base_keeps_no_trailing_slash():
     [connector] = build_connectors({"cw": {"type": "chatwoot", "api_base": "https://cw.example.com/",
                                            "api_access_token": TOKEN}}).values()
     assert connector.settings.api_base == "https://cw.example.com"
+
+
+# --- the desk: agents' messages and status changes ----------------------------------------------
+
+
+def status_changed(status, **overrides):
+    """``conversation_status_changed`` as Chatwoot sends it: the conversation's data plus the event."""
+    body = {"event": "conversation_status_changed", "id": CONVERSATION, "status": status, "inbox_id": 1,
+            "meta": {"sender": {"id": CONTACT, "type": "contact"}, "assignee": None},
+            "account": {"id": ACCOUNT, "name": "Acme Inc"}}
+    return {**body, **overrides}
+
+
+def agent_message(text="您好，我是客服小美，马上帮您查", message_id=130, **overrides):
+    return message_created(text, message_id=message_id, message_type="outgoing",
+                           sender={"id": 5, "name": "小美", "type": "user"},
+                           conversation={**message_created()["conversation"], "status": "open"}, **overrides)
+
+
+async def handed_off(client, fake):
+    assert (await post(client, message_created("转人工"))).status == 200
+    await until(lambda: any(c["path"] == TOGGLE_PATH for c in fake.calls))
+    return client.kefu.assistant.desk.open_ticket(CONV_KEY)
+
+
+async def test_an_agents_chatwoot_message_meets_the_sla_of_the_ticket(client, fake):
+    ticket = await handed_off(client, fake)
+    assert ticket.answered_at is None
+    calls = len(fake.calls)
+    resp = await post(client, agent_message())
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["ok"] is True and body["desk"][0]["action"] == "agent_message" and body["desk"][0]["applied"]
+    after = client.kefu.assistant.desk.ticket(ticket.id)
+    assert after.answered_at is not None and after.assignee == "platform"
+    last = client.kefu.store.recent_messages(CONV_KEY, 1)[0]
+    assert (last.direction, last.text, last.raw["author"]) == ("out", "您好，我是客服小美，马上帮您查", "agent")
+    again = await post(client, agent_message())  # Chatwoot retries the same message
+    assert (await again.json())["desk"][0]["applied"]
+    assert [m.text for m in client.kefu.store.recent_messages(CONV_KEY, 50)].count("您好，我是客服小美，马上帮您查") == 1
+    await asyncio.sleep(0.05)
+    assert len(fake.calls) == calls, "nothing is sent back for an agent's message"
+
+
+async def test_an_agents_private_note_is_not_a_reply(client, fake):
+    ticket = await handed_off(client, fake)
+    body = await (await post(client, agent_message(private=True))).json()
+    assert "ignored" in body
+    assert client.kefu.assistant.desk.ticket(ticket.id).answered_at is None
+
+
+@pytest.mark.parametrize(("status", "final"), [("resolved", "resolved"), ("pending", "released")])
+async def test_resolved_or_pending_hands_the_conversation_back_and_the_bot_answers_again(client, fake, status, final):
+    ticket = await handed_off(client, fake)
+    resp = await post(client, status_changed(status))
+    assert resp.status == 200 and (await resp.json())["desk"][0]["applied"] is True
+    assert client.kefu.assistant.desk.ticket(ticket.id).status == final
+    assert client.kefu.store.load_state(CONV_KEY)["owner"] == "bot"
+    calls = len(fake.calls)
+    assert (await post(client, message_created("发什么快递", message_id=140))).status == 200
+    await until(lambda: len(fake.calls) > calls)
+    decision = client.kefu.store.decisions(CONV_KEY)[-1]
+    assert decision["kind"] == "auto_send"
+    assert fake.messages()[-1] == decision["payload"]["replies"][-1]["text"]
+
+
+async def test_a_conversation_opened_by_an_agent_gets_a_ticket_and_the_bot_steps_back(client, fake):
+    assert (await post(client, message_created())).status == 200
+    await until(lambda: client.kefu.store.load_state(CONV_KEY) is not None)
+    body = await (await post(client, status_changed("open"))).json()
+    assert body["desk"][0]["applied"] is True
+    ticket = client.kefu.assistant.desk.open_ticket(CONV_KEY)
+    assert (ticket.status, ticket.reason) == ("queued", "opened_on_platform")
+    # our own toggle to open after a handoff comes back too: the ticket stays as it is
+    await post(client, status_changed("open"))
+    assert client.kefu.assistant.desk.open_ticket(CONV_KEY) == ticket
+
+
+async def test_a_refused_desk_event_is_still_a_200_naming_why(client, fake):
+    resp = await post(client, status_changed("resolved", id=999))
+    assert resp.status == 200
+    [outcome] = (await resp.json())["desk"]
+    assert outcome["applied"] is False and "no conversation" in outcome["detail"]
+    await post(client, message_created())
+    await until(lambda: client.kefu.store.load_state(CONV_KEY) is not None)
+    [outcome] = (await (await post(client, status_changed("resolved"))).json())["desk"]
+    assert outcome["applied"] is False and "no open ticket" in outcome["detail"]
+
+
+@pytest.mark.parametrize(("payload", "reason"), [
+    (status_changed("resolved", id="x"), "id must be an integer id"),
+    (status_changed("resolved", account=None), "account.id must be an integer id"),
+])
+async def test_malformed_status_changes_are_400(client, fake, payload, reason):
+    resp = await post(client, payload)
+    assert resp.status == 400 and reason in (await resp.json())["error"]

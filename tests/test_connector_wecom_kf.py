@@ -490,3 +490,62 @@ def test_bad_settings_fail_at_start_naming_the_key(tmp_path, overrides, message)
     with pytest.raises(ConnectorConfigError, match=message):
         build_connectors({"kf": settings})
     assert not (tmp_path / "kf.sqlite").exists()
+
+
+# --- the desk: servicers' messages and session changes ------------------------------------------
+
+
+def session_change(msgid: str, change_type: int, user: str, **event) -> dict[str, Any]:
+    """An origin-4 session_status_change item (接入 1, 转接 2, 结束 3, 重新接入 4)."""
+    body = {"event_type": "session_status_change", "open_kfid": KFID, "external_userid": user,
+            "change_type": change_type, **event}
+    return {"msgid": msgid, "send_time": 1700000100, "origin": 4, "msgtype": "event", "event": body}
+
+
+async def test_a_servicer_takes_answers_and_ends_the_session_and_the_bot_answers_again(start, platform):
+    user, conversation = "wmUser7", f"{KFID}:wmUser7"
+    platform.messages[KFID] = [customer_text("msg-1", "转人工", user)]
+    run = await start()
+    assert (await post(run, *callback())).status == 200
+    [handoff] = await delivered(run, conversation)
+    desk = run.server.assistant.desk
+    ticket = desk.open_ticket(conversation)
+    assert handoff["kind"] == "handoff" and ticket.status == "queued"
+
+    platform.messages[KFID] += [session_change("ev-take", 1, user, new_servicer_userid="zhangsan", msg_code="c1")]
+    assert (await post(run, *callback())).status == 200
+    taken = desk.ticket(ticket.id)
+    assert (taken.status, taken.assignee, taken.answered_at) == ("assigned", "platform", None)
+
+    platform.messages[KFID] += [customer_text("msg-agent", "您好，我是小张，这就帮您看", user, origin=5)]
+    assert (await post(run, *callback())).status == 200
+    assert desk.ticket(ticket.id).answered_at is not None
+    assert [m.text for m in run.store.recent_messages(conversation, 50) if m.raw.get("author") == "agent"] == \
+        ["您好，我是小张，这就帮您看"]
+
+    platform.messages[KFID] += [session_change("ev-end", 3, user, old_servicer_userid="zhangsan", msg_code="c2"),
+                                customer_text("msg-2", "发什么快递", user)]
+    assert (await post(run, *callback())).status == 200
+    assert desk.ticket(ticket.id).status == "resolved"
+    answer = await until(lambda: next((d for d in run.store.decisions(conversation)
+                                       if d["trigger"] == "message" and d["delivery"] == "done"
+                                       and d["message_row"] != handoff["message_row"]), None))
+    assert answer["kind"] == "auto_send", "the session ended: the bot answers again"
+    assert sent_texts(platform, user)[-1] == answer["payload"]["replies"][-1]["text"]
+
+
+async def test_a_servicer_message_pulled_twice_is_recorded_once(start, platform, tmp_path):
+    user, conversation = "wmUser8", f"{KFID}:wmUser8"
+    platform.messages[KFID] = [customer_text("msg-1", "转人工", user)]
+    run = await start()
+    await post(run, *callback())
+    await delivered(run, conversation)
+    platform.messages[KFID] += [customer_text("msg-agent", "我来处理", user, origin=5)]
+    await post(run, *callback())
+    await run.stop()
+    # a crash before the cursor was committed: the same page comes again
+    KfState(tmp_path / "wecom-kf.sqlite").set_cursor(KFID, "cur-1")
+    again = await start()
+    assert (await post(again, *callback())).status == 200
+    agent_rows = [m for m in again.store.recent_messages(conversation, 50) if m.raw.get("author") == "agent"]
+    assert [m.text for m in agent_rows] == ["我来处理"]

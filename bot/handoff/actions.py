@@ -143,6 +143,32 @@ class DeskActions:
             self._own(ticket, state)
         return ticket
 
+    def taken_on_platform(self, conversation_id: str, *, assigned: bool) -> Ticket:
+        """The platform moved the conversation to its people: the bot steps back.
+
+        ``assigned`` True: a person there took it (WeCom KF 接入): the open ticket, or a new
+        one (reason ``taken_on_platform``), is theirs, so kefu's routing leaves it alone and
+        ``release_after`` applies. False: it waits in the platform's queue (Chatwoot ``open``):
+        a ticket is opened if there is none, queued like any hand-off; an open one is kept.
+
+        Raises:
+            ConversationNotFound: kefu never saw this conversation.
+        """
+        with self.store.transaction():
+            state = self._saved_state(conversation_id)
+            ticket = self.desk.open_ticket(conversation_id)
+            if ticket is None:
+                reason = "taken_on_platform" if assigned else "opened_on_platform"
+                trigger = Trigger(reason, "normal", group_for(state), True, "the platform handed it to people")
+                summary = build_summary(state, self.store.recent_messages(conversation_id, 10), trigger)
+                ticket = self.desk.open(conversation_id, state.customer_id, reason=reason, priority="normal",
+                                        group=trigger.group, summary=summary,
+                                        assignee=PLATFORM_AGENT if assigned else None)
+            elif assigned and ticket.status == "queued":
+                ticket = self.desk.assign(ticket.id, PLATFORM_AGENT)
+            self._own(ticket, state)
+        return ticket
+
     def release(self, conversation_id: str, why: str = "released by the agent", *, by: str | None = None) -> Decision:
         """The person hands the conversation back to the bot (its ticket is released).
 

@@ -22,6 +22,8 @@ class Metrics:
                                ["connector"], registry=r)
         self.decisions = Counter("kefu_decisions_total", "Decisions by kind", ["kind"], registry=r)
         self.handoffs = Counter("kefu_handoffs_total", "Handoffs to people", ["group"], registry=r)
+        self.sla_breaches = Counter("kefu_sla_breaches_total", "Tickets past their SLA unanswered (once each)",
+                                    ["group"], registry=r)
         self.connector_errors = Counter("kefu_connector_errors_total", "Failed platform calls", ["connector"],
                                         registry=r)
         self.delivered = Counter("kefu_outbox_delivered_total", "Deliveries that reached the platform",

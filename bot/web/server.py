@@ -37,6 +37,7 @@ from bot.models import Decision, OrderEvent
 from bot.outbox import Outbox, OutboxItem
 from bot.web import health
 from bot.web.delivery import Delivery
+from bot.web.desk_events import apply_desk_event
 from bot.web.errors import error_middleware, error_response
 from bot.web.metrics import Metrics
 from connectors.base import Answered, Connector, Rejected, json_response
@@ -153,6 +154,8 @@ class KefuServer:
             return error_response(exc.status, exc.reason)
         if parsed.response is not None:
             return parsed.response
+        for event in parsed.desk_events:  # what people did on the platform, before its messages
+            parsed.desk_outcomes.append(await self.run(apply_desk_event, self.assistant, name, event))
         answered: list[Answered] = []
         try:
             for original in parsed.messages:
@@ -310,6 +313,8 @@ class KefuServer:
                     self.metrics.decided(decision)
                     if decision.id is not None and needs_delivery(decision):
                         await self.deliver(decision.id)
+                for ticket in await self.run(self.assistant.check_sla):
+                    self.metrics.sla_breaches.labels(ticket.group).inc()
             except sqlite3.OperationalError as exc:
                 self.store_watch.failed(exc)
                 _LOGGER.error("timer run failed: store cannot write (%s); retrying", exc)
