@@ -113,10 +113,10 @@ class Assistant(DeskActions):
         if carried:
             ranking = [(carried, 1.0), *[(n, p) for n, p in result.ranking if n != carried]]
             result = IntentResult(carried, 1.0, ranking, True)
-        # a queued ticket: nobody is with this customer yet, so the bot decides as if alone
+        # a queued ticket: nobody is with this customer yet, so the bot decides as if it owned it
         queued = self.queued_ticket(state)
         context = Context(
-            agents_online=False if queued else self.agents_available(now),
+            agents_online=self.agents_available(now),
             avoid=tuple(state.last_replies[-1:]),
             uses=state.phrase_uses,
             owner="bot" if queued else state.owner,

@@ -185,9 +185,9 @@ def test_order_agent_and_release_events_run_for_the_case_customer(engine, tmp_pa
         cases:
           - name: events
             turns:
-              - {say: 转人工, expect: {kind: handoff, phrase: handoff.wait}}
-              - {say: 包邮吗, expect: {kind: suggest}}
+              - {say: 转人工, expect: {kind: handoff, phrase: handoff.no_agent}}
               - {agent_reply: 我来处理}
+              - {say: 包邮吗, expect: {kind: suggest}}
               - {release: true, expect: {kind: none}}
               - {order: {order_id: o1, status: paid}, expect: {kind: none}}
               - {say: 拜拜, expect: {phrase: farewell.deal, kind: auto_send}}
@@ -280,10 +280,11 @@ NEVER_SENT_ALONE = {
     "farewell.bye": "the farewell flow answers every goodbye with farewell.deal / farewell.no_deal",
     "bargain.company": "the bargaining flow answers bulk_discount with bargain.bulk or the sales handoff",
     "bargain.future": "the bargaining flow answers returning_discount with bargain.returning",
-    "handoff.robot": "human_request always hands off: the customer gets handoff.wait / handoff.notice",
+    "handoff.robot": "human_request always hands off: the customer gets a wait line (handoff.no_agent…)",
+    "handoff.wait": "only when agents of the group are online but full; the default suite runs without agents",
     "handoff.notice": "sent when a configured agent is assigned at once; the default suite runs without agents",
     "handoff.back": "no flow sends it yet",
-    "handoff.after_hours": "no flow sends it yet",
+    "handoff.after_hours": "a hand-off outside working hours; the default suite runs within them",
     "thanks.satisfied": "its questions read as product_quality or quality_complaint (reported as a classifier gap)",
 }
 
@@ -302,5 +303,5 @@ def test_default_suite_covers_every_auto_send_phrase_and_every_flow(engine):
     # every scripted flow has its lines expected: ladder, gift, bulk handoff, chase, farewell, away, intake
     flows = {"bargain.manager", "bargain.gift_followup", "bargain.after_concession", "bargain.bulk_handoff",
              "pay.chase.consulted", "pay.chase.plain", "farewell.deal", "farewell.no_deal", "greeting.away",
-             "aftersale.ask_order", "aftersale.ask_photos", "handoff.wait"}
+             "aftersale.ask_order", "aftersale.ask_photos", "handoff.no_agent", "handoff.queued"}
     assert flows <= expected

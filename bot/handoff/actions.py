@@ -28,6 +28,7 @@ from bot.models import Decision, Suggestion
 from bot.policy import Gate, script_blockers
 from bot.state import ConversationState
 from intents.anger import detect as detect_anger
+from intents.labels import AFTERSALE
 
 if TYPE_CHECKING:
     from bot.handoff.desk import TicketDesk
@@ -38,6 +39,14 @@ _LOGGER = logging.getLogger(__name__)
 QUEUED_NOTICE_EVERY = timedelta(minutes=3)
 #: Reasons a message on a queued ticket raises its priority (the rest is the ticket's topic).
 ESCALATES = frozenset({"angry", "human_request"})
+#: What a ticket of each queue is about beyond its own intents: a sales ticket is the price
+#: (the bot must not start the bargaining ladder under a salesperson's deal), an after-sale
+#: ticket any after-sale matter (one parcel, one case).
+QUEUE_TOPICS: dict[str, frozenset[str]] = {
+    "sales": frozenset({"price_bargain", "bulk_discount", "returning_discount", "competitor_cheaper", "promotion"}),
+    "aftersale": frozenset(AFTERSALE),
+    "presale": frozenset(),
+}
 
 
 class DeskActions:
@@ -250,9 +259,11 @@ class DeskActions:
     ) -> Decision:
         """A message while the ticket waits: answer what is off its topic, hold what is on it.
 
-        ``decision`` was made as if the bot owned the conversation and nobody were online. On
+        ``decision`` was made as if the bot owned the conversation (the away policy applies as
+        to any conversation: with agents available, nothing goes out alone). On
         the ticket's topic (its reason and intents, anything a person must handle, anything
-        unsure) nothing is auto-sent: the agent gets the suggestions. Anger or a request for a
+        unsure, the queue's own matters — `QUEUE_TOPICS`) nothing is auto-sent: the agent gets
+        the suggestions. Anger or a request for a
         person raises the ticket's priority. Either way the customer hears, at most every
         `QUEUED_NOTICE_EVERY`, that their case is waiting.
         """
@@ -268,7 +279,7 @@ class DeskActions:
                                     priority=found.priority, group=ticket.group)
             reasons.append(f"{found.detail}: ticket {ticket.id} is {ticket.priority}")
         topic = {ticket.reason, *ticket.summary.get("intents", []), "human_request",
-                 *self.config.policy.handoff_intents}
+                 *self.config.policy.handoff_intents, *QUEUE_TOPICS.get(ticket.group, ())}
         on_topic = found is not None or not confident or decision.intent in topic
         notice = self._queued_notice(ticket, state, now)
         if on_topic or decision.kind != "auto_send":
@@ -288,7 +299,7 @@ class DeskActions:
         if last is not None and now - datetime.fromisoformat(last) < QUEUED_NOTICE_EVERY:
             return None
         line = self._line("handoff.queued", state, 1.0, f"ticket {ticket.id} waits for a person")
-        gate = Gate(agents_online=False, platform=self.config.shop.platform, owner="bot",
+        gate = Gate(agents_online=self.agents_available(now), platform=self.config.shop.platform, owner="bot",
                     recent_auto_sends=state.recent_auto_sends(now),
                     max_auto_per_minute=self.config.flows.max_auto_per_minute)
         if script_blockers(self.config.policy, line, gate):
