@@ -366,6 +366,9 @@ def test_api_base_keeps_no_trailing_slash():
 # --- the desk: agents' messages and status changes ----------------------------------------------
 
 
+SCOPED = f"chatwoot:{CONV_KEY}"  # how kefu stores the conversation (bot.identity)
+
+
 def status_changed(status, **overrides):
     """``conversation_status_changed`` as Chatwoot sends it: the conversation's data plus the event."""
     body = {"event": "conversation_status_changed", "id": CONVERSATION, "status": status, "inbox_id": 1,
@@ -383,7 +386,7 @@ def agent_message(text="您好，我是客服小美，马上帮您查", message_
 async def handed_off(client, fake):
     assert (await post(client, message_created("转人工"))).status == 200
     await until(lambda: any(c["path"] == TOGGLE_PATH for c in fake.calls))
-    return client.kefu.assistant.desk.open_ticket(CONV_KEY)
+    return client.kefu.assistant.desk.open_ticket(SCOPED)
 
 
 async def test_an_agents_chatwoot_message_meets_the_sla_of_the_ticket(client, fake):
@@ -396,11 +399,11 @@ async def test_an_agents_chatwoot_message_meets_the_sla_of_the_ticket(client, fa
     assert body["ok"] is True and body["desk"][0]["action"] == "agent_message" and body["desk"][0]["applied"]
     after = client.kefu.assistant.desk.ticket(ticket.id)
     assert after.answered_at is not None and after.assignee == "platform"
-    last = client.kefu.store.recent_messages(CONV_KEY, 1)[0]
+    last = client.kefu.store.recent_messages(SCOPED, 1)[0]
     assert (last.direction, last.text, last.raw["author"]) == ("out", "您好，我是客服小美，马上帮您查", "agent")
     again = await post(client, agent_message())  # Chatwoot retries the same message
     assert (await again.json())["desk"][0]["applied"]
-    assert [m.text for m in client.kefu.store.recent_messages(CONV_KEY, 50)].count("您好，我是客服小美，马上帮您查") == 1
+    assert [m.text for m in client.kefu.store.recent_messages(SCOPED, 50)].count("您好，我是客服小美，马上帮您查") == 1
     await asyncio.sleep(0.05)
     assert len(fake.calls) == calls, "nothing is sent back for an agent's message"
 
@@ -418,25 +421,25 @@ async def test_resolved_or_pending_hands_the_conversation_back_and_the_bot_answe
     resp = await post(client, status_changed(status))
     assert resp.status == 200 and (await resp.json())["desk"][0]["applied"] is True
     assert client.kefu.assistant.desk.ticket(ticket.id).status == final
-    assert client.kefu.store.load_state(CONV_KEY)["owner"] == "bot"
+    assert client.kefu.store.load_state(SCOPED)["owner"] == "bot"
     calls = len(fake.calls)
     assert (await post(client, message_created("发什么快递", message_id=140))).status == 200
     await until(lambda: len(fake.calls) > calls)
-    decision = client.kefu.store.decisions(CONV_KEY)[-1]
+    decision = client.kefu.store.decisions(SCOPED)[-1]
     assert decision["kind"] == "auto_send"
     assert fake.messages()[-1] == decision["payload"]["replies"][-1]["text"]
 
 
 async def test_a_conversation_opened_by_an_agent_gets_a_ticket_and_the_bot_steps_back(client, fake):
     assert (await post(client, message_created())).status == 200
-    await until(lambda: client.kefu.store.load_state(CONV_KEY) is not None)
+    await until(lambda: client.kefu.store.load_state(SCOPED) is not None)
     body = await (await post(client, status_changed("open"))).json()
     assert body["desk"][0]["applied"] is True
-    ticket = client.kefu.assistant.desk.open_ticket(CONV_KEY)
+    ticket = client.kefu.assistant.desk.open_ticket(SCOPED)
     assert (ticket.status, ticket.reason) == ("queued", "opened_on_platform")
     # our own toggle to open after a handoff comes back too: the ticket stays as it is
     await post(client, status_changed("open"))
-    assert client.kefu.assistant.desk.open_ticket(CONV_KEY) == ticket
+    assert client.kefu.assistant.desk.open_ticket(SCOPED) == ticket
 
 
 async def test_a_refused_desk_event_is_still_a_200_naming_why(client, fake):
@@ -445,7 +448,7 @@ async def test_a_refused_desk_event_is_still_a_200_naming_why(client, fake):
     [outcome] = (await resp.json())["desk"]
     assert outcome["applied"] is False and "no conversation" in outcome["detail"]
     await post(client, message_created())
-    await until(lambda: client.kefu.store.load_state(CONV_KEY) is not None)
+    await until(lambda: client.kefu.store.load_state(SCOPED) is not None)
     [outcome] = (await (await post(client, status_changed("resolved"))).json())["desk"]
     assert outcome["applied"] is False and "no open ticket" in outcome["detail"]
 

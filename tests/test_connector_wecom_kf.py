@@ -504,12 +504,13 @@ def session_change(msgid: str, change_type: int, user: str, **event) -> dict[str
 
 async def test_a_servicer_takes_answers_and_ends_the_session_and_the_bot_answers_again(start, platform):
     user, conversation = "wmUser7", f"{KFID}:wmUser7"
+    scoped = f"kf:{conversation}"
     platform.messages[KFID] = [customer_text("msg-1", "转人工", user)]
     run = await start()
     assert (await post(run, *callback())).status == 200
     [handoff] = await delivered(run, conversation)
     desk = run.server.assistant.desk
-    ticket = desk.open_ticket(conversation)
+    ticket = desk.open_ticket(scoped)
     assert handoff["kind"] == "handoff" and ticket.status == "queued"
 
     platform.messages[KFID] += [session_change("ev-take", 1, user, new_servicer_userid="zhangsan", msg_code="c1")]
@@ -520,14 +521,14 @@ async def test_a_servicer_takes_answers_and_ends_the_session_and_the_bot_answers
     platform.messages[KFID] += [customer_text("msg-agent", "您好，我是小张，这就帮您看", user, origin=5)]
     assert (await post(run, *callback())).status == 200
     assert desk.ticket(ticket.id).answered_at is not None
-    assert [m.text for m in run.store.recent_messages(conversation, 50) if m.raw.get("author") == "agent"] == \
+    assert [m.text for m in run.store.recent_messages(scoped, 50) if m.raw.get("author") == "agent"] == \
         ["您好，我是小张，这就帮您看"]
 
     platform.messages[KFID] += [session_change("ev-end", 3, user, old_servicer_userid="zhangsan", msg_code="c2"),
                                 customer_text("msg-2", "发什么快递", user)]
     assert (await post(run, *callback())).status == 200
     assert desk.ticket(ticket.id).status == "resolved"
-    answer = await until(lambda: next((d for d in run.store.decisions(conversation)
+    answer = await until(lambda: next((d for d in run.store.decisions(scoped)
                                        if d["trigger"] == "message" and d["delivery"] == "done"
                                        and d["message_row"] != handoff["message_row"]), None))
     assert answer["kind"] == "auto_send", "the session ended: the bot answers again"
@@ -536,6 +537,7 @@ async def test_a_servicer_takes_answers_and_ends_the_session_and_the_bot_answers
 
 async def test_a_servicer_message_pulled_twice_is_recorded_once(start, platform, tmp_path):
     user, conversation = "wmUser8", f"{KFID}:wmUser8"
+    scoped = f"kf:{conversation}"
     platform.messages[KFID] = [customer_text("msg-1", "转人工", user)]
     run = await start()
     await post(run, *callback())
@@ -547,5 +549,5 @@ async def test_a_servicer_message_pulled_twice_is_recorded_once(start, platform,
     KfState(tmp_path / "wecom-kf.sqlite").set_cursor(KFID, "cur-1")
     again = await start()
     assert (await post(again, *callback())).status == 200
-    agent_rows = [m for m in again.store.recent_messages(conversation, 50) if m.raw.get("author") == "agent"]
+    agent_rows = [m for m in again.store.recent_messages(scoped, 50) if m.raw.get("author") == "agent"]
     assert [m.text for m in agent_rows] == ["我来处理"]
