@@ -11,6 +11,7 @@ of it. Timers and order events take the same path.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from bot.engine import Context, Engine
@@ -106,13 +107,16 @@ class Assistant(DeskActions):
 
     def _answer(self, text: str, state: ConversationState, now: datetime, has_images: bool = False) -> Decision:
         engine = self.engine
-        result = engine.classifier.predict(text)
+        reading = engine.read(text)
+        result = reading.result
         # "not understood": even the best intent is below what the policy would act on alone
-        unsure = result.score < self.config.policy.auto_intent_min
+        # (a bare answer is understood: it just asks for nothing)
+        unsure = result.score < self.config.policy.auto_intent_min and not reading.bare_answer
         carried = carried_intent(text, result.confident, state)
         if carried:
             ranking = [(carried, 1.0), *[(n, p) for n, p in result.ranking if n != carried]]
             result = IntentResult(carried, 1.0, ranking, True)
+            reading = replace(reading, result=result)
         # a queued ticket: nobody is with this customer yet, so the bot decides as if it owned it
         queued = self.queued_ticket(state)
         context = Context(
@@ -122,7 +126,7 @@ class Assistant(DeskActions):
             owner="bot" if queued else state.owner,
             recent_auto_sends=state.recent_auto_sends(now),
         )
-        decision = engine.suggest_with(text, result, context)
+        decision = engine.suggest_with(text, reading, context)
         if carried:
             decision = decision.model_copy(
                 update={"kind": "suggest", "replies": [], "reasons": [FOLLOW_UP_REASON, *decision.reasons]}

@@ -18,8 +18,9 @@ from typing import Any
 import platformdirs
 
 from bot.config import RUNTIME_PLACEHOLDERS, Config
-from bot.models import Decision, Suggestion
-from bot.policy import Gate, decide
+from bot.models import ClauseReading, Decision, Suggestion
+from bot.policy import Gate, auto_send_blockers, decide
+from bot.reading import Reading, read_many
 from intents.classifier import IntentClassifier, IntentResult, load_or_train
 from intents.dataset import DEFAULT_DIR as DEFAULT_TRAINING_DIR
 from intents.dataset import TrainingSet, load_training_set
@@ -117,28 +118,48 @@ class Engine:
         )
         return cls(config, classifier, phrasebook)
 
+    def read(self, text: str) -> Reading:
+        """Clauses, fillers, short answers and intents of one message (`bot.reading`)."""
+        return self.read_many([text])[0]
+
+    def read_many(self, texts: list[str]) -> list[Reading]:
+        return read_many(self.classifier, texts, frozenset(self.config.policy.handoff_intents))
+
     def suggest(self, text: str, context: Context | None = None) -> Decision:
         """Rank replies for one message and decide what to do with them."""
-        return self.suggest_with(text, self.classifier.predict(text), context)
+        return self.suggest_with(text, self.read(text), context)
 
     def suggest_many(self, texts: list[str]) -> list[Decision]:
-        """`suggest` for a batch: one classifier call for all texts (eval, offline tests)."""
-        results = self.classifier.predict_many(texts)
-        return [self.suggest_with(t, r) for t, r in zip(texts, results)]
+        """`suggest` for a batch: one classifier call for all texts and clauses (eval, offline tests)."""
+        return [self.suggest_with(t, r) for t, r in zip(texts, self.read_many(texts))]
 
     def suggest_with(
-        self, text: str, result: IntentResult, context: Context | None = None
+        self, text: str, reading: Reading | IntentResult, context: Context | None = None
     ) -> Decision:
+        """Decide on one message already read (a bare `IntentResult` is read as one clause)."""
         context = context or Context()
         started = time.perf_counter()
+        if isinstance(reading, IntentResult):
+            reading = Reading(text, reading, text)
+        result = reading.result
         clean = normalise(text)
         slots = extract_slots(text)
         probs = result.probs()
-        matches = self.matcher.match(text, probs, k=self.config.policy.top_k)
-        suggestions = [self._suggestion(m, context) for m in matches]
-        kind, reasons, handoff = decide(self.config.policy, result, suggestions, context.gate(self.config))
+        gate = context.gate(self.config)
+        if reading.bare_answer and not result.confident:
+            matches, suggestions = [], []
+        else:
+            matches = self.matcher.match(reading.core, probs, k=self.config.policy.top_k)
+            suggestions = [self._suggestion(m, context) for m in matches]
+        kind, reasons, handoff = decide(self.config.policy, result, suggestions, gate)
+        reasons = [*reading.notes, *reasons]
+        clauses, extra, blocked = self._questions(reading, context, gate)
+        if kind == "auto_send" and blocked:
+            kind, reasons = "suggest", blocked
+        replies = [*suggestions[:1], *extra] if kind == "auto_send" else []
         trace: dict[str, Any] = {
             "normalised": clean,
+            "clauses": [c.model_dump(exclude={"suggestions"}) for c in clauses],
             "intent": {"top": result.ranking[:5], "confident": result.confident},
             "matches": [
                 {"id": m.entry.id, "score": round(m.score, 4), "similarity": round(m.similarity, 4),
@@ -155,11 +176,54 @@ class Engine:
             intents=[(name, round(p, 4)) for name, p in result.ranking],
             slots=slots.model_dump(exclude_none=True),
             suggestions=suggestions,
-            replies=suggestions[:1] if kind == "auto_send" else [],
+            replies=replies,
             handoff=handoff,
             reasons=reasons,
+            clauses=clauses,
             trace=trace,
         )
+
+    def _questions(
+        self, reading: Reading, context: Context, gate: Gate
+    ) -> tuple[list[ClauseReading], list[Suggestion], list[str]]:
+        """Every clause's reading; the best reply of each further question; why one may not go out alone.
+
+        A further question is answered alone only when its own reply passes every auto-send
+        check; otherwise the whole message goes to an agent (half an answer is no answer).
+        """
+        further = {text: result for text, result in reading.questions}
+        clauses: list[ClauseReading] = []
+        extra: list[Suggestion] = []
+        blocked: list[str] = []
+        j = 0  # the parts are the substantive clauses, in order; the rest are fillers or short answers
+        for clause in reading.clauses:
+            if clause.filler:
+                clauses.append(ClauseReading(text=clause.text, role="filler"))
+                continue
+            if reading.bare_answer or j >= len(reading.parts) or reading.parts[j].text != clause.text:
+                clauses.append(ClauseReading(text=clause.text, role="answer"))
+                continue
+            part, part_index = reading.parts[j], j
+            j += 1
+            result = part.result or reading.result
+            if part_index == reading.main:
+                role = "main"
+            elif clause.text in further:
+                role = "question"
+            else:
+                role = "context"
+            suggestions: list[Suggestion] = []
+            if role == "question":
+                matches = self.matcher.match(clause.text, result.probs(), k=2)
+                suggestions = [self._suggestion(m, context) for m in matches]
+                why = auto_send_blockers(self.config.policy, result, suggestions, gate)
+                if why:
+                    blocked.append(f"further question {clause.text!r} ({result.intent}): {'; '.join(why)}")
+                elif suggestions:
+                    extra.append(suggestions[0])
+            clauses.append(ClauseReading(text=clause.text, role=role, intent=result.intent,
+                                         score=round(result.score, 4), suggestions=suggestions))
+        return clauses, extra, blocked
 
     def render_entry(self, phrase_id: str, context: Context | None = None, **runtime: str) -> str:
         """The text of a script line (flows use this), placeholders filled."""

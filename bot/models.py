@@ -65,6 +65,21 @@ class Handoff(BaseModel):
     assignee: str | None = None
 
 
+class ClauseReading(BaseModel):
+    """One clause of a customer message as kefu read it.
+
+    role: main (what the decision acts on) · question (a further real question, with its own
+    suggestions) · context (said, but asks nothing new) · filler (greeting, 在吗, 亲 …) ·
+    answer (a short answer: yes, no, ok, thanks …).
+    """
+
+    text: str
+    role: Literal["main", "question", "context", "filler", "answer"]
+    intent: str = ""
+    score: float = 0.0
+    suggestions: list[Suggestion] = Field(default_factory=list)
+
+
 class Decision(BaseModel):
     """What kefu does with one message (or timer, or order event), and why."""
 
@@ -81,6 +96,8 @@ class Decision(BaseModel):
     replies: list[Suggestion] = Field(default_factory=list)
     handoff: Handoff | None = None
     reasons: list[str] = Field(default_factory=list)
+    #: Every clause of the message with its intent (the further questions with their replies).
+    clauses: list[ClauseReading] = Field(default_factory=list)
     trace: dict[str, Any] = Field(default_factory=dict)
 
     @property

@@ -98,6 +98,8 @@ def suggest_payload(decision) -> dict:
 def _describe(decision) -> str:
     top = ", ".join(f"{name} {p:.2f}" for name, p in decision.intents[:3])
     lines = [f"intent    {decision.intent} ({decision.intent_score:.2f})   top: {top}"]
+    if len(decision.clauses) > 1 or any(c.role != "main" for c in decision.clauses):
+        lines.append("clauses   " + " | ".join(_clause(c) for c in decision.clauses))
     if decision.slots:
         lines.append("slots     " + ", ".join(f"{k}={v}" for k, v in decision.slots.items()))
     lines.append(f"decision  {decision.kind}" + (f"  ({'; '.join(decision.reasons)})" if decision.reasons else ""))
@@ -106,7 +108,16 @@ def _describe(decision) -> str:
         lines.append(f"  {rank}. {s.score:.2f}  {s.id:<24} {s.text}{flag}")
     if not decision.suggestions:
         lines.append("  (no matching reply)")
+    for clause in decision.clauses:
+        if clause.role == "question":
+            lines.append(f"question  {clause.text} ({clause.intent} {clause.score:.2f})")
+            lines += [f"  {rank}. {s.score:.2f}  {s.id:<24} {s.text}" for rank, s in enumerate(clause.suggestions, 1)]
     return "\n".join(lines)
+
+
+def _clause(clause) -> str:
+    label = f"{clause.role} {clause.intent}" if clause.intent else clause.role
+    return f"{clause.text} ({label})"
 
 
 @main.command()

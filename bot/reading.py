@@ -1,0 +1,129 @@
+"""Reading one customer message: clauses, fillers, short answers, then the classifier.
+
+The classifier sees what the customer asks, not the greeting in front of it: fillers are
+dropped when anything else is there (`intents.clauses`), a message that is only a short
+answer ("是", "没有", "好的") is recognised as one (`intents.answers`) and never read as a
+request, and a message with several clauses is classified both whole (fillers and short
+answers removed) and clause by clause, so a second real question ("包邮吗？什么时候发货")
+keeps an intent of its own. `Engine.suggest`, `kefu eval` and the Assistant all read
+messages through :func:`read_many`, so eval measures what serve does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from intents.answers import Act, answer_acts, clause_acts, main_act
+from intents.classifier import IntentClassifier, IntentResult
+from intents.clauses import JOIN, Classified, Clause, choose_main, clauses_of
+from intents.labels import FALLBACK
+
+#: Why a bare answer was not read as a request (shown in the decision's reasons).
+BARE_ANSWER_REASON = "a bare answer ({act}) with no question before it: not a request"
+
+
+@dataclass(frozen=True)
+class ClausePart:
+    """A substantive clause and the classifier's reading of it (None for a one-clause message)."""
+
+    text: str
+    asks: bool
+    result: IntentResult | None = None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a message says: its clauses, its answer acts, the main intent and further questions.
+
+    ``result`` is the main reading the policy acts on; ``core`` the text the matcher sees
+    (fillers and short answers removed; only the main clause when there are further
+    questions); ``questions`` the further real questions as
+    (clause text, result) pairs, each to get suggestions of its own.
+    """
+
+    text: str
+    result: IntentResult
+    core: str
+    clauses: tuple[Clause, ...] = ()
+    parts: tuple[ClausePart, ...] = ()
+    main: int | None = None
+    questions: tuple[tuple[str, IntentResult], ...] = ()
+    acts: tuple[Act, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def bare_answer(self) -> bool:
+        return bool(self.acts)
+
+    @property
+    def act(self) -> Act | None:
+        return main_act(self.acts)
+
+
+def _plan(text: str) -> tuple[list[Clause], list[Clause], list[Act]]:
+    """The clauses of ``text``, the substantive ones to classify, and its acts (bare answers)."""
+    clauses = clauses_of(text)
+    acts = answer_acts(text)
+    substantive = [c for c in clauses if not c.filler]
+    if acts:
+        return clauses, substantive, acts
+    # short answers next to a real request ("好的，什么时候发货") are context, not the request
+    meaningful = [c for c in substantive if not clause_acts(c.text)]
+    return clauses, meaningful or substantive, []
+
+
+def bare_result(acts: list[Act], ranking: list[tuple[str, float]]) -> IntentResult:
+    """A bare answer read alone: thanks stays thanks, goodbye farewell, anything else `other`.
+
+    None of them is confident, except thanks and goodbye, which are no request either: no
+    content reply, no intake, no handoff and no auto-send can follow from "是" or "没有".
+    """
+    act = main_act(acts)
+    intent = {"thanks": "thanks", "bye": "farewell"}.get(act or "", FALLBACK)
+    score = dict(ranking).get(intent, 0.0)
+    rest = [(n, p) for n, p in ranking if n != intent]
+    return IntentResult(intent, score, [(intent, score), *rest], intent != FALLBACK)
+
+
+def read_many(
+    classifier: IntentClassifier, texts: Iterable[str], urgent: frozenset[str] = frozenset()
+) -> list[Reading]:
+    """Read every message; one classifier call for all of their texts and clauses."""
+    plans = []
+    batch: list[str] = []
+    for text in texts:
+        clauses, parts, acts = _plan(text)
+        core = JOIN.join(c.text for c in parts) if parts else text
+        start = len(batch)
+        batch.append(core)
+        if len(parts) > 1 and not acts:
+            batch.extend(c.text for c in parts)
+        plans.append((text, clauses, parts, acts, core, start))
+    results = classifier.predict_many(batch) if batch else []
+    readings = []
+    for text, clauses, parts, acts, core, start in plans:
+        whole = results[start]
+        if acts:
+            bare = bare_result(acts, whole.ranking)
+            notes = () if bare.confident else (BARE_ANSWER_REASON.format(act=main_act(acts)),)
+            readings.append(Reading(text, bare, core, tuple(clauses), acts=tuple(acts), notes=notes))
+            continue
+        if len(parts) <= 1:
+            only = tuple(ClausePart(c.text, c.asks, whole) for c in parts)
+            readings.append(Reading(text, whole, core, tuple(clauses), only, 0 if parts else None))
+            continue
+        own = results[start + 1: start + 1 + len(parts)]
+        classified = [Classified(c.text, c.asks, r.intent, r.score, r.confident) for c, r in zip(parts, own)]
+        main, others, main_intent = choose_main(classified, whole.intent, whole.confident, urgent)
+        result = whole
+        if main is not None and main_intent != whole.intent:
+            result = own[main]
+        # with further questions, the main reply answers the main clause, not all of them at once
+        focus = parts[main].text if others and main is not None else core
+        readings.append(Reading(
+            text, result, focus, tuple(clauses),
+            tuple(ClausePart(c.text, c.asks, r) for c, r in zip(parts, own)),
+            main, tuple((parts[i].text, own[i]) for i in others),
+        ))
+    return readings

@@ -1,0 +1,182 @@
+"""Clauses and fillers: what a real customer message is made of before anything classifies it.
+
+Real customers write "亲 在吗 你好，包邮吗？什么时候发货" — greetings and fillers in front, two
+questions in one line, clauses glued together with spaces, 然后 or 还有. Classifying the whole
+line lets the greeting win ("在吗？" in front of real JD messages halves strict accuracy) and
+loses the second question. This module only cuts and labels text; it never classifies:
+
+* :func:`split_clauses` cuts a message at punctuation, spaces and connectives (然后/另外/还有就是…);
+* :func:`is_filler` says whether a clause is only a greeting or a filler (在吗/亲/你好/有人吗/麻烦问下…),
+  and :func:`strip_fillers` peels them off the front and back of a clause ("亲在吗包邮吗" → "包邮吗");
+* :func:`asks` says whether a clause asks for something (a question or a request);
+* :func:`choose_main` picks, from classified clauses, the main one and the other real questions.
+
+Everything works on normalised text (`intents.text.normalise`), the form both the classifier
+and the matcher see.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from intents.text import PLACEHOLDER_RE, normalise
+
+#: Intents that are not something the customer wants done: a clause with one of these is never
+#: the main request when another clause has a real intent.
+NON_CONTENT = frozenset({"other", "greeting", "thanks", "farewell"})
+
+# One greeting or filler word; a clause made only of these says nothing beyond "hello".
+_FILLER_WORD = (
+    r"亲爱的|亲亲|亲|在吗|在么|在嘛|在不在|在不|在没|在的吗|在呢吗|在|有人吗|有人在吗|有没有人|有人没"
+    r"|你好啊|你好呀|你好|您好|哈喽|哈罗|hello|hi|hey|嗨|喂|早上好|上午好|中午好|下午好|晚上好|早安|早"
+    r"|客服|客服你好|客服您好|小二|小姐姐|小哥哥|美女|帅哥|老板|掌柜的|掌柜|店家|商家"
+    r"|麻烦问一下|麻烦问下|麻烦问问|麻烦一下|麻烦了|麻烦|请问一下|请问下|请问|问一下|问下|问问"
+    r"|我想问一下|我想问下|想问一下|想问下|我想咨询一下|我想咨询下|想咨询一下|想咨询下|咨询一下|咨询下|咨询"
+    r"|打扰一下|打扰下|打扰了|不好意思|那个|额|呃|哎|唉|诶|啊|呀|哈|聊天开始|还有|然后|另外|对了"
+)
+_FILLER_CLAUSE = re.compile(rf"^(?:{_FILLER_WORD})+$")
+# Fillers peeled off the front of a clause. Only words that never start a real request:
+# "在" (在哪里), "这个" (这个多少钱) and "客服" (客服电话) stay; "你好像…" is not "你好".
+_PREFIX = re.compile(
+    r"^(?:亲爱的|亲亲|亲|在吗|在么|在不在|有人吗|有人在吗|您好|你好(?!像)|哈喽|hello|hi|嗨|喂"
+    r"|麻烦问一下|麻烦问下|请问一下|请问下|请问|问一下|问下|我想问一下|我想问下|想问一下|想问下"
+    r"|我想咨询一下|想咨询一下|咨询一下|咨询下|打扰一下|打扰了|不好意思|小姐姐|美女|老板|掌柜的|掌柜)+"
+)
+_SUFFIX = re.compile(r"(?:亲爱的|亲亲|亲)+$")
+# Where a message is cut: punctuation and spaces (a "." only when it is not a decimal point).
+_BREAK = re.compile(r"(?:[,。!?;~、…\s]|(?<!\d)\.|\.(?!\d))+")
+# Connectives that start a new clause in the middle of a message ("包邮吗还有就是什么时候发").
+# A bare 还有 is not one: 还有货吗 is a question of its own.
+_CONNECTIVE = re.compile(
+    r"(?<=[^\s,])(?=然后|另外|还有就是|还有个问题|还有一个问题|顺便问一下|顺便问下|对了|再就是|再问一下|再问下)"
+)
+_LEADING_CONNECTIVE = re.compile(
+    r"^(?:然后|另外|还有就是|还有个问题|还有一个问题|顺便问一下|顺便问下|对了|再就是|再问一下|再问下|以及)"
+)
+# A clause that asks for something: a question (particles, question words) or a request.
+_QUESTION = re.compile(
+    r"\?$|[吗嘛么呢没不]$|吗|怎么|怎样|咋|如何|什么|啥|哪|几|多少|多久|多大|多长|是否|能否|可否|有没有|是不是|能不能"
+    r"|可不可以|会不会|要不要|行不行|好不好|对不对|没有吗|呢"
+)
+_REQUEST = re.compile(
+    r"帮我|帮忙|麻烦你|麻烦您|请你|请您|给我|我要|我想要|我想|想要|需要|申请|要求|快点|赶紧|尽快|处理一下|查一下|查下|看一下|看下"
+    r"|改一下|改下|退|换|取消|催|补发|转人工|人工"
+)
+# Separator used when the substantive clauses are joined back into one text for the classifier.
+JOIN = " "
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One piece of a message: its normalised text and whether it asks for something."""
+
+    text: str
+    filler: bool
+    asks: bool
+
+
+def split_clauses(text: str) -> list[str]:
+    """Cut a message into clauses (normalised, non-empty, in order)."""
+    clean = normalise(text)
+    pieces: list[str] = []
+    for part in _BREAK.split(clean):
+        for piece in _CONNECTIVE.split(part):
+            if piece:
+                pieces.append(piece)
+    return pieces
+
+
+def strip_fillers(clause: str) -> str:
+    """The clause without greeting/filler words in front and 亲 behind; unchanged if nothing else is left."""
+    body = _LEADING_CONNECTIVE.sub("", clause)
+    if len(body) < 2:
+        body = clause
+    body = _PREFIX.sub("", body)
+    if len(body) < 1:
+        return clause
+    trimmed = _SUFFIX.sub("", body)
+    return trimmed if trimmed else body
+
+
+def is_filler(clause: str) -> bool:
+    """Only a greeting or filler: 在吗, 亲, 你好, 有人吗, 麻烦问下 … (placeholders are never fillers)."""
+    clean = normalise(clause).replace(" ", "")
+    if not clean or PLACEHOLDER_RE.search(clean):
+        return not clean
+    return bool(_FILLER_CLAUSE.match(clean))
+
+
+def asks(clause: str) -> bool:
+    """A question or a request, as opposed to a statement of context ("我昨天买的")."""
+    return bool(_QUESTION.search(clause) or _REQUEST.search(clause))
+
+
+def clauses_of(text: str) -> list[Clause]:
+    """Every clause of ``text`` labelled: fillers kept (flagged), others with fillers peeled off."""
+    out = []
+    for piece in split_clauses(text):
+        if is_filler(piece):
+            out.append(Clause(piece, True, False))
+            continue
+        body = strip_fillers(piece)
+        out.append(Clause(body, False, asks(body)))
+    return out
+
+
+@dataclass(frozen=True)
+class Classified:
+    """A substantive clause with the classifier's reading of it."""
+
+    text: str
+    asks: bool
+    intent: str
+    score: float
+    confident: bool
+
+    @property
+    def content(self) -> bool:
+        """A confident intent that wants something (not other/greeting/thanks/farewell)."""
+        return self.confident and self.intent not in NON_CONTENT
+
+
+def choose_main(
+    clauses: Sequence[Classified], whole_intent: str, whole_confident: bool, urgent: frozenset[str] = frozenset()
+) -> tuple[int | None, list[int], str | None]:
+    """The main clause (index or None), the indexes of the other real questions, and the main intent.
+
+    Only a clause that asks for something (`asks`) with a confident content intent can be a
+    request; statements ("没有其他人", "我昨天买的") are context, whatever word they share with a
+    training line. ``whole_intent`` is the reading of all substantive clauses together: when
+    it is a confident content intent it is the main intent (it says best what the customer
+    wants) and the clause sharing it, if any, the main clause. Otherwise the first asking
+    clause is. An ``urgent`` intent (one a person must handle: a lost parcel, a complaint)
+    asked in any clause wins, so it is never a mere second question. The further questions
+    are the other asking clauses with an intent of their own, in order, one per intent.
+    The main intent is None when the message asks for nothing the clauses can tell.
+    """
+    asking = [i for i, c in enumerate(clauses) if c.content and c.asks]
+    whole_content = whole_confident and whole_intent not in NON_CONTENT
+    pressing = [i for i in asking if clauses[i].intent in urgent]
+    main: int | None
+    if pressing and not (whole_content and whole_intent in urgent):
+        main = pressing[0]
+        main_intent: str | None = clauses[main].intent
+    elif whole_content:
+        same = [i for i, c in enumerate(clauses) if c.intent == whole_intent]
+        main = same[0] if same else (asking[0] if asking else None)
+        main_intent = whole_intent
+    elif asking:
+        main = asking[0]
+        main_intent = clauses[main].intent
+    else:
+        return None, [], None
+    seen = {main_intent} | ({clauses[main].intent} if main is not None else set())
+    others = []
+    for i in asking:
+        if i == main or clauses[i].intent in seen:
+            continue
+        seen.add(clauses[i].intent)
+        others.append(i)
+    return main, others, main_intent

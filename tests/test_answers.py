@@ -1,0 +1,95 @@
+"""Answer acts (`intents.answers`): short answers are recognised, and alone they ask for nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from intents.answers import ACTS, answer_act, answer_acts, bare_answer, main_act
+
+EXAMPLES = {
+    "yes": ["是", "是的", "对", "对的呀", "有的", "要", "可以的", "嗯对"],
+    "no": ["不是", "没有", "不要", "不用了", "不需要", "不对", "没有啊"],
+    "not_yet": ["还没", "还没有", "没呢", "还没呢", "暂时没有"],
+    "ok": ["好的", "好", "ok", "嗯嗯", "知道了", "明白了", "收到", "好吧", "哦"],
+    "thanks": ["谢谢", "谢谢你", "多谢", "感谢", "辛苦了", "thx"],
+    "bye": ["再见", "拜拜", "bye"],
+    "number": ["2", "两个", "3件", "十箱", "[数字x]"],
+    "order_number": ["123456789012", "订单号123456789012345678", "[订单x]", "单号:12345678901"],
+    "unsure": ["不知道", "不清楚", "忘了"],
+}
+
+
+def test_every_act_has_examples():
+    assert set(EXAMPLES) == set(ACTS)
+
+
+@pytest.mark.parametrize("act, text", [(a, t) for a, texts in EXAMPLES.items() for t in texts])
+def test_acts(act, text):
+    assert answer_act(text) == act
+    assert answer_acts(text) == [act]
+    assert bare_answer(text)
+
+
+@pytest.mark.parametrize("text", ["亲 在吗 是的", "是的亲", "嗯，是的！", "是的。"])
+def test_fillers_and_punctuation_around_an_answer(text):
+    assert answer_acts(text)[-1] == "yes"
+
+
+@pytest.mark.parametrize(
+    "text, acts, main",
+    [
+        ("好的谢谢", ["ok", "thanks"], "thanks"),
+        ("好的，谢谢", ["ok", "thanks"], "thanks"),
+        ("没有了谢谢", ["no", "thanks"], "thanks"),
+        ("嗯 没有", ["ok", "no"], "no"),
+        ("好的 再见", ["ok", "bye"], "bye"),
+        ("嗯嗯好的", ["ok", "ok"], "ok"),
+    ],
+)
+def test_several_acts_and_the_one_that_carries_the_answer(text, acts, main):
+    assert answer_acts(text) == acts
+    assert main_act(acts) == main
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["是正品吗", "没有收到货", "还没收到", "还没发货吗", "好的，什么时候发货", "没有订单号", "不是我买的", "有货吗", "2号能到吗", "在吗", ""],
+)
+def test_more_than_a_short_answer(text):
+    assert answer_acts(text) == []
+    assert not bare_answer(text)
+
+
+# --- without a question before it, a bare answer is never a request ------------------------------
+
+
+@pytest.mark.parametrize("text", ["是", "没有", "不是", "还没", "好的", "嗯嗯", "2", "123456789012", "不知道", "对的"])
+def test_a_bare_answer_alone_is_no_content_intent_and_is_not_sent(engine, text):
+    decision = engine.suggest(text)
+    assert decision.intent == "other"
+    assert decision.kind == "suggest" and not decision.replies
+    assert decision.handoff is None
+    assert not decision.suggestions
+    assert any("bare answer" in r for r in decision.reasons)
+    assert [c.role for c in decision.clauses] == ["answer"]
+
+
+def test_thanks_and_goodbye_stay_what_they_are(engine):
+    assert engine.suggest("好的谢谢").intent == "thanks"
+    assert engine.suggest("好的，再见").intent == "farewell"
+
+
+def test_a_short_answer_beside_a_request_is_context(engine):
+    decision = engine.suggest("好的，什么时候发货")
+    assert decision.intent == "shipping_time"
+    assert [c.role for c in decision.clauses] == ["answer", "main"]
+
+
+def test_in_a_conversation_a_bare_answer_with_no_question_starts_nothing(engine):
+    from test_replay import by_trigger, replay, say
+
+    lines = by_trigger(replay(engine, [say("c1", "是"), say("c2", "没有"), say("c3", "不是"), say("c4", "还没")]), "message")
+    for line in lines:  # away mode: the shop's away greeting goes out once, nothing else
+        assert line.kind in {"suggest", "hold"}, (line.customer, line.kind)
+        assert [r["phrase_id"] for r in line.replies] in ([], ["greeting.away"])
+        assert line.handoff is None
