@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from intents.answers import Act, answer_acts, clause_acts, main_act
 from intents.classifier import IntentClassifier, IntentResult
-from intents.clauses import JOIN, Classified, Clause, choose_main, clauses_of
+from intents.clauses import JOIN, NON_CONTENT, Classified, Clause, choose_main, clauses_of
 from intents.labels import FALLBACK
 
 #: Why a bare answer was not read as a request (shown in the decision's reasons).
@@ -61,16 +61,22 @@ class Reading:
         return main_act(self.acts)
 
 
-def _plan(text: str) -> tuple[list[Clause], list[Clause], list[Act]]:
-    """The clauses of ``text``, the substantive ones to classify, and its acts (bare answers)."""
+def _plan(text: str) -> tuple[list[Clause], list[Clause], list[Act], str | None]:
+    """The clauses of ``text``, the substantive ones to classify, its acts (bare answers), and
+    the text with the short answers kept when one of them was a thanks or goodbye.
+
+    Short answers next to a real request ("好的，什么时候发货") are context, not the request; but
+    "谢谢，服务真好" is thanks, so when the rest asks for nothing the thanks is read too.
+    """
     clauses = clauses_of(text)
     acts = answer_acts(text)
     substantive = [c for c in clauses if not c.filler]
     if acts:
-        return clauses, substantive, acts
-    # short answers next to a real request ("好的，什么时候发货") are context, not the request
+        return clauses, substantive, acts, None
     meaningful = [c for c in substantive if not clause_acts(c.text)]
-    return clauses, meaningful or substantive, []
+    closing = any(a in {"thanks", "bye"} for c in substantive for a in clause_acts(c.text))
+    with_acts = JOIN.join(c.text for c in substantive) if closing and meaningful else None
+    return clauses, meaningful or substantive, [], with_acts
 
 
 def bare_result(acts: list[Act], ranking: list[tuple[str, float]]) -> IntentResult:
@@ -86,6 +92,10 @@ def bare_result(acts: list[Act], ranking: list[tuple[str, float]]) -> IntentResu
     return IntentResult(intent, score, [(intent, score), *rest], intent != FALLBACK)
 
 
+def _content(result: IntentResult) -> bool:
+    return result.confident and result.intent not in NON_CONTENT
+
+
 def read_many(
     classifier: IntentClassifier, texts: Iterable[str], urgent: frozenset[str] = frozenset()
 ) -> list[Reading]:
@@ -93,17 +103,23 @@ def read_many(
     plans = []
     batch: list[str] = []
     for text in texts:
-        clauses, parts, acts = _plan(text)
+        clauses, parts, acts, with_acts = _plan(text)
         core = JOIN.join(c.text for c in parts) if parts else text
         start = len(batch)
         batch.append(core)
         if len(parts) > 1 and not acts:
             batch.extend(c.text for c in parts)
-        plans.append((text, clauses, parts, acts, core, start))
+        closing = None
+        if with_acts is not None:
+            closing = len(batch)
+            batch.append(with_acts)
+        plans.append((text, clauses, parts, acts, core, start, closing))
     results = classifier.predict_many(batch) if batch else []
     readings = []
-    for text, clauses, parts, acts, core, start in plans:
+    for text, clauses, parts, acts, core, start, closing in plans:
         whole = results[start]
+        if closing is not None and not _content(whole) and results[closing].confident:
+            whole = results[closing]  # "谢谢，服务真好": the thanks is what it says
         if acts:
             bare = bare_result(acts, whole.ranking)
             notes = () if bare.confident else (BARE_ANSWER_REASON.format(act=main_act(acts)),)
