@@ -18,6 +18,8 @@ from tests_support import write_config
 
 # jieba's dictionary cache goes to a throw-away folder, never the user's ~/.cache/kefu
 os.environ.setdefault("KEFU_CACHE_DIR", tempfile.mkdtemp(prefix="kefu-test-cache-"))
+# messages are asserted in English unless a test asks for Chinese (tests/test_i18n.py)
+os.environ["KEFU_LANG"] = "en"
 
 
 @pytest.fixture(scope="session")
