@@ -454,10 +454,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
+        from intents.yamlfile import plain_yaml_error
+
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}{line}: invalid YAML: {problem}") from exc
+        raise ConfigError(f"{path}{line}: {plain_yaml_error(exc)}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the config must be a mapping of sections, not {type(raw).__name__}")
     # Secrets (connectors, the events secret) are expanded only by the server when it starts:

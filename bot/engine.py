@@ -106,8 +106,11 @@ class Engine:
         self.values: Mapping[str, str] = config.shop.placeholders()
 
     @classmethod
-    def from_config(cls, config: Config, *, retrain: bool = True) -> Engine:
-        """Load the phrasebook and the intent model (training it if missing or stale)."""
+    def from_config(cls, config: Config, *, retrain: bool = True, on_retrain=None) -> Engine:
+        """Load the phrasebook and the intent model (training it if missing or stale).
+
+        ``on_retrain`` is passed to `load_or_train`: the CLI uses it to say why it retrains.
+        """
         phrasebook = load_shop_phrasebook(config)
         classifier = load_or_train(
             load_shop_training_set(config),
@@ -115,6 +118,7 @@ class Engine:
             retrain=retrain,
             min_confidence=config.intents.min_confidence,
             min_margin=config.intents.min_margin,
+            on_retrain=on_retrain,
         )
         return cls(config, classifier, phrasebook)
 

@@ -9,6 +9,7 @@ for not auto-sending is recorded in the decision.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from bot.config import PolicySettings
@@ -26,6 +27,19 @@ class Gate:
     owner: str = "bot"
     recent_auto_sends: int = 0
     max_auto_per_minute: int = 6
+
+
+def below(value: float, threshold: float) -> str:
+    """``value`` for a "value < threshold" reason, never shown equal to the threshold.
+
+    0.4952 rounds to "0.50", which reads as "0.50 < 0.5"; the reason shows as many decimals as
+    it takes (up to 6) for the printed figure to be below the threshold.
+    """
+    for digits in range(2, 7):
+        shown = f"{value:.{digits}f}"
+        if float(shown) < threshold:
+            return shown
+    return f"{math.floor(value * 1e6) / 1e6:.6f}"  # truncated: still below
 
 
 def decide(
@@ -54,14 +68,15 @@ def auto_send_blockers(
     if not result.confident:
         reasons.append(f"intent unsure ({result.ranking[0][0]} p={result.score:.2f})")
     elif result.score < policy.auto_intent_min:
-        reasons.append(f"intent p={result.score:.2f} < auto_intent_min {policy.auto_intent_min}")
+        shown = below(result.score, policy.auto_intent_min)
+        reasons.append(f"intent p={shown} < auto_intent_min {policy.auto_intent_min}")
     if not suggestions:
         return [*mode_blockers(policy, gate), *reasons, "no matching reply"]
     best = suggestions[0]
     if best.intent != result.intent:
         reasons.append(f"best reply {best.id} is for {best.intent}, not {result.intent}")
     if best.score < policy.auto_send_min:
-        reasons.append(f"score {best.score:.2f} < auto_send_min {policy.auto_send_min}")
+        reasons.append(f"score {below(best.score, policy.auto_send_min)} < auto_send_min {policy.auto_send_min}")
     return [*mode_blockers(policy, gate), *reasons, *line_blockers(policy, best, gate)]
 
 

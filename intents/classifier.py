@@ -19,6 +19,8 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,12 +186,15 @@ def load_or_train(
     retrain: bool = True,
     min_confidence: float = 0.2,
     min_margin: float = 0.0,
+    on_retrain: Callable[[str], AbstractContextManager[object]] | None = None,
 ) -> IntentClassifier:
     """The model at ``path`` if it was trained on exactly ``data``; else train and save one.
 
     Args:
         retrain: when False a missing or stale model raises `StaleModelError` instead of
             being retrained (for deployments that train in CI and ship the file).
+        on_retrain: called with the reason before a retrain; the training runs inside the
+            context it returns (the CLI shows why and a progress display, never a silent wait).
 
     Thresholds come from config every time, not from the file: changing them needs no retrain.
     """
@@ -208,7 +213,8 @@ def load_or_train(
     if not retrain:
         raise StaleModelError(f"{path}: {reason}; run `kefu train`")
     _LOGGER.info("training the intent model: %s (%s)", reason, path)
-    clf = train(data, min_confidence=min_confidence, min_margin=min_margin)
+    with on_retrain(reason) if on_retrain is not None else nullcontext():
+        clf = train(data, min_confidence=min_confidence, min_margin=min_margin)
     try:
         clf.save(path)
     except OSError as exc:

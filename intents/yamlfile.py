@@ -24,6 +24,34 @@ class YamlFileError(ValueError):
         super().__init__(f"{path}:{line}: {message}" if line else f"{path}: {message}")
 
 
+#: PyYAML's problem text → what is wrong in words a shop's writer knows, and how to fix it
+#: (bot/i18n.py translates these phrases when the CLI prints them in Chinese).
+PLAIN_YAML = (
+    ("cannot start any token", "a tab or a special character starts a value: indent with spaces, and put"
+     " text beginning with @ ` | > % in quotes"),
+    ("mapping values are not allowed", "a ':' where none belongs: put text that contains a colon in quotes"),
+    ("could not find expected ':'", "a line has no 'key: value' form, or a quote is not closed"),
+    ("did not find expected key", "this line is indented differently from the lines above it"),
+    ("expected <block end>", "this line is indented differently from the lines above it"),
+    ("did not find expected '-'", "a list item here is missing its '- ' or is indented differently"),
+    ("found unexpected end of stream", "a quote or bracket is opened and never closed"),
+    ("expected ',' or ']'", "a [ … ] list is not closed, or a comma is missing between its items"),
+    ("expected ',' or '}'", "a { … } mapping is not closed, or a comma is missing between its items"),
+    ("found duplicate anchor", "the same &anchor is defined twice"),
+    ("found undefined alias", "a *alias names no &anchor"),
+    ("unhashable", "a key is a list or mapping: keys must be plain text"),
+)
+
+
+def plain_yaml_error(exc: yaml.YAMLError) -> str:
+    """One sentence a person can act on, with the parser's own words after it."""
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
+    for clue, plain in PLAIN_YAML:
+        if clue in problem:
+            return f"invalid YAML: {plain} (parser: {problem})"
+    return f"invalid YAML (parser: {problem})"
+
+
 def load_yaml(path: Path | str) -> tuple[Any, LineMap]:
     """Parse one YAML file; return its data and the line of every value in it."""
     path = Path(path)
@@ -40,7 +68,7 @@ def load_yaml(path: Path | str) -> tuple[Any, LineMap]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        raise YamlFileError(path, line, f"invalid YAML: {exc.problem or exc.context}") from exc
+        raise YamlFileError(path, line, plain_yaml_error(exc)) from exc
     except yaml.YAMLError as exc:
         raise YamlFileError(path, None, f"invalid YAML: {exc}") from exc
     finally:

@@ -23,8 +23,10 @@ DEFAULT_DIR = Path(__file__).parent / "data"
 class PhrasebookError(ValueError):
     """The phrasebook cannot be used; ``problems`` lists every ``file:line: reason``."""
 
-    def __init__(self, problems: Sequence[str]):
+    def __init__(self, problems: Sequence[str], entries: Sequence[PhraseEntry] = ()):
         self.problems = list(problems)
+        #: The entries that loaded cleanly, so `kefu lint` can check their red lines in the same pass.
+        self.entries = list(entries)
         head = f"{len(self.problems)} problem(s) in the phrasebook:\n"
         super().__init__(head + "\n".join(self.problems))
 
@@ -87,7 +89,7 @@ def load_phrasebook(
             seen[entry.id] = entry.source
             entries.append(entry)
     if problems:
-        raise PhrasebookError(problems)
+        raise PhrasebookError(problems, entries)
     return Phrasebook(entries)
 
 

@@ -16,14 +16,20 @@ from pathlib import Path
 
 import click
 
+from bot.cli.progress import retraining, training
 from bot.config import RUNTIME_PLACEHOLDERS, Config, ConfigError, load_config
 from bot.engine import Engine, load_shop_phrasebook, load_shop_training_set, model_path
 from bot.evaluate import EvalDataError, evaluate, format_report, read_examples
+from bot.handoff.ticket import DeskError
+from bot.i18n import LANGUAGES, N_, _, localise, set_language
 from bot.replay import ReplayError
+from bot.store.sqlite import StoreSchemaError
+from connectors.registry import ConnectorConfigError
 from intents.classifier import StaleModelError, train
 from intents.dataset import TrainingDataError
 from phrasebook.lint import lint_phrasebook
 from phrasebook.loader import PhrasebookError
+from phrasebook.schema import Phrasebook
 
 config_option = click.option(
     "--config",
@@ -34,13 +40,30 @@ config_option = click.option(
 )
 
 
+def engine_for(config: Config) -> Engine:
+    """The engine, retraining (visibly, saying why) when the saved model is missing or stale."""
+    return Engine.from_config(config, on_retrain=retraining)
+
+
 def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"error: {message}", err=True)
+    click.echo(_("error: {message}").format(message=localise(message)), err=True)
     sys.exit(code)
 
 
+#: Errors a user can cause and fix (a file, a setting, a store): one line, exit 1, no traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ConfigError, StaleModelError, ReplayError, StoreSchemaError, ConnectorConfigError, DeskError,
+)
+
+
+def debugging() -> bool:
+    """`kefu --debug …`: show the traceback instead of the one-line error."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("debug"))
+
+
 def with_config(command):
-    """Load the config first; turn every known user error into one line and exit 1."""
+    """Load the config first; turn every foreseeable user error into one line and exit 1."""
 
     @config_option
     @functools.wraps(command)
@@ -48,23 +71,40 @@ def with_config(command):
         try:
             config = load_config(config_path)
             return command(config, **kwargs)
-        except EvalDataError as exc:
-            _fail(str(exc), exc.exit_code)
-        except (ConfigError, StaleModelError, ReplayError) as exc:
-            _fail(str(exc))
-        except (PhrasebookError, TrainingDataError) as exc:
-            for problem in exc.problems:
-                click.echo(problem, err=True)
-            what = "phrasebook" if isinstance(exc, PhrasebookError) else "training data"
-            _fail(f"{len(exc.problems)} problem(s) in the {what} (listed above); `kefu lint` checks everything")
+        except Exception as exc:
+            if debugging():
+                raise
+            explain(exc)
 
     return wrapper
 
 
+def explain(exc: Exception) -> None:
+    """Print a foreseeable error as one line (problem lists first) and exit; re-raise a bug."""
+    if isinstance(exc, PhrasebookError | TrainingDataError):
+        for problem in exc.problems:
+            click.echo(localise(problem), err=True)
+        template = (N_("{n} problem(s) in the phrasebook (listed above); `kefu lint` checks everything")
+                    if isinstance(exc, PhrasebookError)
+                    else N_("{n} problem(s) in the training data (listed above); `kefu lint` checks everything"))
+        _fail(_(template).format(n=len(exc.problems)))
+    if isinstance(exc, EvalDataError):
+        _fail(str(exc), exc.exit_code)
+    if isinstance(exc, USER_ERRORS):
+        _fail(str(exc))
+    if isinstance(exc, OSError) and exc.filename:
+        _fail(f"{exc.filename}: {exc.strerror or exc}")
+    raise exc
+
+
 @click.group()
 @click.version_option(package_name="kefu")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the full traceback when a command fails.")
+@click.option("--lang", type=click.Choice(LANGUAGES), default=None,
+              help="Language of messages [default: from KEFU_LANG or the locale; zh_* → zh].")
+def main(debug: bool, lang: str | None) -> None:
     """kefu — chat-assist bot for Chinese e-commerce customer service."""
+    set_language(lang)
 
 
 @main.command()
@@ -73,7 +113,7 @@ def main() -> None:
 @with_config
 def suggest(config: Config, text: str, as_json: bool) -> None:
     """Rank replies for one customer message TEXT."""
-    decision = Engine.from_config(config).suggest(text)
+    decision = engine_for(config).suggest(text)
     if as_json:
         click.echo(json.dumps(suggest_payload(decision), ensure_ascii=False))
         return
@@ -97,20 +137,29 @@ def suggest_payload(decision) -> dict:
 
 def _describe(decision) -> str:
     top = ", ".join(f"{name} {p:.2f}" for name, p in decision.intents[:3])
-    lines = [f"intent    {decision.intent} ({decision.intent_score:.2f})   top: {top}"]
+    best = decision.intents[0][0] if decision.intents else decision.intent
+    if best != decision.intent:
+        # the top guess fell below the confidence bar: never show its score as the fallback's
+        head = _("intent    {intent} (unsure: best guess {best} {score:.2f} is too low)").format(
+            intent=decision.intent, best=best, score=decision.intent_score)
+    else:
+        head = _("intent    {intent} ({score:.2f})").format(intent=decision.intent, score=decision.intent_score)
+    lines = [_("{head}   top: {top}").format(head=head, top=top)]
     if len(decision.clauses) > 1 or any(c.role != "main" for c in decision.clauses):
-        lines.append("clauses   " + " | ".join(_clause(c) for c in decision.clauses))
+        lines.append(_("clauses   ") + " | ".join(_clause(c) for c in decision.clauses))
     if decision.slots:
-        lines.append("slots     " + ", ".join(f"{k}={v}" for k, v in decision.slots.items()))
-    lines.append(f"decision  {decision.kind}" + (f"  ({'; '.join(decision.reasons)})" if decision.reasons else ""))
+        lines.append(_("slots     ") + ", ".join(f"{k}={v}" for k, v in decision.slots.items()))
+    why = f"  ({'; '.join(decision.reasons)})" if decision.reasons else ""
+    lines.append(_("decision  {kind}").format(kind=decision.kind) + why)
     for rank, s in enumerate(decision.suggestions, 1):
-        flag = "" if s.auto_send else "  [agent only]"
+        flag = "" if s.auto_send else _("  [agent only]")
         lines.append(f"  {rank}. {s.score:.2f}  {s.id:<24} {s.text}{flag}")
     if not decision.suggestions:
-        lines.append("  (no matching reply)")
+        lines.append(_("  (no matching reply)"))
     for clause in decision.clauses:
         if clause.role == "question":
-            lines.append(f"question  {clause.text} ({clause.intent} {clause.score:.2f})")
+            lines.append(_("question  {text} ({intent} {score:.2f})").format(
+                text=clause.text, intent=clause.intent, score=clause.score))
             lines += [f"  {rank}. {s.score:.2f}  {s.id:<24} {s.text}" for rank, s in enumerate(clause.suggestions, 1)]
     return "\n".join(lines)
 
@@ -127,10 +176,10 @@ def chat(config: Config, agents_online: bool) -> None:
     """Type as a customer; see the intent, score and top replies for each line."""
     from bot.engine import Context
 
-    engine = Engine.from_config(config)
+    engine = engine_for(config)
     interactive = sys.stdin.isatty()
     if interactive:
-        click.echo(f"{config.shop.shop_name} — type a customer message (Ctrl-D to quit)")
+        click.echo(_("{shop} — type a customer message (Ctrl-D to quit)").format(shop=config.shop.shop_name))
     for line in sys.stdin:
         text = line.strip()
         if not text:
@@ -149,12 +198,14 @@ def train_command(config: Config, output: Path | None) -> None:
     """Fit the intent model on the training examples and save it with their digest."""
     data = load_shop_training_set(config)
     started = time.perf_counter()
-    clf = train(data, min_confidence=config.intents.min_confidence, min_margin=config.intents.min_margin)
+    with training(examples=len(data)):
+        clf = train(data, min_confidence=config.intents.min_confidence, min_margin=config.intents.min_margin)
     seconds = time.perf_counter() - started
     path = output or model_path(config)
     clf.save(path)
-    click.echo(f"trained on {len(data)} examples of {len(data.examples)} intents in {seconds:.1f}s")
-    click.echo(f"digest {data.digest()[:16]}  saved to {path}")
+    click.echo(_("trained on {n} examples of {k} intents in {s:.1f}s").format(
+        n=len(data), k=len(data.examples), s=seconds))
+    click.echo(_("digest {digest}  saved to {path}").format(digest=data.digest()[:16], path=path))
 
 
 @main.command()
@@ -164,27 +215,29 @@ def lint(config: Config) -> None:
     problems: list[str] = []
     try:
         phrasebook = load_shop_phrasebook(config)
-        problems += lint_phrasebook(
-            phrasebook,
-            config.shop.placeholders(),
-            config.shop.platform,
-            config.policy.banned_words,
-            RUNTIME_PLACEHOLDERS,
-        )
     except PhrasebookError as exc:
+        # every kind of problem in one pass: red lines of the entries that did load too
         problems += exc.problems
-        phrasebook = None
+        phrasebook = Phrasebook(exc.entries)
+    problems += lint_phrasebook(
+        phrasebook,
+        config.shop.placeholders(),
+        config.shop.platform,
+        config.policy.banned_words,
+        RUNTIME_PLACEHOLDERS,
+    )
     try:
         data = load_shop_training_set(config)
     except TrainingDataError as exc:
         problems += exc.problems
         data = None
     for problem in problems:
-        click.echo(problem)
+        click.echo(localise(problem))
     if problems:
-        click.echo(f"{len(problems)} problem(s)", err=True)
+        click.echo(_("{n} problem(s)").format(n=len(problems)), err=True)
         sys.exit(1)
-    click.echo(f"ok: {len(phrasebook)} phrasebook entries, {len(data)} training examples")
+    click.echo(_("ok: {entries} phrasebook entries, {examples} training examples").format(
+        entries=len(phrasebook), examples=len(data)))
 
 
 @main.command(name="eval")
@@ -197,7 +250,7 @@ def eval_command(config: Config, data_path: Path, as_json: bool, accept_alt: boo
     """Measure intent accuracy, macro-F1 and auto-send precision on a labelled file."""
     intent_set = config.intent_set()
     examples = read_examples(data_path, intents=set(intent_set.groups))
-    report = evaluate(Engine.from_config(config), examples, accept_alt=accept_alt)
+    report = evaluate(engine_for(config), examples, accept_alt=accept_alt)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
     else:
@@ -216,12 +269,28 @@ def replay(config: Config, script: Path, as_json: bool, store_url: str) -> None:
     from bot.store import open_store
 
     start, agents_online, events = load_script(script, config)
-    runner = Replay(Engine.from_config(config), start, agents_online, open_store(store_url))
+    existing = store_url != ":memory:" and Path(store_url).expanduser().exists()
+    try:
+        store = open_store(store_url)
+    except ValueError as exc:  # an unsupported URL or an empty path: the user's to fix
+        _fail(f"--store: {exc}")
+    before = len(store.decisions()) if existing else 0
+    runner = Replay(engine_for(config), start, agents_online, store)
     for line in runner.run(events):
         if as_json:
             click.echo(json.dumps(line.model_dump(include=REPLAY_KEYS), ensure_ascii=False))
         else:
             click.echo(format_line(line))
+    if existing:
+        # said on stderr so --json stays one object per decision
+        added = len(store.decisions()) - before
+        click.echo(
+            _("replayed into the existing store {store}: it held {before} decisions, this run added {count};"
+              " messages already in it (same customer and message id) are skipped, never answered twice,"
+              " and conversations of the same customers go on where they were").format(
+                store=store_url, before=before, count=added),
+            err=True,
+        )
 
 
 @main.command()
@@ -240,8 +309,8 @@ def serve(config: Config, host: str | None, port: int | None) -> None:
     server = build_server(config)
     host = host or config.server.host
     port = config.server.port if port is None else port
-    names = ", ".join(f"/webhook/{name}" for name in server.connectors) or "no connectors configured"
-    click.echo(f"kefu serving on http://{host}:{port} ({names})")
+    names = ", ".join(f"/webhook/{name}" for name in server.connectors) or _("no connectors configured")
+    click.echo(_("kefu serving on http://{host}:{port} ({names})").format(host=host, port=port, names=names))
     web.run_app(server.app(), host=host, port=port, print=None, handle_signals=True)
 
 

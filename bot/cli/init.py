@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from bot.cli.core import _fail, main
+from bot.i18n import _
 from bot.scaffold import ScaffoldError, ShopAnswers, create_shop
 
 QUESTIONS = {
@@ -51,14 +52,16 @@ def init_command(folder: Path, yes: bool, force: bool, **given: str | None) -> N
     else:
         taken = ", ".join(f"{k}={values[k]}" for k in QUESTIONS if given.get(k) is None)
         if taken:
-            reason = "--yes" if yes else "no terminal"
-            click.echo(f"({reason}: using defaults {taken}; edit config.yaml to change them)")
+            reason = "--yes" if yes else _("no terminal")
+            click.echo(_("({reason}: using defaults {taken}; edit config.yaml to change them)").format(
+                reason=reason, taken=taken))
     try:
         written = create_shop(folder, ShopAnswers(**values), force=force)
     except ScaffoldError as exc:
         _fail(str(exc))
-    click.echo(f"created a kefu shop folder in {folder.resolve()}:")
+    click.echo(_("created a kefu shop folder in {folder}:").format(folder=folder.resolve()))
     for path in written:
         click.echo(f"  {path.as_posix()}")
     where = "" if folder.resolve() == Path.cwd().resolve() else f"cd {folder} && "
-    click.echo(f"next: {where}kefu lint && kefu train && kefu suggest \"包邮吗\"   (see README.md)")
+    click.echo(_("next: {commands}   (see README.md)").format(
+        commands=f'{where}kefu lint && kefu train && kefu suggest "包邮吗"'))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli.core import main, with_config
+from bot.cli.core import engine_for, main, with_config
 from bot.config import Config
 from bot.engine import Engine
 from bot.suites import DEFAULT_SUITE_DIR
@@ -42,7 +42,7 @@ def _load_cases(engine: Engine, paths: tuple[Path, ...]):
 @with_config
 def test_command(config: Config, paths: tuple[Path, ...], junit_path: Path | None, as_json: bool) -> None:
     """Run conversation test suites (default: the suite that ships with kefu)."""
-    engine = Engine.from_config(config)
+    engine = engine_for(config)
     cases = _load_cases(engine, paths)
     started = time.perf_counter()
     results = run_suites(engine, cases)
