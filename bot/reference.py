@@ -273,11 +273,52 @@ def replay_page() -> str:
     return "\n".join(parts)
 
 
+def _example(doc: str) -> list[str]:
+    """The ``::`` literal block of a docstring as a fenced block (none: nothing)."""
+    text = inspect.cleandoc(doc)
+    if "::\n" not in text:
+        return []
+    block = text.split("::\n", 1)[1].split("\n\n", 2)
+    body = block[1] if len(block) > 1 and not block[0].strip() else block[0]
+    return ["```yaml", inspect.cleandoc(body), "```", ""]
+
+
+def suite_page() -> str:
+    """From the suite loader's own key lists, so a key added there shows up here."""
+    from bot.suites import loader
+
+    def keys(names) -> str:
+        return ", ".join(f"`{k}`" for k in names)
+
+    return "\n".join([
+        "# Conversation test suites · 对话测试",
+        "",
+        "`kefu test [PATHS…]` runs suite files (`cases:`)."
+        " 用 `kefu test` 运行；每个 case 是一段对话，每一轮写明机器人应该怎样回复。",
+        "",
+        *_example(loader.__doc__ or ""),
+        "| where | keys |",
+        "|---|---|",
+        f"| a case | {keys(loader.CASE_KEYS)} |",
+        f"| a turn | {keys(loader.TURN_KEYS)} |",
+        f"| a replay event as a turn | {keys(loader.EVENT_KEYS)} (fields as in [replay events](replay.md)) |",
+        f"| `expect` | {keys(loader.EXPECT_KEYS)} |",
+        f"| `kind` values | {keys(loader.KINDS)} |",
+        f"| `group` values | {keys(loader.GROUPS)} |",
+        f"| `priority` values | {keys(loader.PRIORITIES)} |",
+        "",
+        "Unknown keys, intents and phrase ids are load errors with `file:line`."
+        " 未知的键、意图和话术 id 都会在加载时报错并给出 `文件:行号`。",
+        "",
+    ])
+
+
 PAGES = {
     "config.md": config_page,
     "phrasebook.md": phrasebook_page,
     "training.md": training_page,
     "replay.md": replay_page,
+    "suites.md": suite_page,
 }
 
 

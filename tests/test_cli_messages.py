@@ -177,3 +177,14 @@ def test_an_unsupported_store_url_is_one_line(tmp_path, config_path):
     result = run("replay", str(script), "--store", "redis://x:1/0", "--config", str(config_path))
     assert result.exit_code == 1
     assert result.output.startswith("error: --store: unsupported store URL")
+
+
+def test_a_list_of_problems_ends_with_a_sentence_not_a_dangling_colon(tmp_path):
+    config, folder = shop(tmp_path, {"a.yaml": BAD_FIELD})
+    result = run("suggest", "包邮吗", "--config", str(config))
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert lines[0].startswith(f"{folder / 'a.yaml'}:5:")
+    assert lines[-1] == "error: 1 problem(s) in the phrasebook (listed above); `kefu lint` checks everything"
+    zh = run("--lang", "zh", "suggest", "包邮吗", "--config", str(config))
+    assert zh.output.strip().splitlines()[-1] == "错误：话术库有 1 处问题（见上方）；`kefu lint` 可以一次检查全部"

@@ -135,3 +135,23 @@ def test_a_phrase_of_an_undeclared_shop_intent_names_file_and_line(tmp_path):
         load_phrasebook([book], placeholders=[])
     assert raised.value.problems == [f"{book}:2: shop.install: unknown intent 'install_service'"]
     assert load_phrasebook([book], placeholders=[], intents=[*DEFAULT_INTENTS, "install_service"]).entries
+
+
+def test_lint_says_when_a_shop_intent_has_too_few_examples_or_no_reply(tmp_path):
+    from click.testing import CliRunner
+
+    from bot.cli import main
+    from tests_support import write_config
+
+    lines = tmp_path / "install.yaml"
+    lines.write_text("install_service:\n" + "".join(f"  - 能上门装吗{i}\n" for i in range(5)), encoding="utf-8")
+    config = write_config(tmp_path, intents={"data_paths": [str(lines)], "custom": [INSTALL]})
+    result = CliRunner().invoke(main, ["lint", "--config", str(config)])
+    assert result.exit_code == 0, result.output  # warnings, not errors: the shop is still usable
+    assert "warning: intents.custom: install_service has 5 training examples; write at least 20" in result.output
+    assert "warning: intents.custom: install_service has no phrasebook entry to suggest" in result.output
+    lines.write_text("install_service:\n" + "".join(f"  - 能上门装吗{i}\n" for i in range(20)), encoding="utf-8")
+    quiet = CliRunner().invoke(main, ["lint", "--config", str(config)])
+    assert "training examples; write" not in quiet.output
+    chinese = CliRunner().invoke(main, ["--lang", "zh", "lint", "--config", str(config)])
+    assert "提醒：intents.custom：install_service 还没有可以推荐的话术" in chinese.output

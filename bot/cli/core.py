@@ -233,11 +233,31 @@ def lint(config: Config) -> None:
         data = None
     for problem in problems:
         click.echo(localise(problem))
+    for warning in shop_intent_warnings(config, phrasebook, data):
+        click.echo(_("warning: {text}").format(text=warning))
     if problems:
         click.echo(_("{n} problem(s)").format(n=len(problems)), err=True)
         sys.exit(1)
     click.echo(_("ok: {entries} phrasebook entries, {examples} training examples").format(
         entries=len(phrasebook), examples=len(data)))
+
+
+#: A shop intent with fewer training lines than this is hard to learn: lint says so.
+FEW_EXAMPLES = 20
+
+
+def shop_intent_warnings(config: Config, phrasebook: Phrasebook, data) -> list[str]:
+    """What a shop's own intent still lacks: enough examples, a reply (warnings: lint still passes)."""
+    warnings = []
+    for intent in config.intents.custom:
+        count = len(data.examples.get(intent.name, ())) if data is not None else 0
+        if count < FEW_EXAMPLES:
+            warnings.append(_("intents.custom: {name} has {count} training examples; write at least {want} lines"
+                              " of how customers ask it (intents.data_paths)").format(
+                name=intent.name, count=count, want=FEW_EXAMPLES))
+        if not any(e.intent == intent.name and e.matchable for e in phrasebook):
+            warnings.append(_("intents.custom: {name} has no phrasebook entry to suggest").format(name=intent.name))
+    return warnings
 
 
 @main.command(name="eval")
