@@ -62,7 +62,9 @@ def test_chat_reads_lines(config_path):
     result = run("chat", "--config", str(config_path), input="在吗\n\n谢谢\n")
     assert result.exit_code == 0
     assert "> 在吗" in result.output and "> 谢谢" in result.output
-    assert "intent    greeting" in result.output and "intent    thanks" in result.output
+    assert "intent greeting" in result.output and "intent thanks" in result.output
+    assert "greeting.away" in result.output, "the real assistant: the away greeting once, first"
+    assert result.output.count("greeting.away") == 1
 
 
 @pytest.mark.usefixtures("engine")

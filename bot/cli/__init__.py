@@ -1,6 +1,6 @@
 """The `kefu` command line: one group, commands in the modules of this package.
 
-``core`` holds the first commands (suggest, chat, train, lint, eval, replay, serve) and the
+``core`` holds the first commands (suggest, train, lint, eval, replay, serve) and the
 shared helpers (``with_config``, ``config_option``). A new command lives in its own module here
 that decorates ``main`` from ``bot.cli.core``, and is imported below so it registers.
 """
@@ -8,6 +8,7 @@ that decorates ``main`` from ``bot.cli.core``, and is imported below so it regis
 from __future__ import annotations
 
 from bot.cli import (
+    chat,  # noqa: F401  (registers `kefu chat`)
     init,  # noqa: F401  (registers `kefu init`)
     test,  # noqa: F401  (registers `kefu test`)
 )

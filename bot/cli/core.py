@@ -169,27 +169,6 @@ def _clause(clause) -> str:
     return f"{clause.text} ({label})"
 
 
-@main.command()
-@click.option("--agents-online", is_flag=True, help="Pretend an agent is online (away mode then only suggests).")
-@with_config
-def chat(config: Config, agents_online: bool) -> None:
-    """Type as a customer; see the intent, score and top replies for each line."""
-    from bot.engine import Context
-
-    engine = engine_for(config)
-    interactive = sys.stdin.isatty()
-    if interactive:
-        click.echo(_("{shop} — type a customer message (Ctrl-D to quit)").format(shop=config.shop.shop_name))
-    for line in sys.stdin:
-        text = line.strip()
-        if not text:
-            continue
-        if not interactive:
-            click.echo(f"> {text}")
-        click.echo(_describe(engine.suggest(text, Context(agents_online=agents_online))))
-        click.echo("")
-
-
 @main.command(name="train")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to save the model [default: intents.model_path or the user cache].")
