@@ -162,6 +162,9 @@ def describe(decision: Decision, now: datetime, trigger: str = "message") -> lis
     if decision.intent:
         head += f"  intent {decision.intent} ({decision.intent_score:.2f})"
     lines = [head]
+    if len(decision.clauses) > 1 or any(c.role != "main" for c in decision.clauses):
+        lines.append("  clauses " + " | ".join(
+            f"{c.text} ({c.role} {c.intent})" if c.intent else f"{c.text} ({c.role})" for c in decision.clauses))
     lines += [f"  客服 ({line.id}): {line.text}" for line in decision.replies]
     if not decision.replies and decision.suggestions:
         top = decision.suggestions[0]
