@@ -86,7 +86,7 @@ class ChatSession:
         """One typed line: a command or a customer message (timers due by now fire first)."""
         out = self.tick()
         if line.startswith("/"):
-            name, _, arg = line[1:].partition(" ")
+            name, _space, arg = line[1:].partition(" ")
             command = self._commands().get(name)
             if command is None:
                 return [*out, _("unknown command /{name}; /help lists them").format(name=name)]
@@ -103,13 +103,13 @@ class ChatSession:
     def tick(self) -> list[str]:
         """Fire what is due at the clock's now (timers, idle release) and describe it."""
         lines: list[str] = []
-        for _, decision in self.assistant.tick():
+        for _conversation, decision in self.assistant.tick():
             lines += describe(decision, self.clock.now(), "timer")
         return lines
 
     def _commands(self) -> dict[str, Callable[[str], list[str]]]:
         return {"agents": self.agents, "advance": self.advance, "order": self.order, "release": self.release,
-                "resolve": self.resolve, "help": lambda _: HELP.splitlines()}
+                "resolve": self.resolve, "help": lambda _arg: HELP.splitlines()}
 
     # --- commands ---------------------------------------------------------------------------
 
@@ -142,17 +142,17 @@ class ChatSession:
         return [*lines, f"clock {local:%Y-%m-%d %H:%M} (real time +{ahead} min)"]
 
     def order(self, arg: str) -> list[str]:
-        status, _, order_id = arg.partition(" ")
+        status, _space, order_id = arg.partition(" ")
         if status not in ORDER_STATUSES:
             return [f"usage: /order {'|'.join(ORDER_STATUSES)} [ORDER_ID]"]
         event = OrderEvent(order_id=order_id.strip() or "o1", customer_id=CUSTOMER, status=status,
                            consulted_before_order=True, at=self.clock.now())
         return describe(self.assistant.handle_order(event), self.clock.now(), "order")
 
-    def release(self, _: str) -> list[str]:
+    def release(self, _arg: str) -> list[str]:
         return describe(self.assistant.release(CONVERSATION), self.clock.now(), "agent")
 
-    def resolve(self, _: str) -> list[str]:
+    def resolve(self, _arg: str) -> list[str]:
         return describe(self.assistant.resolve(CONVERSATION), self.clock.now(), "agent")
 
 
