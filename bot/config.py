@@ -361,6 +361,56 @@ class StoreSettings(_Section):
     path: str = "kefu.sqlite"
 
 
+class ReportTarget(_Section):
+    """A group robot the daily summary goes to. Secrets as ``${ENV_VAR}``: read when pushing."""
+
+    #: The name in logs and in the push outbox (unique).
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    #: dingtalk: 钉钉自定义机器人 (signed webhook) · wecom: 企业微信群机器人 (webhook key).
+    type: Literal["dingtalk", "wecom"]
+    #: dingtalk: the access_token of the robot's webhook.
+    access_token: str = ""
+    #: dingtalk: the 加签 secret (SEC…); the request is signed with it.
+    secret: str = ""
+    #: wecom: the key of the robot's webhook.
+    key: str = ""
+    #: The send endpoint; empty: the platform's (a proxy or a test server may replace it).
+    url: str = ""
+
+
+class ReportSettings(_Section):
+    """Shop reports (`kefu report`) and the daily summary pushed to the team's groups."""
+
+    #: Shop time (flows.timezone) when `kefu serve` pushes yesterday's summary; empty: never.
+    push_at: str = "09:00"
+    targets: list[ReportTarget] = Field(default_factory=list)
+    #: A first response within this long counts as "answered in time" (the seeds' one minute).
+    answer_within: timedelta = timedelta(seconds=60)
+    #: Unanswered-question groups in the report and in the push.
+    top_questions: int = Field(10, ge=1, le=100)
+
+    @field_validator("push_at")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        if value and not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", value):
+            raise ValueError(f"{value!r} is not a time like 09:00")
+        return value
+
+    @field_validator("answer_within", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> timedelta:
+        return parse_duration(value)
+
+    @field_validator("targets")
+    @classmethod
+    def _unique_targets(cls, targets: list[ReportTarget]) -> list[ReportTarget]:
+        names = [t.name for t in targets]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"report target names must be unique: {', '.join(dupes)}")
+        return targets
+
+
 class Config(_Section):
     """The whole `config.yaml`."""
 
@@ -373,6 +423,7 @@ class Config(_Section):
     store: StoreSettings = Field(default_factory=StoreSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
     #: name (the {name} in /webhook/{name}) → {type: …, settings of that platform}; each
     #: connector validates its own settings (connectors/registry.py).
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -468,12 +519,17 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     for key in SERVER_SECRETS:
         if isinstance(server, dict) and key in server:
             deferred[key] = server.pop(key)
+    reports = raw.get("reports")
+    if isinstance(reports, dict) and "targets" in reports:
+        deferred["report_targets"] = reports.pop("targets")  # the robots' secrets: expanded when pushing
     raw = _expand_env(raw, "")
     if deferred["connectors"] is not None:
         raw["connectors"] = deferred["connectors"]
     for key in SERVER_SECRETS:
         if key in deferred:
             raw["server"][key] = deferred[key]
+    if "report_targets" in deferred:
+        raw["reports"]["targets"] = deferred["report_targets"]
     try:
         return Config(**raw, base_dir=path.parent)
     except ValidationError as exc:

@@ -211,6 +211,8 @@ _BARE_ORDER_RE = re.compile(r"(?<![0-9])[0-9]{16,20}(?![0-9])")
 _PHONE_RE = re.compile(
     r"(?<![0-9])(?:\+?86[- ]?)?(1[3-9][0-9])([- ]?)([0-9]{4})\2([0-9]{4})(?![0-9])"
 )
+#: Public for `bot.masking`: the same phone recognition masks phones in reports and logs.
+PHONE_RE = _PHONE_RE
 _COURIER_NAMES = [
     ("顺丰", "顺丰"), ("中通", "中通"), ("圆通", "圆通"), ("申通", "申通"), ("韵达", "韵达"),
     ("极兔", "极兔"), ("德邦", "德邦"), ("邮政", "邮政"), ("ems", "EMS"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from bot.cli import (
     chat,  # noqa: F401  (registers `kefu chat`)
     init,  # noqa: F401  (registers `kefu init`)
+    report,  # noqa: F401  (registers `kefu report`)
     test,  # noqa: F401  (registers `kefu test`)
 )
 from bot.cli.core import REPLAY_KEYS, main, suggest_payload, with_config

@@ -1,7 +1,8 @@
 """The store interface: everything kefu must not lose, behind one small API.
 
 Conversations (their state), messages, decisions (the audit of what was suggested or sent and
-why), order events, scheduled jobs, handoff tickets and agent presence. The SQLite store is the default; any other
+why), order events, scheduled jobs, handoff tickets and agent presence (and, in `ReportReads`, the
+period reads of the shop reports). The SQLite store is the default; any other
 backend implements this same class.
 
 Exactly-once work rests on `transaction()`: the scheduler claims a due job and writes what
@@ -17,6 +18,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+
+from bot.store.report_reads import ReportReads
 
 JobStatus = Literal["pending", "done", "cancelled"]
 #: An agent's presence: taking tickets, signed in but taking no new ones, gone.
@@ -53,7 +56,7 @@ class StoredMessage:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-class Store(abc.ABC):
+class Store(ReportReads, abc.ABC):
     """All methods are synchronous and safe to call from several threads."""
 
     # --- transactions ---------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bot.store.base import PRESENCE_STATUSES, Job, Store, StoredMessage
+from bot.store.sqlite_report_reads import REPORT_MIGRATION, SqliteReportReads
 
 MEMORY = ":memory:"
 
@@ -246,6 +247,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             WHERE direction = 'in';
         """,
     ),
+    REPORT_MIGRATION,
 ]
 
 _VERSION_TABLE = """
@@ -294,7 +296,7 @@ def _statements(script: str) -> Iterator[str]:
         raise ValueError(f"incomplete SQL statement in migration: {pending.strip()[:80]!r}")
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteReportReads, Store):
     """`Store` on one SQLite file (or ``":memory:"``, for tests only).
 
     Args:
