@@ -11,6 +11,7 @@ of it. Timers and order events take the same path.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -50,6 +51,9 @@ class Assistant(DeskActions):
         self.clock = clock
         self.scheduler = Scheduler(store, clock)
         self.desk = TicketDesk(store, self.config.handoff, clock)
+        #: Job kinds fired by other parts of kefu (e.g. the daily report push) instead of
+        #: `handle_timer`; each handler runs inside the job's claim transaction.
+        self.job_handlers: dict[str, Callable[[Job], None]] = {}
         #: With no agents in config, presence is this one flag (a shop that only uses suggest).
         self._anonymous_online = False
         if agents_online:
@@ -313,7 +317,15 @@ class Assistant(DeskActions):
         Returns (conversation id, decision) for each, in the order they happened.
         """
         produced: list[tuple[str, Decision]] = []
-        self.scheduler.run_due(lambda job: produced.append((job.conversation_id, self.handle_timer(job))))
+
+        def fire(job: Job) -> None:
+            handler = self.job_handlers.get(job.kind)
+            if handler is not None:
+                handler(job)
+            else:
+                produced.append((job.conversation_id, self.handle_timer(job)))
+
+        self.scheduler.run_due(fire)
         for ticket in self.desk.idle():
             released = self.release(ticket.conversation_id, "released: no agent activity")
             produced.append((ticket.conversation_id, released))

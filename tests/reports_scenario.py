@@ -75,15 +75,22 @@ def play(engine, store) -> list:
     s.at("2026-11-23T13:00:00")
     d.append(s.say("unpaid", "发什么快递"))
     s.at("2026-11-23T13:02:00").order("o3", "unpaid", "created", True, 88.5)
-    # a person takes over; the customer writes again and an agent answers 90 s later
+    # a person takes over (the bot tells the customer at once, an agent greets 30 s later);
+    # the customer writes again, only the agent may answer now, and does 90 s later
     s.at("2026-11-23T14:00:00")
     d.append(s.say("human", "我要转人工"))
+    s.at("2026-11-23T14:00:30").agent("human", "您好，我是小美")
     s.at("2026-11-23T14:01:00")
     d.append(s.say("human", "好的我等你"))
     s.at("2026-11-23T14:02:30").agent("human", "您好，我是小美，请问有什么可以帮您")
     # after-sale only: not an inquiry
     s.at("2026-11-23T15:00:00")
     d.append(s.say("broken", "东西收到是坏的"))
+    # after-sale, handed to a person nobody is there to be: the ticket waits past its SLA
+    s.at("2026-11-23T15:30:00")
+    d.append(s.say("fake", "你们卖假货"))
+    s.at("2026-11-23T15:31:00")
+    d.append(s.say("fake", "订单号1234567890123456789"))
     # questions nobody has a phrase for
     for minute, (customer, text) in enumerate([
         ("kz1", "可以刻字吗"), ("kz2", "能刻字吗"), ("kz3", "刻字可以吗"), ("kz4", "可以帮我刻个字吗"),

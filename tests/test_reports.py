@@ -46,7 +46,8 @@ def test_the_period_is_the_shop_day_in_utc(report):
 def test_conversion_counts_customers_who_asked_ordered_and_paid(report):
     conv = report["conversion"]
     # asked: late (00:00:00), buyer, chased, unpaid, human, kz1-4, st1-3, phone, night (23:59:59) = 14;
-    # not "broken" (after-sale only), not "next" (00:00:00 the next day)
+    # not "broken" nor "fake" (after-sale only: a bare order number does not make an inquiry),
+    # not "next" (00:00:00 the next day)
     assert conv["asked"] == 14
     # ordered: buyer, chased, unpaid; not late (its order was created at 23:58 the day before)
     assert conv["ordered"] == 3
@@ -95,45 +96,57 @@ def test_unpaid_orders_and_the_chase(report):
 
 def test_first_response_times(report):
     rt = report["response_times"]
-    # 16 customer messages, each its own wait; 15 answered by the bot at once, one (human, 14:01)
-    # by an agent 90 s later
-    assert (rt["waits"], rt["answered"], rt["unanswered"]) == (16, 16, 0)
-    assert rt["within"] == 15 and rt["within_share"] == 15 / 16
-    assert rt["bot"] == {"count": 15, "p50": 0.0, "p90": 0.0, "max": 0.0}
+    # 18 customer messages, each its own wait; 17 answered by the bot at once, one (human, 14:01)
+    # by an agent 90 s later (the agent's 14:00:30 greeting answered no waiting message)
+    assert (rt["waits"], rt["answered"], rt["unanswered"]) == (18, 18, 0)
+    assert rt["within"] == 17 and rt["within_share"] == 17 / 18
+    assert rt["bot"] == {"count": 17, "p50": 0.0, "p90": 0.0, "max": 0.0}
     assert rt["human"] == {"count": 1, "p50": 90.0, "p90": 90.0, "max": 90.0}
     hours = {h["hour"]: h for h in rt["by_hour"]}
     assert hours[0]["waits"] == 1 and hours[23]["waits"] == 1  # both midnight edges inside
     assert hours[14]["waits"] == 2 and hours[14]["within_share"] == 0.5 and hours[14]["human_p50"] == 90.0
-    assert hours[16]["waits"] == 8
-    assert sum(h["waits"] for h in rt["by_hour"]) == 16
+    assert hours[15]["waits"] == 3 and hours[16]["waits"] == 8
+    assert sum(h["waits"] for h in rt["by_hour"]) == 18
 
 
 def test_shares_handoffs_and_tickets(report, day):
     sh = report["shares"]
     kinds = [d.kind for d in day[1][1:-1]]  # the 23rd's messages (not 23:59:30 the day before, not the 24th)
-    assert sh["messages"] == 16 == len(kinds)
+    assert sh["messages"] == 18 == len(kinds)
     by_kind = {k["kind"]: k for k in sh["by_kind"]}
     for kind in ("auto_send", "suggest", "handoff", "hold", "none"):
         assert by_kind[kind]["count"] == kinds.count(kind), kind
-        assert by_kind[kind]["share"] == kinds.count(kind) / 16
-    assert by_kind["handoff"]["count"] == 1 and by_kind["suggest"]["count"] == 1
-    assert sh["auto_reply_share"] == kinds.count("auto_send") / 16
-    assert sh["handoffs"] == 1
-    assert sh["handoffs_by_reason"] == [{"reason": "human_request", "name": "要求人工", "count": 1}]
-    assert sh["handoffs_by_group"] == [{"group": "presale", "name": "售前", "count": 1}]
-    assert sh["sla_breaches"] == 0  # answered after 2.5 min, the presale SLA is 3 min
-    assert sh["open_tickets"] == 1
+        assert by_kind[kind]["share"] == kinds.count(kind) / 18
+    assert by_kind["handoff"]["count"] == 2 and by_kind["suggest"]["count"] == 1
+    assert sh["auto_reply_share"] == kinds.count("auto_send") / 18
+    assert sh["handoffs"] == 2
+    assert sh["handoffs_by_reason"] == [{"reason": "counterfeit_claim", "name": "假货质疑", "count": 1},
+                                        {"reason": "human_request", "name": "要求人工", "count": 1}]
+    assert sh["handoffs_by_group"] == [{"group": "aftersale", "name": "售后", "count": 1},
+                                       {"group": "presale", "name": "售前", "count": 1}]
+    # "human": an agent answered after 30 s (presale SLA 3 min), then went silent after 14:02:30
+    # and release_after (30 min) handed it back; "fake": queued with nobody online, past its
+    # 10 min after-sale SLA and still open
+    human, fake = day[0].tickets_created_between(*_bounds())
+    assert human["status"] == "released" and fake["status"] == "queued"
+    assert sh["sla_breaches"] == 1 and sh["open_tickets"] == 1
+
+
+def _bounds():
+    p = Period(date(2026, 11, 23), date(2026, 11, 23), SHANGHAI)
+    return p.start, p.end
 
 
 def test_intent_mix_against_the_previous_day(report):
     mix = report["intent_mix"]
-    assert (mix["total"], mix["previous_total"]) == (16, 1)
+    assert (mix["total"], mix["previous_total"]) == (18, 1)
     rows = {r["intent"]: r for r in mix["rows"]}
     assert rows["free_shipping"]["count"] == 0 and rows["free_shipping"]["previous"] == 1  # 23:59:30 the 22nd
     assert rows["free_shipping"]["delta_pp"] == -100.0
-    assert rows["stock"]["count"] == 1 and rows["stock"]["share"] == 1 / 16
-    assert rows["stock"]["delta_pp"] == 100 / 16
-    assert sum(r["count"] for r in mix["rows"]) == 16
+    assert rows["stock"]["count"] == 1 and rows["stock"]["share"] == 1 / 18
+    assert rows["stock"]["delta_pp"] == 100 / 18
+    assert rows["counterfeit_claim"]["count"] == 1
+    assert sum(r["count"] for r in mix["rows"]) == 18
 
 
 def test_unanswered_questions_grouped_with_the_nearest_phrase(report, engine):
@@ -164,7 +177,7 @@ def test_the_day_before_and_a_two_day_period(day, engine):
     both = report_for(store, engine, "2026-11-22", "2026-11-23")
     assert both["conversion"]["asked"] == 14  # "late" asked on both days: one customer
     assert both["conversion"]["ordered"] == 4 and both["conversion"]["paid"] == 2
-    assert both["response_times"]["waits"] == 17
+    assert both["response_times"]["waits"] == 19
     assert both["intent_mix"]["previous_total"] == 0
     after = report_for(store, engine, "2026-11-24")
     assert after["conversion"]["asked"] == 1 and after["intent_mix"]["total"] == 1

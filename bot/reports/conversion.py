@@ -2,8 +2,10 @@
 
 Definitions (the tests pin each one):
 
-- **asked**: a customer with at least one message in the period, unless every message was an
-  after-sale one (a parcel that has not arrived is not an inquiry: 售后咨询不计入询单).
+- **asked**: a customer with a message in the period that asks something before a sale
+  (a presale intent), or whose messages hold no after-sale intent at all (在吗, questions kefu
+  did not understand); a customer who only chased a parcel or a refund is not an inquiry
+  (售后咨询不计入询单), even when one of their messages was just an order number.
 - **ordered**: an asked customer with an order created in the period (before or after asking:
   a customer who orders and then asks to change the address did not get lost).
 - **paid**: an ordered customer with one of those orders paid before the period ended, so a
@@ -20,7 +22,7 @@ from typing import Any
 
 from bot.reports.dataset import PAID, Dataset, Turn, turns_by_customer
 from bot.reports.labels import intent_name
-from intents.labels import AFTERSALE
+from intents.labels import AFTERSALE, PRESALE
 
 _OPENERS = frozenset({"greeting", "other", ""})
 
@@ -30,7 +32,7 @@ def inquiry_customers(data: Dataset) -> dict[str, list[Turn]]:
     return {
         customer: turns
         for customer, turns in turns_by_customer(data).items()
-        if any(turn.intent not in AFTERSALE for turn in turns)
+        if any(turn.intent in PRESALE for turn in turns) or not any(turn.intent in AFTERSALE for turn in turns)
     }
 
 

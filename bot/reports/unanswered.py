@@ -3,7 +3,7 @@
 The candidates are the period's customer messages kefu did not understand: classified
 ``other``, or with an intent probability below ``policy.auto_intent_min`` (the same line the
 assistant counts as an unsure turn). They are compared in the phrasebook matcher's form
-(`match_key`: normalised, no punctuation) and grouped greedily, most frequent first: a
+(`match_key`: normalised, no punctuation; digit runs become one ``#``) and grouped greedily, most frequent first: a
 message joins the most similar group leader when the mean of rapidfuzz's ``ratio`` on the
 text and on its sorted characters reaches `SIMILAR` (the second makes 刻字可以吗 and 可以刻字吗
 the same question; the first keeps word order mattering), else it leads a new group.
@@ -16,6 +16,7 @@ a high similarity there means a phrase exists but lacks this wording as a questi
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -30,6 +31,7 @@ from phrasebook.matcher import Matcher, match_key
 SIMILAR = 60.0
 #: Keys that may start a group; rarer wordings can only join one (bounds the work on big stores).
 MAX_LEADERS_FROM = 3000
+_DIGITS = re.compile(r"[0-9]+")
 _FILLER = frozenset("嗯恩哦噢喔额呃啊阿好的吧呀哈嘿行可以是对么嘛呢了哟")
 
 
@@ -49,7 +51,7 @@ def group(texts: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """Group (text, guessed intent) pairs; groups largest first, each with its members."""
     by_key: dict[str, list[tuple[str, str]]] = {}
     for text, intent in texts:
-        key = match_key(text)
+        key = _DIGITS.sub("#", match_key(text))  # numbers (order no., phone) never make the question
         if key and not is_fragment(key):
             by_key.setdefault(key, []).append((text, intent))
     keys = sorted(by_key, key=lambda k: (-len(by_key[k]), k))

@@ -81,6 +81,11 @@ class KefuServer:
             generic = [c for c in self.connectors.values() if isinstance(c, GenericConnector)]
             self._events_secret = generic[0].settings.secret if len(generic) == 1 else ""
         self.metrics_token = self._resolve_secret(config.server.metrics_token, "server.metrics_token")
+        from bot.reports.push import ReportPusher  # the daily summary to the team's group robots
+
+        self.pushes = ReportPusher(self.store, config, assistant.clock, http)
+        self.pushes.install(assistant)
+        self.push_task: asyncio.Task | None = None
 
     @staticmethod
     def _resolve_secret(value: str, where: str) -> str:
@@ -289,6 +294,8 @@ class KefuServer:
         await self.delivery.start()  # undelivered decisions of before the restart go out first
         self.worker_task = asyncio.create_task(self._worker(), name="kefu-worker")
         self.timer_task = asyncio.create_task(self._timers(), name="kefu-timers")
+        if self.pushes.enabled:
+            self.push_task = asyncio.create_task(self.pushes.run(self._stop, self.run), name="kefu-report-push")
 
     async def _worker(self) -> None:
         while True:
@@ -331,7 +338,7 @@ class KefuServer:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._queue.join(), timeout=self.config.server.drain_seconds)
         await self.delivery.drain(max(0.0, deadline - loop.time()))
-        tasks = [t for t in (self.worker_task, self.timer_task) if t is not None]
+        tasks = [t for t in (self.worker_task, self.timer_task, self.push_task) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
