@@ -25,14 +25,16 @@ def funnel(element_id: str, steps: list[tuple[str, int]]) -> str:
     ]
     first = steps[0][1] if steps else 0
     colors = (BLUE, GREEN, ORANGE)
+    left, right = 110, width - 90  # labels | centred bars | rate to the first step
     for i, (label, n) in enumerate(steps):
-        w = max(4.0, (width - 200) * n / top)
-        x, y = (width - w) / 2, 5 + i * (row + gap)
+        w = max(4.0, (right - left) * n / top)
+        x, y = left + (right - left - w) / 2, 5 + i * (row + gap)
         rate = pct(n / first) if first else "-"
         parts.append(
-            f'<g class="step" data-count="{n}"><rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row}" rx="6" '
-            f'fill="{colors[i % 3]}"/><text x="{width / 2}" y="{y + row / 2 + 6}" text-anchor="middle" '
-            f'font-size="17" fill="#111">{escape(label)} {n}（{rate}）</text></g>'
+            f'<g class="step" data-count="{n}"><text x="8" y="{y + row / 2 + 6}" font-size="17" fill="#111">'
+            f'{escape(label)} {n}</text><rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row}" rx="6" '
+            f'fill="{colors[i % 3]}"/><text x="{width - 8}" y="{y + row / 2 + 6}" text-anchor="end" '
+            f'font-size="15" fill="#374151">{rate}</text></g>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -51,7 +53,7 @@ def hbars(element_id: str, title: str, rows: list[tuple[str, float, str]], color
         parts.append(f'<text x="10" y="20" font-size="14" fill="{GREY}">（无数据）</text>')
     for i, (label, value, shown) in enumerate(rows):
         y = 5 + i * row
-        w = max(2.0, 330 * value / top)
+        w = max(2.0, 260 * value / top)
         parts.append(
             f'<g class="bar"><text x="118" y="{y + 17}" text-anchor="end" font-size="14">{escape(label)}</text>'
             f'<rect x="124" y="{y + 3}" width="{w:.1f}" height="{row - 8}" rx="3" fill="{color}"/>'
