@@ -383,6 +383,7 @@ class ReportSettings(_Section):
 
     #: Shop time (flows.timezone) when `kefu serve` pushes yesterday's summary; empty: never.
     push_at: str = "09:00"
+    #: The group robots (钉钉 custom robot, 企业微信 group robot) the daily summary goes to.
     targets: list[ReportTarget] = Field(default_factory=list)
     #: A first response within this long counts as "answered in time" (the seeds' one minute).
     answer_within: timedelta = timedelta(seconds=60)
