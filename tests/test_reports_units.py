@@ -142,3 +142,20 @@ def test_cli_errors_are_one_line(config_path, replayed, tmp_path):
     assert result.exit_code == 2 and "expected a date" in result.output
     result = run(config_path, "--store", str(replayed), "--format", "xml")
     assert result.exit_code == 2
+
+
+def test_customers_show_the_platforms_id_not_the_scoped_one(engine, tmp_path):
+    from bot.reports import build_report
+
+    store = SqliteStore(tmp_path / "s.sqlite")
+    at = datetime(2026, 11, 23, 10, tzinfo=SHANGHAI)
+    row, _ = store.add_message("shop:tb_buyer", "in", "包邮吗", at, platform="shop", message_id="1",
+                               customer_id="shop:tb_buyer")
+    store.add_decision("shop:tb_buyer", at, "message", "suggest", {"intent": "free_shipping", "intent_score": 1.0},
+                       message_row=row)
+    store.add_order_event("o9", "shop:tb_buyer", "created", at + timedelta(minutes=1), {})
+    report = build_report(store, engine.config, Period(date(2026, 11, 23), date(2026, 11, 23), SHANGHAI),
+                          at + timedelta(days=1))
+    assert report["conversion"]["ordered"] == 1  # matched on the scoped id
+    assert report["unpaid"]["rows"][0]["customer"] == "tb_buyer"
+    store.close()

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.flows.payment import chase_key
+from bot.identity import unscoped
 from bot.reports.period import Period
 from bot.store import Job, Store, StoredMessage
 
@@ -112,6 +113,11 @@ def load(store: Store, period: Period, now: datetime, progress: Progress | None 
     previous = period.previous()
     data.previous_intents = store.intent_counts_between(previous.start, previous.end)
     return data
+
+
+def platform_id(customer: str, platform: str | None) -> str:
+    """The id the platform gave the customer: kefu stores ``<connector>:<id>`` (`bot.identity`)."""
+    return unscoped(platform, customer) if platform else customer
 
 
 def turns_by_customer(data: Dataset) -> dict[str, list[Turn]]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.masking import mask
 from bot.reports.conversion import inquiry_customers, orders_created
-from bot.reports.dataset import Dataset
+from bot.reports.dataset import Dataset, platform_id
 from bot.reports.labels import intent_name
 
 _OPENERS = frozenset({"greeting"})
@@ -44,7 +44,7 @@ def section(data: Dataset) -> dict[str, Any]:
         merged = sorted({a for group in authors for a in group.split("+")})
         rows.append(
             {
-                "customer": customer,
+                "customer": platform_id(customer, turns[0].message.platform),
                 "platform": turns[0].message.platform or "",
                 "first_at": data.period.local(turns[0].message.at).isoformat(timespec="seconds"),
                 "first_question": mask(first.message.text),

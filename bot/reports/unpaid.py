@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.reports.conversion import paid_at
-from bot.reports.dataset import Dataset, turns_by_customer
+from bot.reports.dataset import Dataset, platform_id, turns_by_customer
 
 #: First matching intent (customer's messages, last first) → likely reason.
 REASONS = (
@@ -53,9 +53,15 @@ def _chased_at(data: Dataset, order_id: str) -> datetime | None:
     return None
 
 
+def _shown(customer: str, by_customer: dict) -> str:
+    turns = by_customer.get(customer)
+    return platform_id(customer, turns[0].message.platform) if turns else customer
+
+
 def section(data: Dataset) -> dict[str, Any]:
     paid = paid_at(data)
-    intents = {c: [t.intent for t in turns] for c, turns in turns_by_customer(data).items()}
+    by_customer = turns_by_customer(data)
+    intents = {c: [t.intent for t in turns] for c, turns in by_customer.items()}
     created: dict[str, dict[str, Any]] = {}
     last_status: dict[str, str] = {}
     for event in data.order_events:
@@ -76,7 +82,7 @@ def section(data: Dataset) -> dict[str, Any]:
         rows.append(
             {
                 "order_id": order_id,
-                "customer": event["customer_id"],
+                "customer": _shown(event["customer_id"], by_customer),
                 "created_at": data.period.local(event["at"]).isoformat(timespec="seconds"),
                 "amount": event["amount"],
                 "status": status,
