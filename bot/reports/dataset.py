@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.flows.payment import chase_key
+from bot.handoff.ticket import OPEN
 from bot.identity import unscoped
 from bot.reports.period import Period
 from bot.store import Job, Store, StoredMessage
@@ -109,7 +110,7 @@ def load(store: Store, period: Period, now: datetime, progress: Progress | None 
         if job is not None:
             data.chase_jobs[order_id] = job
     data.tickets = store.tickets_created_between(start, end)
-    data.open_tickets = [t for t in store.list_tickets(status=("queued", "assigned")) if t["created_at"] < end]
+    data.open_tickets = [t for t in store.list_tickets(status=OPEN) if t["created_at"] < end]
     previous = period.previous()
     data.previous_intents = store.intent_counts_between(previous.start, previous.end)
     return data

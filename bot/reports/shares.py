@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from bot.handoff.ticket import OPEN
 from bot.reports.dataset import Dataset
 from bot.reports.labels import GROUP_NAMES, KIND_NAMES, reason_name
 
@@ -23,7 +24,7 @@ def _breached(ticket: dict[str, Any], now) -> bool:
     answered = ticket.get("answered_at")
     if answered is not None:
         return answered > ticket["sla_due"]
-    return ticket["status"] in {"queued", "assigned"} and now > ticket["sla_due"]
+    return ticket["status"] in OPEN and now > ticket["sla_due"]
 
 
 def section(data: Dataset) -> dict[str, Any]:
