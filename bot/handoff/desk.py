@@ -30,12 +30,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.config import HandoffSettings
+from bot.handoff.presence import PresenceAndSla
 from bot.handoff.routing import PRIORITY_ORDER, expected_wait, pick_agent
 from bot.handoff.ticket import (
     GROUPS,
     OPEN,
     PLATFORM_AGENT,
-    PRESENCE,
     BadDeskRequest,
     Group,
     Priority,
@@ -55,8 +55,8 @@ __all__ = ["GROUPS", "OPEN", "Group", "Priority", "Status", "Ticket", "TicketDes
            "TicketStateError"]
 
 
-class TicketDesk:
-    """Tickets, agents' presence and routing, on top of a `Store`.
+class TicketDesk(PresenceAndSla):
+    """Tickets, agents' presence (`PresenceAndSla`) and routing, on top of a `Store`.
 
     Args:
         store: Where tickets and presence live.
@@ -285,85 +285,6 @@ class TicketDesk:
             self.store.update_ticket(ticket["id"], **fields)
             return self._get(ticket["id"])
 
-    # --- presence -------------------------------------------------------------------------------
-    def set_status(self, agent_id: str, status: str) -> list[Ticket]:
-        """An agent comes online, steps away or goes offline; routing runs at once.
-
-        - ``online``: takes new tickets.
-        - ``away``: signed in, takes nothing new, keeps what they hold: they may be back in a
-          minute and are mid-conversation with those customers; reshuffling would make a
-          customer explain everything again to someone else. An answered ticket left alone
-          falls back to the bot through `idle`; an unanswered one gets flagged by `breached`.
-        - ``offline``: gone; their open tickets go back to the queue (assignee cleared, SLA due
-          time kept: the promise was made) and are routed to whoever is online.
-
-        Returns:
-            The tickets this change moved, as they are now: those returned to the queue (queued,
-            or already assigned to someone else) and those routing assigned.
-
-        Raises:
-            UnknownAgent: ``agent_id`` is not in the config (a ValueError).
-            BadDeskRequest: an unknown status (a ValueError).
-        """
-        self._agent(agent_id)
-        if status not in PRESENCE:
-            raise BadDeskRequest(f"unknown presence status {status!r}; expected one of {', '.join(PRESENCE)}")
-        now = self.clock.now()
-        with self.store.transaction():
-            self.store.set_status(agent_id, status, now)
-            _LOGGER.info("agent %s is %s", agent_id, status)
-            returned = self._return_tickets(agent_id, now) if status == "offline" else []
-            routed = self._route(now)
-            moved = {ticket.id: ticket for ticket in returned}
-            moved.update({ticket.id: ticket for ticket in routed})
-            return [self._get(ticket_id) for ticket_id in moved]
-
-    def set_presence(self, agent_id: str, online: bool) -> list[Ticket]:
-        """The boolean form of `set_status`: True is online, False is away (keeps their tickets)."""
-        return self.set_status(agent_id, "online" if online else "away")
-
-    def statuses(self) -> dict[str, str]:
-        """Every configured agent → online | away | offline (an agent never seen is offline)."""
-        seen = self.store.statuses()
-        return {agent_id: seen.get(agent_id, "offline") for agent_id in self._agents}
-
-    def presence(self) -> dict[str, bool]:
-        """Every configured agent → taking tickets now (online)."""
-        return {agent_id: status == "online" for agent_id, status in self.statuses().items()}
-
-    def on_duty(self, group: str) -> bool:
-        """Someone who takes ``group`` is online (full or not): a person will come."""
-        online = self._online()
-        return any(group in agent.groups and online.get(agent.id, False) for agent in self.settings.agents)
-
-    def _return_tickets(self, agent_id: str, now: datetime) -> list[Ticket]:
-        returned = []
-        for ticket in self._tickets("assigned"):
-            if ticket.assignee == agent_id:
-                self.store.update_ticket(ticket.id, status="queued", assignee=None, assigned_at=None, updated_at=now)
-                _LOGGER.info("ticket %s back in the %s queue: %s went offline", ticket.id, ticket.group, agent_id)
-                returned.append(ticket)
-        return returned
-
-    # --- SLA ------------------------------------------------------------------------------------
-    def note_breaches(self) -> list[Ticket]:
-        """Open tickets newly past their SLA unanswered: each is logged and returned once.
-
-        The caller counts them (``kefu_sla_breaches_total``); the mark is in the store, so a
-        restarted server neither logs nor counts a breach again.
-        """
-        now = self.clock.now()
-        with self.store.transaction():
-            fresh = [ticket for ticket in self.tickets(OPEN) if ticket.breached(now) and ticket.breach_noted_at is None]
-            for ticket in fresh:
-                self.store.update_ticket(ticket.id, breach_noted_at=now)
-                late = int((now - ticket.sla_due).total_seconds())
-                _LOGGER.warning(
-                    "SLA breached: ticket %s (%s/%s, %s) unanswered %ss past due, assignee %s",
-                    ticket.id, ticket.group, ticket.priority, ticket.reason, late, ticket.assignee or "none",
-                )
-            return [self._get(ticket.id) for ticket in fresh]
-
     # --- reading --------------------------------------------------------------------------------
     def tickets(self, status: str | Iterable[str] | None = None, group: str | None = None) -> list[Ticket]:
         """Tickets filtered by status(es) and group, most urgent first, then oldest."""
@@ -443,9 +364,6 @@ class TicketDesk:
         if agent_id not in self._agents:
             known = ", ".join(self._agents) or "none"
             raise UnknownAgent(f"unknown agent {agent_id!r}; configured agents: {known}")
-
-    def _online(self) -> dict[str, bool]:
-        return {agent_id: status == "online" for agent_id, status in self.store.statuses().items()}
 
     def _sla(self, group: str) -> timedelta:
         # A config that lists only some groups under `sla` replaces the whole default mapping;
