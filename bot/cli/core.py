@@ -17,8 +17,8 @@ from pathlib import Path
 import click
 
 from bot.cli.progress import retraining, training
-from bot.config import RUNTIME_PLACEHOLDERS, Config, ConfigError, load_config
-from bot.engine import Engine, load_shop_phrasebook, load_shop_training_set, model_path
+from bot.config import Config, ConfigError, load_config
+from bot.engine import Engine, load_shop_training_set, model_path
 from bot.evaluate import EvalDataError, evaluate, format_report, read_examples
 from bot.handoff.ticket import DeskError
 from bot.i18n import LANGUAGES, N_, _, localise, set_language
@@ -27,7 +27,6 @@ from bot.store.sqlite import StoreSchemaError
 from connectors.registry import ConnectorConfigError
 from intents.classifier import StaleModelError, train
 from intents.dataset import TrainingDataError
-from phrasebook.lint import lint_phrasebook
 from phrasebook.loader import PhrasebookError
 from phrasebook.schema import Phrasebook
 
@@ -188,37 +187,27 @@ def train_command(config: Config, output: Path | None) -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document with every problem.")
+@click.option("--min-examples", default=20, show_default=True, help="Warn about intents with fewer training examples.")
 @with_config
-def lint(config: Config) -> None:
-    """Check phrasebook and training data, red lines included; print file:line per problem."""
-    problems: list[str] = []
-    try:
-        phrasebook = load_shop_phrasebook(config)
-    except PhrasebookError as exc:
-        # every kind of problem in one pass: red lines of the entries that did load too
-        problems += exc.problems
-        phrasebook = Phrasebook(exc.entries)
-    problems += lint_phrasebook(
-        phrasebook,
-        config.shop.placeholders(),
-        config.shop.platform,
-        config.policy.banned_words,
-        RUNTIME_PLACEHOLDERS,
-    )
-    try:
-        data = load_shop_training_set(config)
-    except TrainingDataError as exc:
-        problems += exc.problems
-        data = None
-    for problem in problems:
-        click.echo(localise(problem))
-    for warning in shop_intent_warnings(config, phrasebook, data):
-        click.echo(_("warning: {text}").format(text=warning))
-    if problems:
-        click.echo(_("{n} problem(s)").format(n=len(problems)), err=True)
+def lint(config: Config, as_json: bool, min_examples: int) -> None:
+    """Check phrasebook and training data: structure, red lines, clashes, platform limits; file:line each."""
+    from bot.lint_report import collect, format_text
+    from phrasebook.lint_checks import Problem
+
+    report = collect(config, min_examples)
+    report.problems += [Problem("", None, "warning", "shop_intent", w)
+                        for w in shop_intent_warnings(config, report.book, report.data)]
+    if as_json:
+        click.echo(json.dumps(report.as_json(), ensure_ascii=False))
+    else:
+        out, err = format_text(report)
+        for line in out:
+            click.echo(line)
+        for line in err:
+            click.echo(line, err=True)
+    if report.errors:
         sys.exit(1)
-    click.echo(_("ok: {entries} phrasebook entries, {examples} training examples").format(
-        entries=len(phrasebook), examples=len(data)))
 
 
 #: A shop intent with fewer training lines than this is hard to learn: lint says so.
@@ -240,20 +229,45 @@ def shop_intent_warnings(config: Config, phrasebook: Phrasebook, data) -> list[s
 
 
 @main.command(name="eval")
-@click.option("--data", "data_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help='JSON lines {"text", "intent", "alt"?}.')
+@click.option("--data", "data_path", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='JSON lines {"text", "intent", "alt"?} (not needed with --cross-validation).')
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--accept-alt", is_flag=True, help="Count the alt label as correct too.")
+@click.option("--cross-validation", "cross_validation", is_flag=True,
+              help="Measure on the shop's own training examples: stratified, seeded folds.")
+@click.option("--folds", default=5, show_default=True, help="Folds for --cross-validation.")
+@click.option("--seed", default=13, show_default=True, help="Shuffling seed for --cross-validation.")
+@click.option("--errors", "errors_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write every wrong message (text, expected, predicted, score) as JSON lines.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write one self-contained HTML report (confusion matrix, histogram, errors, coverage).")
 @with_config
-def eval_command(config: Config, data_path: Path, as_json: bool, accept_alt: bool) -> None:
-    """Measure intent accuracy, macro-F1 and auto-send precision on a labelled file."""
-    intent_set = config.intent_set()
-    examples = read_examples(data_path, intents=set(intent_set.groups))
-    report = evaluate(engine_for(config), examples, accept_alt=accept_alt)
+def eval_command(config: Config, data_path: Path | None, as_json: bool, accept_alt: bool, cross_validation: bool,
+                 folds: int, seed: int, errors_path: Path | None, html_path: Path | None) -> None:
+    """Measure intent accuracy, macro-F1 and auto-send precision on a labelled file (or by cross-validation)."""
+    from bot.suites.eval_report import cross_validation_report, details_report, write_outputs
+
+    if cross_validation:
+        report, engine = cross_validation_report(config, folds, seed, quiet=as_json), None
+    elif data_path is None:
+        raise click.UsageError("give --data FILE.jsonl, or --cross-validation")
+    else:
+        intent_set = config.intent_set()
+        examples = read_examples(data_path, intents=set(intent_set.groups))
+        engine = engine_for(config)
+        report = evaluate(engine, examples, accept_alt=accept_alt)
+        if errors_path is not None or html_path is not None:
+            details_report(engine, examples, report)
+    write_outputs(config, engine, report, errors_path, html_path)
     if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False))
+        click.echo(json.dumps({k: v for k, v in report.items() if k != "details"}, ensure_ascii=False))
     else:
         click.echo(format_report(report))
+        if "details" in report:
+            from bot.suites.eval_report import format_histogram
+
+            click.echo("")
+            click.echo(format_histogram(report["details"]["histogram"]))
 
 
 @main.command()

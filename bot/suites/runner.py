@@ -34,6 +34,7 @@ class TurnResult:
             "kinds": [d.kind for _, d in self.seen.decisions],
             "intents": [d.intent for _, d in self.seen.decisions if d.intent],
             "lines": [s.id for s in self.seen.lines()],
+            "texts": [s.text for s in self.seen.lines()],
             "fired": [pid for _, pid in self.seen.fired],
         }
 
@@ -45,7 +46,6 @@ class TurnResult:
             "passed": self.passed,
             "problems": self.problems,
             **self.answer(),
-            "texts": [s.text for s in self.seen.lines()],
             "reasons": [r for _, d in self.seen.decisions for r in d.reasons],
         }
 
