@@ -97,8 +97,8 @@ def format_text(report: LintReport) -> tuple[list[str], list[str]]:
     errors = [localise(str(p)) for p in report.errors]
     warnings = [localise(str(p)) for p in report.warnings]
     if errors:
-        return errors + warnings, [_("{n} problem(s)").format(n=len(errors))
-                                   + (f", {len(warnings)} warning(s)" if warnings else "")]
+        counts = [f"{len(warnings)} warning(s)"] if warnings else []
+        return errors + warnings, [*counts, _("{n} problem(s)").format(n=len(errors))]
     head = _("ok: {entries} phrasebook entries, {examples} training examples").format(
         entries=report.entries, examples=report.examples)
     return [head, *warnings], [f"{len(warnings)} warning(s)"] if warnings else []
