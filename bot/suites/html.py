@@ -37,7 +37,8 @@ def confusion_svg(labels: list[str], matrix: list[list[int]], cell: int = 18) ->
     margin = 10 + 7 * max((len(label) for label in labels), default=1)
     size = margin + n * cell + 10
     parts = [f'<svg id="confusion-matrix" xmlns="http://www.w3.org/2000/svg" role="img" '
-             f'aria-label="confusion matrix" width="{size}" height="{size}" font-size="11" font-family="monospace">',
+             f'aria-label="confusion matrix" width="{size + margin // 2}" height="{size}" font-size="11" '
+             'font-family="monospace">',
              "<title>confusion matrix: rows = true intent, columns = predicted intent</title>"]
     for i, label in enumerate(labels):
         y = margin + i * cell + cell * 0.7
