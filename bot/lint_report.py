@@ -92,10 +92,16 @@ def collect(config: Config, min_examples: int = MIN_EXAMPLES) -> LintReport:
     return report
 
 
+def _warning(problem: Problem) -> str:
+    where = f"{problem.file}:{problem.line}" if problem.line else problem.file
+    text = _("warning: {text}").format(text=localise(problem.message))
+    return f"{where}: {text}" if where else text
+
+
 def format_text(report: LintReport) -> tuple[list[str], list[str]]:
     """(stdout lines, stderr lines) of the text output."""
     errors = [localise(str(p)) for p in report.errors]
-    warnings = [localise(str(p)) for p in report.warnings]
+    warnings = [_warning(p) for p in report.warnings]
     if errors:
         counts = [f"{len(warnings)} warning(s)"] if warnings else []
         return errors + warnings, [*counts, _("{n} problem(s)").format(n=len(errors))]
