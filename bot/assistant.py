@@ -17,11 +17,14 @@ from datetime import datetime
 
 from bot.engine import Context, Engine
 from bot.flows import JobSpec, Scripted
+from bot.flows.answering import note_sent as note_prompt
+from bot.flows.answering import read_against
 from bot.flows.bargaining import FOLLOWUP_KIND, on_followup_due, on_price_ask
 from bot.flows.conversation import away_greeting_due, carried_intent, farewell
 from bot.flows.payment import CHASE_KIND, STOPS_CHASE, chase_job, chase_key, on_chase_due
 from bot.handoff.actions import DeskActions
 from bot.handoff.desk import TicketDesk
+from bot.handoff.intake import asked_item, closing_words, intake_step, next_item, note_asked
 from bot.handoff.summary import build_summary, headline
 from bot.handoff.triggers import Trigger, find_trigger, intake_needs
 from bot.models import Decision, Handoff, Inbound, OrderEvent, Suggestion
@@ -116,7 +119,11 @@ class Assistant(DeskActions):
         # "not understood": even the best intent is below what the policy would act on alone
         # (a bare answer is understood: it just asks for nothing)
         unsure = result.score < self.config.policy.auto_intent_min and not reading.bare_answer
-        carried = carried_intent(text, result.confident, state)
+        answered = read_against(reading, state.prompt)
+        state.prompt = None  # this message answers the last question, or moves on
+        if answered is not None:
+            reading, result = answered[0], answered[0].result
+        carried = None if answered else carried_intent(text, result.confident, state)
         if carried:
             ranking = [(carried, 1.0), *[(n, p) for n, p in result.ranking if n != carried]]
             result = IntentResult(carried, 1.0, ranking, True)
@@ -144,7 +151,7 @@ class Assistant(DeskActions):
         handed = self._handoff_step(decision, text, state, now, result.confident, has_images)
         if handed is not None:
             return self._away(handed, state, now)
-        scripted = self._script(decision, text, state, now)
+        scripted = self._script(decision, text, state, now) if answered is None else None
         if scripted is not None:
             decision = self._apply(decision, scripted, state, now)
         return self._away(decision, state, now)
@@ -177,9 +184,20 @@ class Assistant(DeskActions):
         )
         may_speak = not mode_blockers(self.config.policy, self._gate(state, now))
         pending = state.pending_handoff
+        closing = False
         if pending is not None:
             # during intake only anger or a request for a person cuts the questions short
             escalate = found is not None and found.reason in {"angry", "human_request"}
+            if not escalate:
+                step = intake_step(state, text, decision, confident, has_images, self.config.policy)
+                if step == "waiting":
+                    return decision.model_copy(update={
+                        "kind": "suggest", "replies": [], "handoff": None,
+                        "reasons": [f"intake: the customer is fetching the {asked_item(state)}, waiting once"]})
+                if step == "abandoned" and not closing_words(text, decision):
+                    state.pending_handoff = None  # a new subject: the bot answers it, the case is dropped
+                    return None
+                closing = step == "abandoned"
             trigger = found if escalate else Trigger(
                 pending["reason"], pending["priority"], pending["group"], False, pending["detail"]
             )
@@ -188,20 +206,21 @@ class Assistant(DeskActions):
             trigger, intent = found, decision.intent
         else:
             return None
-        if not trigger.immediate and may_speak:
-            asked = pending["asked"] if pending else []
-            needs = [n for n in intake_needs(intent, bool(state.slots.get("order_id")), state.photos_received)
-                     if n not in asked]
-            if needs:
-                line = self._line(f"aftersale.ask_{needs[0]}", state, 1.0, f"intake before handoff: {needs[0]}")
+        if not trigger.immediate and may_speak and not closing:
+            needs = intake_needs(intent, bool(state.slots.get("order_id")), state.photos_received)
+            item = next_item(needs, state)
+            if item is not None:
+                line = self._line(f"aftersale.ask_{item}", state, 1.0, f"intake before handoff: {item}")
                 if not line_blockers(self.config.policy, line, self._gate(state, now)):
+                    note_asked(state, item)
                     state.pending_handoff = {
                         "reason": trigger.reason, "priority": trigger.priority, "group": trigger.group,
-                        "detail": trigger.detail, "intent": intent, "asked": [*asked, needs[0]],
+                        "detail": trigger.detail, "intent": intent,
+                        "asked": [i for i, status in state.intake.items() if status != "satisfied"],
                     }
                     return decision.model_copy(update={
                         "kind": "auto_send", "replies": [line], "suggestions": [line, *decision.suggestions],
-                        "handoff": None, "reasons": [f"{trigger.detail}; intake asks for {needs[0]} first"],
+                        "handoff": None, "reasons": [f"{trigger.detail}; intake asks for {item} first"],
                     })
         return self._hand_off(trigger, decision, state, now)
 
@@ -379,6 +398,7 @@ class Assistant(DeskActions):
         for line in decision.replies:
             self.store.add_message(state.conversation_id, "out", line.text, now)
             state.note_sent(line.id, line.text, now, auto)
+        note_prompt(state, decision.replies)
         decision_id = self.store.add_decision(
             state.conversation_id, now, trigger, decision.kind,
             decision.model_dump(mode="json", exclude={"trace", "id"}),

@@ -59,6 +59,14 @@ class ConversationState(BaseModel):
     ticket_id: int | None = None
     #: When the customer was last told their queued ticket is waiting (ISO): not every message.
     queued_notice_at: str | None = None
+    #: The question the bot or an agent asked last and nobody answered yet (`bot.flows.answering`):
+    #: a short answer ("是", "没有", "2") is read against it.
+    prompt: dict[str, Any] | None = None
+    #: Intake item (order, photos) → asked | satisfied | declined | abandoned, for the whole
+    #: conversation: each item is asked for once, never twice (`bot.handoff.intake`).
+    intake: dict[str, str] = Field(default_factory=dict)
+    #: Concessions the bot actually sent (member_price, gift), in order: what the scripts may claim.
+    concessions: list[str] = Field(default_factory=list)
 
     @property
     def last_intent(self) -> str | None:

@@ -93,3 +93,62 @@ def test_in_a_conversation_a_bare_answer_with_no_question_starts_nothing(engine)
         assert line.kind in {"suggest", "hold"}, (line.customer, line.kind)
         assert [r["phrase_id"] for r in line.replies] in ([], ["greeting.away"])
         assert line.handoff is None
+
+
+# --- with a question before it, a short answer is read against that question ------------------
+
+
+def _run(engine, *texts):
+    from test_replay import by_trigger, replay, say
+
+    return by_trigger(replay(engine, [say("c1", t) for t in texts], policy={"mode": "auto"}), "message")
+
+
+@pytest.mark.parametrize("act_text", ["是", "没有", "不是", "还没", "好的", "2", "不知道", "123456789012"])
+def test_an_answer_to_the_bots_question_is_read_as_its_topic_and_only_suggested(engine, act_text):
+    # the second bargain.bulk variant asks "您大概要多少件？"
+    lines = _run(engine, "买十件有优惠吗", "买十件有优惠吗", act_text)
+    asked, answer = lines[1], lines[2]
+    assert "？" in asked.replies[-1]["text"]
+    assert answer.intent == "bulk_discount"
+    assert answer.kind == "suggest" and not answer.replies and answer.handoff is None
+    assert any("to bargain.bulk" in r for r in answer.reasons)
+
+
+def test_a_question_is_answered_only_once(engine):
+    lines = _run(engine, "买十件有优惠吗", "买十件有优惠吗", "是", "是")
+    assert lines[2].intent == "bulk_discount"
+    assert lines[3].intent == "other" and any("no question before it" in r for r in lines[3].reasons)
+
+
+def test_an_answer_to_an_offer_does_not_climb_the_bargaining_ladder(engine):
+    from bot.flows.answering import prompt_of
+    from bot.models import Suggestion
+
+    offer = Suggestion(id="bargain.gift_followup", text="可以额外送您赠品，您看这样行吗？", score=1, intent="price_bargain",
+                       auto_send=True)
+    assert prompt_of(offer)["expects"] == "answer"
+    plain = Suggestion(id="shipping.when", text="付款后48小时内发货。", score=1, intent="shipping_time", auto_send=True)
+    assert prompt_of(plain) is None
+
+
+def test_yes_never_auto_sends_genuine_goods_and_no_never_starts_missing_item_intake(engine):
+    for text in ["是", "没有"]:
+        (line,) = _run(engine, text)
+        assert line.kind == "suggest" and not line.replies, text
+        assert line.intent == "other"
+
+
+def test_an_agents_question_is_what_the_next_short_answer_answers(engine):
+    from bot.flows.answering import note_agent_line, read_against
+    from bot.state import ConversationState
+
+    state = ConversationState(conversation_id="c", customer_id="c", last_intents=["invoice"])
+    note_agent_line(state, "请问发票抬头是个人还是公司？")
+    answered = read_against(engine.read("公司"), state.prompt)
+    assert answered is None  # "公司" is more than a short answer
+    reading, why = read_against(engine.read("是的"), state.prompt)
+    assert reading.result.intent == "invoice" and not reading.result.confident
+    assert "the agent's question" in why
+    note_agent_line(state, "已经帮您改好了。")
+    assert state.prompt is None and read_against(engine.read("是的"), state.prompt) is None

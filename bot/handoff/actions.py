@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.config import in_window, parse_hours
+from bot.flows.answering import note_agent_line
 from bot.handoff.summary import build_summary
 from bot.handoff.ticket import PLATFORM_AGENT, ConversationNotFound, Ticket, TicketStateError
 from bot.handoff.triggers import Trigger, find_trigger, group_for
@@ -149,7 +150,9 @@ class DeskActions:
             self.store.add_message(conversation_id, "out", text, now, message_id=message_id,
                                    raw={"author": "agent", "agent_id": who})
             ticket = self.desk.note_agent_reply(conversation_id) or ticket
+            note_agent_line(state, text)  # a short answer next is read against the agent's question
             self._own(ticket, state)
+            self.store.save_state(conversation_id, state.customer_id, state.model_dump(mode="json"), now)
         return ticket
 
     def taken_on_platform(self, conversation_id: str, *, assigned: bool) -> Ticket:
