@@ -22,6 +22,7 @@ from bot.flows.answering import read_against
 from bot.flows.bargaining import FOLLOWUP_KIND, on_followup_due, on_price_ask
 from bot.flows.conversation import away_greeting_due, carried_intent, farewell
 from bot.flows.payment import CHASE_KIND, STOPS_CHASE, chase_job, chase_key, on_chase_due
+from bot.flows.truth import facts_of, record_sent
 from bot.handoff.actions import DeskActions
 from bot.handoff.desk import TicketDesk
 from bot.handoff.intake import asked_item, closing_words, intake_step, next_item, note_asked
@@ -69,6 +70,7 @@ class Assistant(DeskActions):
             owner=state.owner,
             recent_auto_sends=state.recent_auto_sends(now),
             max_auto_per_minute=self.config.flows.max_auto_per_minute,
+            facts=facts_of(state, self.config.shop.platform),
         )
 
     # --- messages ---------------------------------------------------------------------------
@@ -136,6 +138,7 @@ class Assistant(DeskActions):
             uses=state.phrase_uses,
             owner="bot" if queued else state.owner,
             recent_auto_sends=state.recent_auto_sends(now),
+            facts=facts_of(state, self.config.shop.platform),
         )
         decision = engine.suggest_with(text, reading, context)
         if carried:
@@ -268,7 +271,8 @@ class Assistant(DeskActions):
         text = choose_reply(
             entry, {**self.engine.values, **runtime}, state.last_replies[-1:], state.phrase_uses.get(phrase_id, 0)
         )
-        return Suggestion(id=entry.id, text=text, score=score, intent=entry.intent, auto_send=entry.auto_send, why=why)
+        return Suggestion(id=entry.id, text=text, score=score, intent=entry.intent, auto_send=entry.auto_send, why=why,
+                          requires=list(entry.requires))
 
     def _apply(self, decision: Decision, scripted: Scripted, state: ConversationState, now: datetime) -> Decision:
         """Put a flow's line first and decide again with the script gate."""
@@ -399,6 +403,7 @@ class Assistant(DeskActions):
             self.store.add_message(state.conversation_id, "out", line.text, now)
             state.note_sent(line.id, line.text, now, auto)
         note_prompt(state, decision.replies)
+        record_sent(state, decision.replies)
         decision_id = self.store.add_decision(
             state.conversation_id, now, trigger, decision.kind,
             decision.model_dump(mode="json", exclude={"trace", "id"}),

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
 from bot.config import RUNTIME_PLACEHOLDERS, Config
+from bot.flows.aftersale import reroute
 from bot.models import ClauseReading, Decision, Suggestion
 from bot.policy import Gate, auto_send_blockers, decide
 from bot.reading import Reading, read_many
@@ -84,6 +85,8 @@ class Context:
     uses: Mapping[str, int] = field(default_factory=dict)
     owner: str = "bot"
     recent_auto_sends: int = 0
+    #: Conditions that hold in the conversation (`bot.flows.truth`); None: only the platform.
+    facts: frozenset[str] | None = None
 
     def gate(self, config: Config) -> Gate:
         return Gate(
@@ -92,6 +95,7 @@ class Context:
             owner=self.owner,
             recent_auto_sends=self.recent_auto_sends,
             max_auto_per_minute=config.flows.max_auto_per_minute,
+            facts=self.facts,
         )
 
 
@@ -145,7 +149,10 @@ class Engine:
         started = time.perf_counter()
         if isinstance(reading, IntentResult):
             reading = Reading(text, reading, text)
-        result = reading.result
+        result = reroute(reading.result, reading.core)  # broken goods: after-sale, not the no-reason policy
+        if result is not reading.result:
+            reading = replace(reading, result=result,
+                              notes=(*reading.notes, "faulty goods: a quality complaint, not a no-reason return"))
         clean = normalise(text)
         slots = extract_slots(text)
         probs = result.probs()
@@ -244,4 +251,5 @@ class Engine:
             intent=entry.intent,
             auto_send=entry.auto_send,
             why=match.why(),
+            requires=list(entry.requires),
         )

@@ -17,6 +17,7 @@ from bot.config import RUNTIME_PLACEHOLDERS, Config
 from bot.engine import load_shop_phrasebook, load_shop_training_set
 from bot.i18n import _, localise
 from intents.dataset import TrainingDataError, TrainingSet
+from phrasebook.claims import lint_claims
 from phrasebook.lint import lint_phrasebook
 from phrasebook.lint_checks import (
     Problem,
@@ -76,6 +77,8 @@ def collect(config: Config, min_examples: int = MIN_EXAMPLES) -> LintReport:
     if len(book):
         red = lint_phrasebook(book, values, config.shop.platform, config.policy.banned_words, RUNTIME_PLACEHOLDERS)
         report.problems += [Problem.parse(p, "red_line") for p in red]
+        claims = lint_claims(book, values, RUNTIME_PLACEHOLDERS)
+        report.problems += [Problem.parse(p, "unchecked_claim") for p in claims]
         types = [str(c.get("type", "")) for c in config.connectors.values()]
         report.problems += length_limits(book, sample, types)
         report.problems += clashes(book, config.policy.auto_send_min)

@@ -52,6 +52,8 @@ class Suggestion(BaseModel):
     intent: str
     auto_send: bool
     why: str = ""
+    #: Conditions that must hold before it is sent (`phrasebook.conditions`).
+    requires: list[str] = Field(default_factory=list)
 
 
 class Handoff(BaseModel):

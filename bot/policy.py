@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from bot.config import PolicySettings
 from bot.models import DecisionKind, Handoff, Suggestion
 from intents.classifier import IntentResult
+from phrasebook.conditions import unmet
 from phrasebook.redlines import find_red_lines
 
 
@@ -27,6 +28,11 @@ class Gate:
     owner: str = "bot"
     recent_auto_sends: int = 0
     max_auto_per_minute: int = 6
+    #: Conditions that hold in the conversation (`bot.flows.truth`); None: only the platform is known.
+    facts: frozenset[str] | None = None
+
+    def known_facts(self) -> frozenset[str]:
+        return self.facts if self.facts is not None else frozenset({f"platform:{self.platform}"})
 
 
 def below(value: float, threshold: float) -> str:
@@ -99,6 +105,8 @@ def line_blockers(policy: PolicySettings, line: Suggestion, gate: Gate) -> list[
     reasons = []
     if not line.auto_send:
         reasons.append(f"{line.id} is marked auto_send: false")
+    for condition in unmet(line.requires, gate.known_facts()):
+        reasons.append(f"{line.id} requires {condition}, which does not hold")
     reasons += [str(hit) for hit in find_red_lines(line.text, gate.platform, policy.banned_words)]
     return reasons
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from phrasebook.conditions import ConditionError, parse_condition
+
 
 class PhraseEntry(BaseModel):
     """One quick reply and the customer lines it answers.
@@ -28,6 +30,8 @@ class PhraseEntry(BaseModel):
     stage: int | None = Field(default=None, ge=1)
     #: Free labels for the shop's own use (search, reports).
     tags: tuple[str, ...] = ()
+    #: What must be true before this line may be sent (`phrasebook.conditions`).
+    requires: tuple[str, ...] = ()
     #: ``file:line`` the entry was read from; set by the loader, used in every error message.
     source: str = Field(default="", exclude=True)
 
@@ -38,6 +42,21 @@ class PhraseEntry(BaseModel):
             if not value.strip():
                 raise ValueError(f"item {i + 1} is empty")
         return tuple(v.strip() for v in values)
+
+    @field_validator("requires", mode="before")
+    @classmethod
+    def _conditions(cls, values: object) -> tuple[str, ...]:
+        if values is None:
+            return ()
+        if not isinstance(values, (list, tuple)):
+            values = [values]
+        out = []
+        for i, item in enumerate(values):
+            try:
+                out.append(parse_condition(item))
+            except ConditionError as exc:
+                raise ValueError(f"item {i + 1}: {exc}") from None
+        return tuple(out)
 
     @property
     def matchable(self) -> bool:

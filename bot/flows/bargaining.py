@@ -1,9 +1,11 @@
 """The bargaining ladder (DESIGN.md "Scripts the seeds describe").
 
 First ask → the unified price; bulk → the tiered price (a 大宗 order → a person in sales);
-returning customer → the member price; after a concession → "already the best price";
-"other shop is cheaper" → we are the authorised store; the third and later ask → "let me ask
-my manager" and, 2–3 minutes later, a gift instead of a discount (once per conversation).
+returning customer → the member price; "other shop is cheaper" → we are the authorised store;
+the third ask → "let me ask my manager" and, 2–3 minutes later, a gift instead of a discount
+(once per conversation). Later asks get only what is true: "already the best we can do" after a
+concession the bot really sent (`ConversationState.concessions`), "the manager is still
+checking" while the follow-up is pending, and a firm unified price otherwise.
 """
 
 from __future__ import annotations
@@ -49,16 +51,19 @@ def on_price_ask(
         return Scripted("bargain.manager", f"ask #{rung}: ask the manager, follow up later", jobs=(job,))
     if intent == "competitor_cheaper" and rung < 3:
         return Scripted("bargain.competitor", f"ask #{rung}: another shop is cheaper")
-    if intent == "returning_discount" and not state.concession_given:
-        state.concession_given = True
+    if intent == "returning_discount" and not state.concessions:
         return Scripted("bargain.returning", f"ask #{rung}: returning customer → member price")
-    if state.concession_given or rung >= 3:
-        return Scripted("bargain.after_concession", f"ask #{rung}: already the best price")
+    # only what really happened may be claimed: a concession the bot sent, a manager it asked
+    if state.concessions:
+        return Scripted("bargain.after_concession", f"ask #{rung}: a concession was made, no further")
+    if state.bargain_followup == "pending":
+        return Scripted("bargain.manager_pending", f"ask #{rung}: the manager has not answered yet")
+    if rung >= 3:
+        return Scripted("bargain.firm", f"ask #{rung}: no concession, the price stays")
     return Scripted("bargain.first", f"ask #{rung}: unified price")
 
 
 def on_followup_due(state: ConversationState) -> Scripted:
     """The manager's answer: no lower price, but a gift."""
-    state.bargain_followup = "done"
-    state.concession_given = True
+    state.bargain_followup = "done"  # the gift counts as a concession once it is sent (bot.flows.truth)
     return Scripted("bargain.gift_followup", "manager follow-up: a gift instead of a discount")
