@@ -30,7 +30,9 @@ class PhraseEntry(BaseModel):
     stage: int | None = Field(default=None, ge=1)
     #: Free labels for the shop's own use (search, reports).
     tags: tuple[str, ...] = ()
-    #: What must be true before this line may be sent (`phrasebook.conditions`).
+    #: What must be true before it is sent: concession_made, manager_asked, order_placed, order_paid,
+    #: order_shipped, order_known, photos_received, {platform: taobao|tmall|jd}. A line claiming a
+    #: concession, special price, manager's answer or shipping promise needs one (`kefu lint`).
     requires: tuple[str, ...] = ()
     #: ``file:line`` the entry was read from; set by the loader, used in every error message.
     source: str = Field(default="", exclude=True)

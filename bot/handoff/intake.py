@@ -75,9 +75,14 @@ def outcome(item: str, turn: Turn, waited: bool) -> Outcome:
 
 
 def asked_item(state: ConversationState) -> str | None:
-    """The item the open step asked for (the last one asked), or None."""
-    open_items = [item for item, status in state.intake.items() if status == "asked"]
-    return open_items[-1] if open_items else None
+    """The item the open step of the pending handoff asked for, or None.
+
+    A step left open by a handoff that cut intake short (anger, "转人工") stays "asked" in
+    ``state.intake`` — never asked again — but is not the open step of a later case.
+    """
+    pending = state.pending_handoff or {}
+    asked = [item for item in pending.get("asked", []) if state.intake.get(item) == "asked"]
+    return asked[-1] if asked else None
 
 
 def close_step(state: ConversationState, item: str, result: Outcome) -> None:
