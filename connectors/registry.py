@@ -18,6 +18,7 @@ CONNECTOR_TYPES: dict[str, str] = {
     "feishu": "connectors.feishu:FeishuConnector",
     "chatwoot": "connectors.chatwoot:ChatwootConnector",
     "telegram": "connectors.telegram:TelegramConnector",
+    "simulator": "connectors.simulator:SimulatorConnector",
 }
 
 

@@ -8,6 +8,7 @@ that decorates ``main`` from ``bot.cli.core``, and is imported below so it regis
 from __future__ import annotations
 
 from bot.cli import (
+    agent,  # noqa: F401  (registers `kefu agent`)
     chat,  # noqa: F401  (registers `kefu chat`)
     init,  # noqa: F401  (registers `kefu init`)
     report,  # noqa: F401  (registers `kefu report`)

@@ -253,6 +253,50 @@ class Store(ReportReads, abc.ABC):
     def statuses(self) -> dict[str, str]:
         """Every agent whose presence was ever set → its status; an agent never set is not in it."""
 
+    # --- agent workspace ------------------------------------------------------------------------
+    # Not abstract: a backend without the agent workspace still serves webhooks. The SQLite store
+    # implements them (its `events` log is filled by triggers on messages, tickets and presence).
+
+    def add_agent_token(self, token_id: str, agent_id: str, salt: str, digest: str, at: datetime) -> None:
+        """Store a sign-in token's scrypt hash (never the token) and revoke the agent's older ones."""
+        raise NotImplementedError(f"{type(self).__name__} has no agent workspace")
+
+    def agent_token(self, token_id: str) -> dict[str, Any] | None:
+        """The live (not revoked) token row: id, agent_id, salt, hash, created_at."""
+        raise NotImplementedError(f"{type(self).__name__} has no agent workspace")
+
+    def agent_send(self, agent_id: str, key: str) -> dict[str, Any] | None:
+        """What an agent's earlier send with this idempotency key did, if any."""
+        raise NotImplementedError(f"{type(self).__name__} has no agent workspace")
+
+    def add_agent_send(
+        self, agent_id: str, key: str, conversation_id: str, text: str, message_row: int | None,
+        decision_id: int | None, at: datetime,
+    ) -> None:
+        """Record an agent's send under its idempotency key (a second one raises an integrity error)."""
+        raise NotImplementedError(f"{type(self).__name__} has no agent workspace")
+
+    def agent_message_rows(self, conversation_id: str) -> dict[int, str]:
+        """Outbound message rows of the conversation written by agents → agent id."""
+        raise NotImplementedError(f"{type(self).__name__} has no agent workspace")
+
+    def add_event(self, kind: str, ref: str, at: datetime, *, conversation_id: str | None = None,
+                  payload: dict[str, Any] | None = None) -> int:
+        """Append an event to the log (messages, tickets and presence are logged by the store itself)."""
+        raise NotImplementedError(f"{type(self).__name__} has no agent workspace")
+
+    def events_after(self, after: int, limit: int = 500) -> list[dict[str, Any]]:
+        """Events with id > ``after``, oldest first: id, at, kind, conversation_id, ref, payload."""
+        raise NotImplementedError(f"{type(self).__name__} has no agent workspace")
+
+    def recent_conversations(self, limit: int = 30) -> list[dict[str, Any]]:
+        """The most recently updated conversations: id, customer_id, updated_at."""
+        raise NotImplementedError(f"{type(self).__name__} has no agent workspace")
+
+    def last_event_id(self) -> int:
+        """The newest event's id (0 when there is none)."""
+        raise NotImplementedError(f"{type(self).__name__} has no agent workspace")
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 

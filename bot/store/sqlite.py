@@ -248,6 +248,62 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     REPORT_MIGRATION,
+    (
+        "0008_agent_workspace",
+        """
+        -- The agent workspace (bot/web/agent): sign-in tokens, idempotent agent sends, and a
+        -- durable event log the live channel tails (a page that reconnects catches up from its
+        -- last event id). Triggers fill the log in the same transaction as the write they
+        -- describe, whichever process or code path made it, so no change can be missed.
+        CREATE TABLE agent_tokens (
+            id         TEXT PRIMARY KEY,        -- public lookup part of the token
+            agent_id   TEXT NOT NULL,
+            salt       TEXT NOT NULL,           -- hex
+            hash       TEXT NOT NULL,           -- hex scrypt(secret, salt): never the token itself
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        CREATE INDEX agent_tokens_agent ON agent_tokens (agent_id);
+
+        CREATE TABLE agent_sends (
+            agent_id        TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL,
+            conversation_id TEXT NOT NULL,
+            text            TEXT NOT NULL,
+            message_row     INTEGER,            -- the stored outbound message
+            decision_id     INTEGER,            -- its delivery through the conversation's connector
+            at              TEXT NOT NULL,
+            PRIMARY KEY (agent_id, idempotency_key)
+        );
+        CREATE INDEX agent_sends_conversation ON agent_sends (conversation_id);
+
+        CREATE TABLE events (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a client's cursor
+            at              TEXT NOT NULL,
+            kind            TEXT NOT NULL,      -- message | ticket | presence | reveal
+            conversation_id TEXT,
+            ref             TEXT NOT NULL,      -- message row, ticket id or agent id
+            payload         TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TRIGGER events_on_message AFTER INSERT ON messages BEGIN
+            INSERT INTO events (at, kind, conversation_id, ref) VALUES (NEW.at, 'message', NEW.conversation_id, NEW.id);
+        END;
+        CREATE TRIGGER events_on_ticket_insert AFTER INSERT ON tickets BEGIN
+            INSERT INTO events (at, kind, conversation_id, ref)
+            VALUES (NEW.updated_at, 'ticket', NEW.conversation_id, NEW.id);
+        END;
+        CREATE TRIGGER events_on_ticket_update AFTER UPDATE ON tickets BEGIN
+            INSERT INTO events (at, kind, conversation_id, ref)
+            VALUES (NEW.updated_at, 'ticket', NEW.conversation_id, NEW.id);
+        END;
+        CREATE TRIGGER events_on_presence_insert AFTER INSERT ON agent_presence BEGIN
+            INSERT INTO events (at, kind, ref) VALUES (NEW.updated_at, 'presence', NEW.agent_id);
+        END;
+        CREATE TRIGGER events_on_presence_update AFTER UPDATE ON agent_presence BEGIN
+            INSERT INTO events (at, kind, ref) VALUES (NEW.updated_at, 'presence', NEW.agent_id);
+        END;
+        """,
+    ),
 ]
 
 _VERSION_TABLE = """
@@ -779,6 +835,91 @@ class SqliteStore(SqliteReportReads, Store):
     def statuses(self) -> dict[str, str]:
         rows = self._read("SELECT agent_id, status FROM agent_presence")
         return dict(rows)
+
+    # --- agent workspace ------------------------------------------------------------------------
+    def add_agent_token(self, token_id: str, agent_id: str, salt: str, digest: str, at: datetime) -> None:
+        """Store a new token's hash and revoke the agent's older tokens (one live token per agent)."""
+        with self.transaction():
+            self._conn.execute(
+                "UPDATE agent_tokens SET revoked_at = ? WHERE agent_id = ? AND revoked_at IS NULL",
+                (to_db_time(at), agent_id),
+            )
+            self._conn.execute(
+                "INSERT INTO agent_tokens (id, agent_id, salt, hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                (token_id, agent_id, salt, digest, to_db_time(at)),
+            )
+
+    def agent_token(self, token_id: str) -> dict[str, Any] | None:
+        rows = self._read(
+            "SELECT id, agent_id, salt, hash, created_at FROM agent_tokens WHERE id = ? AND revoked_at IS NULL",
+            (token_id,),
+        )
+        if not rows:
+            return None
+        id_, agent_id, salt, digest, created_at = rows[0]
+        return {"id": id_, "agent_id": agent_id, "salt": salt, "hash": digest, "created_at": from_db_time(created_at)}
+
+    def agent_send(self, agent_id: str, key: str) -> dict[str, Any] | None:
+        rows = self._read(
+            "SELECT conversation_id, text, message_row, decision_id, at FROM agent_sends"
+            " WHERE agent_id = ? AND idempotency_key = ?",
+            (agent_id, key),
+        )
+        if not rows:
+            return None
+        conversation_id, text, message_row, decision_id, at = rows[0]
+        return {
+            "agent_id": agent_id, "idempotency_key": key, "conversation_id": conversation_id, "text": text,
+            "message_row": message_row, "decision_id": decision_id, "at": from_db_time(at),
+        }
+
+    def add_agent_send(
+        self, agent_id: str, key: str, conversation_id: str, text: str, message_row: int | None,
+        decision_id: int | None, at: datetime,
+    ) -> None:
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO agent_sends (agent_id, idempotency_key, conversation_id, text, message_row, decision_id,"
+                " at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (agent_id, key, conversation_id, text, message_row, decision_id, to_db_time(at)),
+            )
+
+    def agent_message_rows(self, conversation_id: str) -> dict[int, str]:
+        rows = self._read(
+            "SELECT message_row, agent_id FROM agent_sends WHERE conversation_id = ? AND message_row IS NOT NULL",
+            (conversation_id,),
+        )
+        return {row: agent for row, agent in rows}
+
+    def add_event(self, kind: str, ref: str, at: datetime, *, conversation_id: str | None = None,
+                  payload: dict[str, Any] | None = None) -> int:
+        with self.transaction():
+            cursor = self._conn.execute(
+                "INSERT INTO events (at, kind, conversation_id, ref, payload) VALUES (?, ?, ?, ?, ?)",
+                (to_db_time(at), kind, conversation_id, ref, _dumps(payload or {})),
+            )
+            return cursor.lastrowid
+
+    def events_after(self, after: int, limit: int = 500) -> list[dict[str, Any]]:
+        rows = self._read(
+            "SELECT id, at, kind, conversation_id, ref, payload FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (after, limit),
+        )
+        return [
+            {"id": id_, "at": at, "kind": kind, "conversation_id": cid, "ref": ref, "payload": json.loads(payload)}
+            for id_, at, kind, cid, ref, payload in rows
+        ]
+
+    def recent_conversations(self, limit: int = 30) -> list[dict[str, Any]]:
+        rows = self._read(
+            "SELECT id, customer_id, updated_at FROM conversations ORDER BY updated_at DESC, rowid DESC LIMIT ?",
+            (limit,),
+        )
+        return [{"id": id_, "customer_id": cust, "updated_at": from_db_time(at)} for id_, cust, at in rows]
+
+    def last_event_id(self) -> int:
+        rows = self._read("SELECT COALESCE(MAX(id), 0) FROM events")
+        return int(rows[0][0])
 
     def close(self) -> None:
         """Close the connection; the store is unusable afterwards. Safe to call twice."""

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from bot.assistant import Assistant
 from bot.config import Config, ConfigError, expand_env
 from bot.identity import scope, scoped
-from bot.models import Decision, OrderEvent
+from bot.models import Decision, Inbound, OrderEvent
 from bot.outbox import Outbox, OutboxItem
 from bot.web import health
 from bot.web.delivery import Delivery
@@ -101,6 +101,9 @@ class KefuServer:
         app.router.add_post("/events/order", self.order_event)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics_page)
+        from bot.web.agent import mount  # the agent workspace: /api/*, /agent, /agent/simulate
+
+        mount(app, self)
         app.on_startup.append(self._start)
         app.on_shutdown.append(self._shutdown)
         return app
@@ -139,7 +142,7 @@ class KefuServer:
         payload = {"kind": "agent", "replies": [line], "suggestions": [], "handoff": None,
                    "reasons": [f"sent by agent {agent_id}"], "agent_id": agent_id}
         with self.store.transaction():
-            self.assistant.agent_replied(conversation_id, text)
+            self.assistant.agent_replied(conversation_id, text, agent_id=agent_id)
             return self.store.add_decision(conversation_id, now, "agent", "agent", payload, delivery="pending")
 
     # --- webhooks -----------------------------------------------------------------------------
@@ -186,6 +189,14 @@ class KefuServer:
         response = connector.acknowledge(parsed, answered)
         self.metrics.webhook_seconds.labels(name).observe(time.perf_counter() - started)
         return response
+
+    async def submit(self, inbound: Inbound) -> tuple[int, bool]:
+        """Accept a message that came another way than a webhook (the customer simulator) and queue it."""
+        row, new = await self.run(self.assistant.accept, scoped(inbound))
+        if new:
+            self.metrics.messages.labels(inbound.platform).inc()
+            self._queue.put_nowait(row)
+        return row, new
 
     async def _read(self, request: web.Request) -> bytes:
         limit = self.config.server.max_body_bytes
