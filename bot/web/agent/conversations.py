@@ -10,7 +10,6 @@ with its retries and its record of what was delivered.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from typing import Any
 
@@ -161,9 +160,6 @@ class ConversationRoutes:
                     raise ApiError(409, "this idempotency_key was already used for a different message")
                 return prior, True
             self._visible_state(agent, conversation_id)
-            ticket = assistant.desk.open_ticket(conversation_id)
-            if ticket is not None and ticket.status == "queued":
-                raise ApiError(409, f"ticket {ticket.id} is waiting in the queue: accept it first")
             inbound = latest_inbound(store.recent_messages(conversation_id, 50))
             if inbound is None:
                 raise ApiError(409, "the customer has not written in this conversation: nothing to answer")
@@ -173,7 +169,7 @@ class ConversationRoutes:
             if connector.sync_reply:
                 raise ApiError(409, f"connector {connector.name!r} only answers inside the platform's webhook call: "
                                     "an agent's message cannot be pushed through it")
-            self._agent_replied(conversation_id, text, agent.id)
+            assistant.agent_replied(conversation_id, text, agent_id=agent.id)  # a queued ticket becomes mine
             out = store.recent_messages(conversation_id, 1)[-1]
             reply = {"id": f"agent.{agent.id}", "text": text, "score": 1.0, "intent": "", "auto_send": False,
                      "why": f"sent by agent {agent.id}"}
@@ -184,9 +180,3 @@ class ConversationRoutes:
             store.add_agent_send(agent.id, key, conversation_id, text, out.id, decision_id, now)
         return store.agent_send(agent.id, key), False
 
-    def _agent_replied(self, conversation_id: str, text: str, agent_id: str) -> None:
-        replied = self.ws.assistant.agent_replied
-        if "agent_id" in inspect.signature(replied).parameters:
-            replied(conversation_id, text, agent_id=agent_id)
-        else:
-            replied(conversation_id, text)

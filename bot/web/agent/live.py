@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.config import Agent
-from bot.handoff.desk import TicketNotFound
+from bot.handoff import TicketNotFound
 from bot.web.agent.views import message_payload
 from bot.web.agent.workspace import ApiError, Workspace, api
 

@@ -11,7 +11,7 @@ import logging
 from aiohttp import web
 
 from bot.config import Agent
-from bot.handoff.desk import GROUPS, OPEN, Ticket
+from bot.handoff.ticket import GROUPS, OPEN, Ticket
 from bot.web.agent.workspace import STATUSES, ApiError, Workspace, api, json_body
 from connectors.base import json_response
 
@@ -63,7 +63,7 @@ class TicketRoutes:
         status = (await json_body(request)).get("status")
         if status not in STATUSES:
             raise ApiError(400, f"status must be one of {', '.join(STATUSES)}")
-        await self.ws.run(self.ws.set_presence, agent.id, status)
+        await self.ws.run(self.ws.assistant.set_presence, agent.id, status)
         statuses = await self.ws.run(self.ws.presence)
         return json_response(self._agent_payload(agent, statuses))
 
@@ -100,11 +100,7 @@ class TicketRoutes:
     async def accept(self, request: web.Request) -> web.StreamResponse:
         agent = await self.ws.agent_of(request)
         ticket = await self._ticket(request, agent)
-        accept = getattr(self.ws.assistant, "accept_ticket", None)
-        if accept is not None:
-            await self.ws.run(accept, ticket.id, agent.id)
-        else:
-            await self.ws.run(self.ws.assistant.desk.assign, ticket.id, agent.id)
+        await self.ws.run(self.ws.assistant.accept_ticket, ticket.id, agent.id)
         _LOGGER.info("agent %s accepted ticket %s", agent.id, ticket.id)
         return await self._answer(ticket.id)
 
@@ -113,7 +109,7 @@ class TicketRoutes:
         agent = await self.ws.agent_of(request)
         ticket = await self._ticket(request, agent)
         self._require_open(ticket, "release")
-        await self.ws.run(self.ws.assistant.release, ticket.conversation_id)
+        await self.ws.run(lambda: self.ws.assistant.release(ticket.conversation_id, by=agent.id))
         _LOGGER.info("agent %s released ticket %s to the bot", agent.id, ticket.id)
         return await self._answer(ticket.id)
 
@@ -122,7 +118,7 @@ class TicketRoutes:
         agent = await self.ws.agent_of(request)
         ticket = await self._ticket(request, agent)
         self._require_open(ticket, "resolve")
-        await self.ws.run(self.ws.assistant.resolve, ticket.conversation_id)
+        await self.ws.run(lambda: self.ws.assistant.resolve(ticket.conversation_id, by=agent.id))
         _LOGGER.info("agent %s resolved ticket %s", agent.id, ticket.id)
         return await self._answer(ticket.id)
 
@@ -139,13 +135,7 @@ class TicketRoutes:
             raise ApiError(400, f"group must be one of {', '.join(GROUPS)}")
         if target is not None and target not in self.ws.agents:
             raise ApiError(400, f"unknown agent {target!r}; configured agents: {', '.join(self.ws.agents)}")
-        transfer = getattr(self.ws.assistant, "transfer", None)
-        if transfer is not None:
-            await self.ws.run(lambda: transfer(ticket.id, group=group, agent=target))
-        elif target is not None:
-            await self.ws.run(self.ws.assistant.desk.assign, ticket.id, target)
-        else:
-            raise ApiError(501, "transfer to a group is not available in this kefu yet")
+        await self.ws.run(lambda: self.ws.assistant.transfer(ticket.id, group=group, agent=target, by=agent.id))
         _LOGGER.info("agent %s transferred ticket %s to %s", agent.id, ticket.id, group or target)
         return await self._answer(ticket.id)
 

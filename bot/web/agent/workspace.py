@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.config import Agent
-from bot.handoff.desk import Ticket, TicketNotFound, TicketStateError
+from bot.handoff import DeskError, Ticket
 from bot.web.agent.privacy import mask_summary
 from bot.web.agent.tokens import TokenVerifier
 from connectors.base import json_response
@@ -57,10 +57,8 @@ def api(handler):
             return await handler(*args)
         except ApiError as exc:
             return error(exc.status, exc.reason)
-        except TicketNotFound as exc:
-            return error(404, str(exc))
-        except TicketStateError as exc:
-            return error(409, str(exc))
+        except DeskError as exc:  # the desk's refusals carry their status (404, 403, 409, 400)
+            return error(exc.status, str(exc))
 
     return wrapped
 
@@ -113,18 +111,7 @@ class Workspace:
 
     def presence(self) -> dict[str, str]:
         """Every configured agent → online | away | offline."""
-        desk = self.assistant.desk
-        statuses = getattr(desk, "statuses", None)
-        if statuses is not None:
-            return dict(statuses())
-        return {agent_id: "online" if online else "offline" for agent_id, online in desk.presence().items()}
-
-    def set_presence(self, agent_id: str, status: str) -> None:
-        setter = getattr(self.assistant, "set_presence", None)
-        if setter is not None:
-            setter(agent_id, status)
-        else:
-            self.assistant.desk.set_presence(agent_id, status == "online")
+        return dict(self.assistant.desk.statuses())
 
     # --- shapes -------------------------------------------------------------------------------
     @staticmethod
