@@ -46,7 +46,9 @@ class SimulatorConnector(Connector):
         raise Rejected(404, "the simulator takes messages from /agent/simulate only")
 
     def inbound(self, conversation_id: str, text: str) -> Inbound:
-        """A customer line typed into the simulator page."""
+        """A customer line typed into the simulator page (kept in the outbox too: a reloaded page
+        shows the whole exchange in order)."""
+        self._put(conversation_id, "customer", text, None)
         return Inbound(platform=self.name, conversation_id=conversation_id, customer_id=conversation_id,
                        message_id=uuid.uuid4().hex, text=text, sent_at=datetime.now(UTC))
 

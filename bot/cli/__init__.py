@@ -10,6 +10,7 @@ from __future__ import annotations
 from bot.cli import (
     agent,  # noqa: F401  (registers `kefu agent`)
     chat,  # noqa: F401  (registers `kefu chat`)
+    demo,  # noqa: F401  (registers `kefu demo`)
     init,  # noqa: F401  (registers `kefu init`)
     report,  # noqa: F401  (registers `kefu report`)
     test,  # noqa: F401  (registers `kefu test`)

@@ -8,6 +8,7 @@ const REASONS = {
   human_request: "要求转人工", angry: "情绪激动", lost_parcel: "丢件", missing_item: "少件/漏发",
   quality_complaint: "质量投诉", counterfeit_claim: "质疑假货", bad_review_threat: "差评威胁",
   platform_dispute: "平台纠纷", images: "售后图片", low_confidence: "多次未识别", bulk: "大宗采购",
+  agent_joined: "客服接入",
 };
 const GROUPS = {presale: "售前", aftersale: "售后", sales: "大客户"};
 const PRIORITIES = {urgent: "紧急", high: "优先", normal: "普通"};
