@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import Field
 
+from bot.identity import unscoped
 from bot.models import Inbound
 from bot.store import StoredMessage
 from connectors.base import Connector, ConnectorSettings, Rejected
@@ -56,10 +57,10 @@ class SimulatorConnector(Connector):
         payload = decision["payload"]
         author = "agent" if decision.get("kind") == "agent" else "bot"
         for reply in payload.get("replies", []):
-            self._put(message.conversation_id, author, reply["text"], reply.get("id"))
+            self._put(unscoped(self.name, message.conversation_id), author, reply["text"], reply.get("id"))
 
     async def hand_off(self, message: StoredMessage, decision: dict[str, Any]) -> None:
-        self._put(message.conversation_id, "system", "（会话已转接人工客服）", None)
+        self._put(unscoped(self.name, message.conversation_id), "system", "（会话已转接人工客服）", None)
 
     def _put(self, conversation_id: str, author: str, text: str, phrase_id: str | None) -> None:
         self.outbox.append({"seq": next(self._seq), "conversation_id": conversation_id, "author": author,

@@ -90,12 +90,13 @@ async def test_the_whole_loop_from_customer_to_agent_and_back(live, browser):
     customer = await sign_in(browser, base + "/agent/simulate", keys["xiaomei"])
     await expect(customer.locator("#live")).to_have_class("dot on")
     conversation = (await customer.locator("#who").text_content()).split()[-1]
+    scoped = f"simulator:{conversation}"  # kefu's ids are scoped by connector
 
     # 1. a customer's message appears in the sidebar with its suggestions
     await customer.fill("#text", "亲，包邮吗？")
     await customer.press("#text", "Enter")
     await agent.click("[data-tab=mine]")
-    card = agent.locator(f"#mine .card[data-conversation='{conversation}']")
+    card = agent.locator(f"#mine .card[data-conversation='{scoped}']")
     await expect(card).to_contain_text("包邮吗")
     await card.click()
     await expect(agent.locator("#messages .msg.customer")).to_contain_text(["包邮吗"])
@@ -128,7 +129,7 @@ async def test_the_whole_loop_from_customer_to_agent_and_back(live, browser):
     await expect(agent.locator("#queue .card")).to_have_count(0)
     await customer.fill("#text", "东西坏了，我要投诉！转人工，我电话13812345678")
     await customer.press("#text", "Enter")
-    ticket_card = agent.locator(f"#queue .card[data-conversation='{conversation}']")
+    ticket_card = agent.locator(f"#queue .card[data-conversation='{scoped}']")
     await expect(ticket_card).to_contain_text("我要投诉")
     await expect(ticket_card.locator(".tag.urgent")).to_have_text("紧急")  # an angry customer goes first
     await expect(customer.locator(".msg.system")).to_contain_text(["转接人工"])

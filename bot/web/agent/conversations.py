@@ -2,10 +2,11 @@
 phrasebook search as you type.
 
 Sending is exactly-once per idempotency key: the key is recorded in the same store transaction
-as the agent's message, the ticket's `agent_replied` bookkeeping and the pending delivery, so a
-retried request (a double click, a flaky network) finds the key and sends nothing again. The
-reply then goes out through the conversation's own connector on the server's delivery path,
-with its retries and its record of what was delivered.
+as the server's own agent-message path (`KefuServer._record_agent_message`: `agent_replied`
+bookkeeping and the pending decision), so a retried request (a double click, a flaky network)
+finds the key and sends nothing again. The line then goes out through the outbox
+(`KefuServer.deliver`) in the lane of the conversation's own connector, with its retries, its
+hold for connectors that cannot push, and its record of what was delivered.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from aiohttp import web
 
 from bot.config import Agent
 from bot.web.agent.privacy import PRIVATE_SLOTS
-from bot.web.agent.views import conversation_view, latest_inbound, load_state, message_payload
+from bot.web.agent.views import conversation_view, load_state, message_payload
 from bot.web.agent.workspace import ApiError, Workspace, api, json_body
 from connectors.base import json_response
 
@@ -136,18 +137,13 @@ class ConversationRoutes:
             raise ApiError(400, f"idempotency_key must be a non-empty string of at most {MAX_KEY} characters")
         record, duplicate = await self.ws.run(self._record_send, agent, conversation_id, text.strip(), key)
         if not duplicate:
-            stored = await self.ws.run(self._decision, conversation_id, record["decision_id"])
-            if stored is not None:
-                await self.ws.server._deliver(stored)
-        stored = await self.ws.run(self._decision, conversation_id, record["decision_id"])
+            await self.ws.server.deliver(record["decision_id"])  # the outbox: queued, never awaited
+        item = await self.ws.run(self.ws.server.outbox.for_decision, record["decision_id"])
         message = await self.ws.run(self.ws.store.get_message, record["message_row"])
         return json_response({
-            "ok": True, "duplicate": duplicate, "delivery": stored["delivery"] if stored else None,
+            "ok": True, "duplicate": duplicate, "delivery": item.status if item else None,
             "message": message_payload(message, {record["message_row"]: agent.id}),
         }, status=200 if duplicate else 201)
-
-    def _decision(self, conversation_id: str, decision_id: int) -> dict[str, Any] | None:
-        return next((d for d in self.ws.store.decisions(conversation_id) if d["id"] == decision_id), None)
 
     def _record_send(self, agent: Agent, conversation_id: str, text: str, key: str) -> tuple[dict[str, Any], bool]:
         """One transaction: the key, the agent's message (agent_replied) and its pending delivery."""
@@ -160,23 +156,9 @@ class ConversationRoutes:
                     raise ApiError(409, "this idempotency_key was already used for a different message")
                 return prior, True
             self._visible_state(agent, conversation_id)
-            inbound = latest_inbound(store.recent_messages(conversation_id, 50))
-            if inbound is None:
-                raise ApiError(409, "the customer has not written in this conversation: nothing to answer")
-            connector = self.ws.server.connectors.get(inbound.platform or "")
-            if connector is None:
-                raise ApiError(409, f"no connector {inbound.platform!r} to send through")
-            if connector.sync_reply:
-                raise ApiError(409, f"connector {connector.name!r} only answers inside the platform's webhook call: "
-                                    "an agent's message cannot be pushed through it")
-            assistant.agent_replied(conversation_id, text, agent_id=agent.id)  # a queued ticket becomes mine
+            # the server's own path: agent_replied (history, SLA, owner) and the pending decision
+            decision_id = self.ws.server._record_agent_message(conversation_id, text, agent.id)
             out = store.recent_messages(conversation_id, 1)[-1]
-            reply = {"id": f"agent.{agent.id}", "text": text, "score": 1.0, "intent": "", "auto_send": False,
-                     "why": f"sent by agent {agent.id}"}
-            payload = {"kind": "agent", "replies": [reply], "suggestions": [], "handoff": None,
-                       "reasons": [f"agent {agent.id} answered"], "agent": agent.id}
-            decision_id = store.add_decision(conversation_id, now, "agent", "agent", payload,
-                                             message_row=inbound.id, delivery="pending")
             store.add_agent_send(agent.id, key, conversation_id, text, out.id, decision_id, now)
         return store.agent_send(agent.id, key), False
 

@@ -59,7 +59,7 @@ SCHEMAS: dict[str, Any] = {
         "id": {"type": "integer"}, "at": TIME, "trigger": {"type": "string"}, "kind": {"type": "string"},
         "intent": NULLABLE_STRING, "replies": {"type": "array", "items": {"type": ["string", "null"]}},
         "reasons": {"type": "array", "items": {"type": "string"}},
-        "delivery": {"enum": ["pending", "done", "failed", None]}, "message_row": {"type": ["integer", "null"]},
+        "delivery": NULLABLE_STRING, "message_row": {"type": ["integer", "null"]},
     }),
     "Suggestion": _obj({"id": {"type": "string"}, "text": {"type": "string"}, "score": {"type": "number"},
                         "intent": {"type": "string"}}),
@@ -86,7 +86,10 @@ SCHEMAS: dict[str, Any] = {
     "SendRequest": _obj({"text": {"type": "string", "minLength": 1, "maxLength": 2000},
                          "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200}}),
     "SendResult": _obj({"ok": {"const": True}, "duplicate": {"type": "boolean"},
-                        "delivery": {"enum": ["pending", "done", "failed", None]}, "message": _ref("Message")}),
+                        "delivery": {"enum": ["pending", "held", "done", "dead", "expired", "dropped", None],
+                                     "description": "The outbox item's status (held: the connector cannot push; "
+                                                    "it rides on the next webhook answer)"},
+                        "message": _ref("Message")}),
     "RevealRequest": _obj({"slot": {"enum": ["phone", "address"]}}),
     "RevealResult": _obj({"slot": {"enum": ["phone", "address"]}, "value": {}}),
     "SearchResult": _obj({"query": {"type": "string"}, "results": {"type": "array", "items": _obj({
