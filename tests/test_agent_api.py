@@ -4,6 +4,7 @@ lifecycle from the agent's side, masking, and exactly-once sends."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import pytest
 from agent_helpers import auth, call, check, make_server, tokens
@@ -286,3 +287,20 @@ async def test_live_channel_pushes_and_catches_up_from_the_last_event_id(client,
     assert pushed[0]["event"] in {"presence", "ticket"}
     again.close()
     await call(client, "GET", "/api/events?after=x", keys["xiaomei"], expect=400)
+
+
+async def test_the_simulated_customer_gets_the_bargaining_follow_up_on_time(client, server):
+    """The ladder's "let me ask my manager" and the gift that comes later reach the simulator page."""
+    sim = simulator(server)
+    for _ in range(5):
+        await customer(server, "c-7", "能便宜点吗")
+        if server.store.load_state("sim:c-7")["bargain_followup"] == "pending":
+            break
+    assert server.store.load_state("sim:c-7")["bargain_followup"] == "pending"
+    await until(lambda: server.outbox.counts()["pending"] == 0)  # "let me ask my manager" is out
+    before = len(sim.after("c-7", 0))
+    server.assistant.clock.advance(server.config.flows.bargain_followup_after + timedelta(seconds=1))
+    await until(lambda: len(sim.after("c-7", 0)) > before, timeout=10)
+    gift = sim.after("c-7", 0)[-1]
+    assert gift["author"] == "bot" and gift["phrase_id"].startswith("bargain.")
+    assert server.config.shop.gift in gift["text"]

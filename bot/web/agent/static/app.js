@@ -289,6 +289,10 @@ async function start() {
   state.me = await api("GET", "/api/me");
   $("me").textContent = `${state.me.name} · ${state.me.groups.map((g) => GROUPS[g]).join("/")}`;
   $("presence").value = state.me.status;
+  const everyone = await api("GET", "/api/presence");
+  for (const other of everyone.agents.filter((a) => a.id !== state.me.id)) {
+    $("transfer").append(el("option", {value: `agent:${other.id}`}, `转给 ${other.name}`));
+  }
   $("presence").addEventListener("change", async (e) => {
     try { await api("PUT", "/api/presence", {status: e.target.value}); } catch (error) { alert(error.message); }
   });
