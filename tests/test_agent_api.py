@@ -293,11 +293,12 @@ async def test_the_simulated_customer_gets_the_bargaining_follow_up_on_time(clie
     """The ladder's "let me ask my manager" and the gift that comes later reach the simulator page."""
     sim = simulator(server)
     for _ in range(5):
-        await customer(server, "c-7", "能便宜点吗")
+        decision = await customer(server, "c-7", "能便宜点吗")
         if server.store.load_state("sim:c-7")["bargain_followup"] == "pending":
             break
     assert server.store.load_state("sim:c-7")["bargain_followup"] == "pending"
-    await until(lambda: server.outbox.counts()["pending"] == 0)  # "let me ask my manager" is out
+    asked = decision["payload"]["replies"][-1]["text"]  # "let me ask my manager": wait until it is out
+    await until(lambda: any(line["text"] == asked for line in sim.after("c-7", 0)))
     before = len(sim.after("c-7", 0))
     server.assistant.clock.advance(server.config.flows.bargain_followup_after + timedelta(seconds=1))
     await until(lambda: len(sim.after("c-7", 0)) > before, timeout=10)
