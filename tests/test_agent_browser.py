@@ -2,11 +2,14 @@
 server: sign-in, a simulated customer, suggestions sent with the keyboard, a complaint that
 becomes a ticket in the queue live, accept / answer / release, and the bot answering again.
 
-The loop test also saves the README's screenshots (docs/img/), so they always show what the
-code does.
+The loop test also takes the README's screenshots; ``KEFU_SCREENSHOTS=1`` saves them to
+docs/img/ (as the report's browser test does), so they show what the code does without every
+test run rewriting tracked files.
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 from agent_helpers import tokens
@@ -23,6 +26,13 @@ from tests_support import REPO, launch_chromium, until
 playwright_api = pytest.importorskip("playwright.async_api")
 expect = playwright_api.expect
 IMAGES = REPO / "docs" / "img"
+
+
+def shot_path(tmp_path, name: str) -> str:
+    """docs/img/NAME when refreshing the README's pictures, else a throw-away file."""
+    folder = IMAGES if os.environ.get("KEFU_SCREENSHOTS") == "1" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / name)
 WIDTH = 420  # beside the platform's own chat window
 
 
@@ -79,7 +89,7 @@ async def test_sign_in_is_required(live, browser):
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
 
 
-async def test_the_whole_loop_from_customer_to_agent_and_back(live, browser):
+async def test_the_whole_loop_from_customer_to_agent_and_back(live, browser, tmp_path):
     server, base, keys = live
     agent = await sign_in(browser, base + "/agent", keys["xiaomei"])
     await expect(agent.locator("#me")).to_contain_text("小美")
@@ -140,8 +150,7 @@ async def test_the_whole_loop_from_customer_to_agent_and_back(live, browser):
     await expect(agent.locator("#slots")).to_contain_text("138****5678")
     assert "13812345678" not in await agent.content()
     await expect(agent.locator("#suggestions li")).not_to_have_count(0)
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    await agent.screenshot(path=str(IMAGES / "agent-sidebar.png"))
+    await agent.screenshot(path=shot_path(tmp_path, "agent-sidebar.png"))
     await agent.fill("#editor", "非常抱歉给您添麻烦了，我是客服小美，马上为您处理，请发一下订单号和照片。")
     await agent.press("#editor", "Enter")
     await expect(customer.locator(".msg.agent").last).to_contain_text("我是客服小美")
@@ -155,4 +164,4 @@ async def test_the_whole_loop_from_customer_to_agent_and_back(live, browser):
     await customer.press("#text", "Enter")
     await expect(customer.locator(".msg.bot")).not_to_have_count(bot_lines)  # one line or greeting + answer
     assert await customer.locator(".msg.bot").count() > bot_lines
-    await customer.screenshot(path=str(IMAGES / "agent-simulator.png"))
+    await customer.screenshot(path=shot_path(tmp_path, "agent-simulator.png"))
