@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from test_replay import by_trigger, replay, say
+
+from bot.replay import ReplayError
 
 ORDER_NO = "订单号是123456789012345678"
 
@@ -150,3 +153,15 @@ def test_agent_reply_keeps_the_conversation(engine):
                             {"advance": "20m"}, say("c1", "包邮吗")])
     assert [line.trigger for line in lines] == ["message", "message"]
     assert lines[1].kind == "suggest"
+
+
+def test_replay_presence_takes_a_status_and_offline_requeues(engine):
+    lines = messages(replay(engine, [{"presence": {"agent": "xiaomei", "status": "online"}}, say("c1", "转人工"),
+                                     {"presence": {"agent": "xiaomei", "status": "offline"}}, say("c1", "包邮吗")]))
+    assert lines[0].handoff["assignee"] == "xiaomei"
+    assert lines[1].kind == "auto_send" and sent_ids(lines[1])[-1] == "handoff.queued", "back in the queue"
+
+
+def test_replay_presence_needs_exactly_one_of_online_and_status(engine, tmp_path):
+    with pytest.raises(ReplayError, match="presence takes one of online"):
+        replay(engine, [{"presence": {"agent": "xiaomei", "online": True, "status": "away"}}], tmp_path=tmp_path)
