@@ -83,6 +83,7 @@ async def test_a_wrong_secret_is_refused_and_retried_not_marked_sent(engine, tmp
     store.close()
 
 
+@pytest.mark.usefixtures("secrets")
 async def test_a_day_without_traffic_is_skipped_with_a_log_line(engine, tmp_path, caplog):
     store = SqliteStore(tmp_path / "kefu.sqlite")
     clock = ManualClock(t("2026-11-24T08:59:00"))
@@ -131,3 +132,17 @@ def test_report_targets_keep_their_secrets_unexpanded_until_the_push(tmp_path, m
     bad = write_config(tmp_path, reports={"targets": [{"name": "x", "type": "slack"}]})
     with pytest.raises(Exception, match="reports.targets"):
         load_config(bad)
+
+
+def test_a_missing_robot_secret_stops_the_start(engine, tmp_path, monkeypatch):
+    from bot.config import ConfigError
+
+    monkeypatch.delenv("KEFU_TEST_DING_SECRET", raising=False)
+    monkeypatch.setenv("KEFU_TEST_WECOM_KEY", WECOM_KEY)
+    store = SqliteStore(tmp_path / "kefu.sqlite")
+    clock = ManualClock(t("2026-11-24T08:00:00"))
+    config = engine.config.model_copy(update={"reports": ReportSettings(targets=targets("http://127.0.0.1:9"))})
+    with pytest.raises(ConfigError, match="KEFU_TEST_DING_SECRET"):
+        ReportPusher(store, config, clock).install(Assistant(engine, store, clock))
+    assert store.next_due() is None
+    store.close()

@@ -94,9 +94,15 @@ class ReportPusher:
         return bool(self.config.reports.push_at and self.config.reports.targets)
 
     def install(self, assistant) -> bool:
-        """Register the job with the assistant's timers and schedule the next push; False if off."""
+        """Register the job with the assistant's timers and schedule the next push; False if off.
+
+        Raises:
+            ConfigError: a target names an environment variable that is not set.
+        """
         if not self.enabled:
             return False
+        for target in self.config.reports.targets:  # a missing secret stops the start, not the 9:00 push
+            self._target(target.name)
         assistant.job_handlers[JOB_KIND] = self.fire
         self.schedule_next()
         return True
