@@ -22,7 +22,9 @@ def english_after():
 
 def marked_messages() -> set[str]:
     found = set()
-    for path in sorted(glob.glob(str(REPO / "bot" / "cli" / "*.py"))) + [str(REPO / "bot" / "i18n.py")]:
+    for path in sorted(glob.glob(str(REPO / "bot" / "**" / "*.py"), recursive=True)):
+        if "from bot.i18n import" not in open(path, encoding="utf-8").read() and not path.endswith("i18n.py"):
+            continue
         for _line, message, _comments, _context in extract_from_file("python", path, keywords={"_": None, "N_": None}):
             found.add(message)
     return found | set(i18n.fragments())
@@ -80,3 +82,14 @@ def test_lint_speaks_the_language_asked_for(config_path):
 def test_kefu_lang_in_the_environment_switches_the_cli(config_path):
     result = CliRunner().invoke(main, ["lint", "--config", str(config_path)], env={"KEFU_LANG": "zh"})
     assert result.output.startswith("检查通过")
+
+
+def test_kefu_test_reports_in_chinese_when_asked(config_path, tmp_path):
+    suite = tmp_path / "s.yaml"
+    suite.write_text("cases:\n  - name: 包邮\n    turns:\n      - {say: 包邮吗, expect: {intent: free_shipping}}\n"
+                     "  - name: 故意失败\n    turns:\n      - {say: 包邮吗, expect: {intent: invoice}}\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["--lang", "zh", "test", str(suite), "--config", str(config_path)])
+    assert result.exit_code == 1
+    assert "通过" in result.output and "失败" in result.output
+    assert "1 个通过，1 个失败 — 共 2 个用例" in result.output
+    assert "每个失败用例的第一处不同：" in result.output

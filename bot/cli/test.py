@@ -21,6 +21,7 @@ from bot.cli.core import engine_for, main, with_config
 from bot.config import Config
 from bot.engine import Engine
 from bot.evaluate import read_examples
+from bot.i18n import _, localise
 from bot.lint_report import MIN_EXAMPLES
 from bot.suites import DEFAULT_SUITE_DIR
 from bot.suites.baseline import BaselineError
@@ -36,8 +37,8 @@ def _load_cases(engine: Engine, paths: tuple[Path, ...]):
                            phrase_ids=[e.id for e in engine.phrasebook])
     except SuiteError as exc:
         for problem in exc.problems:
-            click.echo(problem, err=True)
-        click.echo(f"error: {len(exc.problems)} problem(s) in the test suites", err=True)
+            click.echo(localise(problem), err=True)
+        click.echo(_("error: {n} problem(s) in the test suites").format(n=len(exc.problems)), err=True)
         sys.exit(1)
 
 
@@ -72,7 +73,8 @@ def test_command(config: Config, paths: tuple[Path, ...], junit_path: Path | Non
         except (BaselineError, PhrasebookError, TrainingDataError) as exc:
             for problem in getattr(exc, "problems", []):
                 click.echo(problem, err=True)
-            click.echo(f"error: baseline {baseline}: {str(exc).splitlines()[0]}", err=True)
+            click.echo(_("error: baseline {ref}: {reason}").format(ref=baseline, reason=str(exc).splitlines()[0]),
+                       err=True)
             sys.exit(1)
     failed = sum(not r.passed for r in results)
     payload = {

@@ -12,18 +12,19 @@ import io
 from rich.console import Console
 from rich.table import Table
 
+from bot.i18n import _
 from bot.suites.runner import CaseResult
 
 
 def format_results(results: list[CaseResult], seconds: float, width: int = 120) -> str:
     """The table, then each failing case's first difference in full (never cut or wrapped)."""
     table = Table(box=None, pad_edge=False, header_style="bold")
-    table.add_column("result", no_wrap=True)
-    table.add_column("case", overflow="fold")
-    table.add_column("where", no_wrap=True)
-    table.add_column("checks", justify="right", no_wrap=True)
+    table.add_column(_("result"), no_wrap=True)
+    table.add_column(_("case"), overflow="fold")
+    table.add_column(_("where"), no_wrap=True)
+    table.add_column(_("checks"), justify="right", no_wrap=True)
     for r in results:
-        status = "PASS" if r.passed else ("ERROR" if r.error else "FAIL")
+        status = _("PASS") if r.passed else (_("ERROR") if r.error else _("FAIL"))
         table.add_row(status, r.case.name, f"{r.case.file.name}:{r.case.line}", str(r.checks))
     out = io.StringIO()
     console = Console(file=out, width=width, color_system=None, force_terminal=False, soft_wrap=False)
@@ -31,14 +32,14 @@ def format_results(results: list[CaseResult], seconds: float, width: int = 120) 
     lines = [line.rstrip() for line in out.getvalue().splitlines()]
     failed = [r for r in results if not r.passed]
     if failed:
-        lines += ["", "first difference of each failing case:"]
+        lines += ["", _("first difference of each failing case:")]
         for r in failed:
-            head, _, bot = r.first_difference().partition(" — bot: ")
+            head, _sep, bot = r.first_difference().partition(" — bot: ")
             lines.append(f"✗ {r.case.name}  ({r.case.where})")
             lines.append(f"    {head}")
             if bot:
                 lines.append(f"    bot: {bot}")
     checks = sum(r.checks for r in results)
-    lines.append(f"{len(results) - len(failed)} passed, {len(failed)} failed — {len(results)} cases, "
-                 f"{checks} checks in {seconds:.2f}s")
+    lines.append(_("{passed} passed, {failed} failed — {cases} cases, {checks} checks in {seconds:.2f}s").format(
+        passed=len(results) - len(failed), failed=len(failed), cases=len(results), checks=checks, seconds=seconds))
     return "\n".join(lines)
