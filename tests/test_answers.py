@@ -152,3 +152,30 @@ def test_an_agents_question_is_what_the_next_short_answer_answers(engine):
     assert "the agent's question" in why
     note_agent_line(state, "已经帮您改好了。")
     assert state.prompt is None and read_against(engine.read("是的"), state.prompt) is None
+
+
+def test_through_the_assistant_a_short_answer_answers_the_agents_last_question(engine):
+    from datetime import datetime
+
+    from bot.assistant import Assistant
+    from bot.engine import Engine
+    from bot.models import Inbound
+    from bot.scheduler import ManualClock
+    from bot.store import SqliteStore
+
+    store = SqliteStore(":memory:")
+    bot = Assistant(Engine(engine.config, engine.classifier, engine.phrasebook), store,
+                    ManualClock(datetime.fromisoformat("2026-11-23T10:00:00+08:00")))
+
+    def say(text, n):
+        return bot.handle_message(Inbound(platform="test", conversation_id="c1", customer_id="b1",
+                                          message_id=f"m{n}", text=text))
+
+    say("能开发票吗", 1)
+    bot.agent_replied("c1", "可以的，请问要开公司抬头吗？")
+    answer = say("是的", 2)
+    assert answer.intent == "invoice"  # read against the agent's question, not as a bare "yes"
+    assert answer.kind == "suggest" and not answer.replies  # the agent owns the conversation
+    again = say("是的", 3)  # the question was answered once: now it is a bare answer again
+    assert again.intent == "other"
+    store.close()
