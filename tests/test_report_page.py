@@ -20,8 +20,8 @@ def store(engine, tmp_path):
     store.close()
 
 
-async def run_in_thread(fn, *args, **kwargs):
-    return await asyncio.get_running_loop().run_in_executor(None, lambda: fn(*args, **kwargs))
+async def run_in_thread(fn, *args):  # like KefuServer.run: positional arguments only
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 
 async def test_html_json_and_bad_dates(engine, store, aiohttp_client):

@@ -30,3 +30,39 @@ async def test_the_server_installs_the_daily_push(engine, tmp_path, monkeypatch,
     else:
         assert jobs == [] and server.push_task is None
     store.close()
+
+
+async def test_a_message_sent_from_the_agent_workspace_counts_as_a_person(engine, tmp_path, aiohttp_client):
+    from datetime import date, timedelta
+
+    from reports_scenario import SHANGHAI, t
+
+    from bot.models import Inbound
+    from bot.reports import build_report
+    from bot.reports.period import Period
+    from bot.scheduler import ManualClock
+
+    store = SqliteStore(tmp_path / "kefu.sqlite")
+    clock = ManualClock(t("2026-11-23T14:00:00"))
+    assistant = Assistant(engine, store, clock)
+    server = KefuServer(engine.config, assistant, {}, Outbound())
+
+    def say(text, n):
+        assistant.handle_message(Inbound(platform="shop", conversation_id="c", customer_id="c", message_id=n,
+                                         text=text))
+
+    say("我要转人工", "1")  # the bot tells the customer at once
+    clock.advance(timedelta(seconds=30))
+    server._record_agent_message("c", "您好，我是小美", "xiaomei")  # takes the ticket; answers no waiting message
+    clock.advance(timedelta(seconds=30))
+    say("好的我等你", "2")  # a person owns it now: only they answer
+    clock.advance(timedelta(seconds=40))
+    server._record_agent_message("c", "您好，我来处理", "xiaomei")
+    report = build_report(store, engine.config, Period(date(2026, 11, 23), date(2026, 11, 23), SHANGHAI),
+                          t("2026-11-24T09:00:00"))
+    rt = report["response_times"]
+    assert rt["human"]["count"] == 1 and rt["human"]["p50"] == 40.0
+    assert rt["bot"]["count"] == 1
+    (row,) = report["inquiries"]["rows"]
+    assert row["answered_by"] == "bot+human"
+    store.close()

@@ -5,7 +5,8 @@ progress callback for large stores) and the sections stay plain functions over l
 
 Who wrote an outbound message is not a column: the bot's replies are the ones its decisions
 list (same conversation, same instant, same text); every other outbound message is a
-person's (`Assistant.agent_replied` and the desk write those).
+person's (`Assistant.agent_replied` writes those; a message sent from the agent workspace is
+also recorded as a decision with trigger "agent", which does not make it the bot's).
 """
 
 from __future__ import annotations
@@ -73,7 +74,13 @@ def load(store: Store, period: Period, now: datetime, progress: Progress | None 
     total = store.count_messages_between(start, horizon)
     data.decisions = store.decision_facts_between(start, horizon)
     by_row = {d["message_row"]: d for d in data.decisions if d["message_row"] is not None and d["trigger"] == "message"}
-    bot_lines = Counter((d["conversation_id"], d["at"], r["text"]) for d in data.decisions for r in d["replies"])
+    # an agent's message sent from the workspace is a decision too (trigger "agent"): a person's
+    bot_lines = Counter(
+        (d["conversation_id"], d["at"], r["text"])
+        for d in data.decisions
+        if d["trigger"] != "agent"
+        for r in d["replies"]
+    )
     customer_of: dict[str, str] = {}
     done = 0
     for message in store.iter_messages_between(start, horizon):

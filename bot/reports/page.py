@@ -10,6 +10,7 @@ stall the event loop.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -40,7 +41,7 @@ def report_handler(store: Store, config: Config, run: Run, matcher: Matcher | No
             period = resolve_period(request.query.get("since"), request.query.get("until"), config.flows.tz, moment)
         except PeriodError as exc:
             return error_response(400, str(exc))
-        report = await run(build_report, store, config, period, moment, matcher=matcher)
+        report = await run(functools.partial(build_report, matcher=matcher), store, config, period, moment)
         if fmt == "json":
             return web.json_response(report, dumps=_dumps)
         return web.Response(text=render_html.render(report), content_type="text/html", charset="utf-8",

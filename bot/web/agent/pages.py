@@ -1,5 +1,6 @@
-"""The pages: sign-in, the sidebar (`/agent`), the customer simulator (`/agent/simulate`), their
-static files, and the simulator's own message and stream routes.
+"""The pages: sign-in, the sidebar (`/agent`), the customer simulator (`/agent/simulate`), the
+shop report (`/agent/reports`, from `bot.reports.page`), their static files, and the
+simulator's own message and stream routes.
 
 No build step and nothing from a CDN: plain HTML, CSS and JS in ``static/``. Every route here
 needs a signed-in agent; without one a page answers 401 with the sign-in form (self-contained,
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.reports.page import report_handler
 from bot.web.agent.live import HEARTBEAT_SECONDS, _cursor
 from bot.web.agent.workspace import COOKIE, ApiError, Workspace, api, json_body
 from connectors.base import json_response
@@ -33,10 +35,13 @@ def _page(name: str, status: int = 200) -> web.Response:
 class PageRoutes:
     def __init__(self, workspace: Workspace) -> None:
         self.ws = workspace
+        server = workspace.server  # the shop report (bot/reports/page.py), built on the store thread
+        self._report = report_handler(server.store, server.config, server.run, server.assistant.engine.matcher)
 
     def add_to(self, router: web.UrlDispatcher) -> None:
         router.add_get("/agent", self.sidebar)
         router.add_get("/agent/simulate", self.simulator)
+        router.add_get("/agent/reports", self.reports)
         router.add_get("/agent/static/{name}", self.static)
         router.add_post("/agent/simulate/messages", self.simulate_message)
         router.add_get("/agent/simulate/events", self.simulate_events)
@@ -54,6 +59,15 @@ class PageRoutes:
         if not await self._signed_in(request):
             return _page("signin.html", 401)
         return _page("agent.html")
+
+    async def reports(self, request: web.Request) -> web.StreamResponse:
+        """``/agent/reports?since=&until=&format=html|json``: `kefu report` as a page, signed in only."""
+        if not await self._signed_in(request):
+            return _page("signin.html", 401)
+        response = await self._report(request)
+        response.headers.update({"X-Frame-Options": "DENY",
+                                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+        return response
 
     async def simulator(self, request: web.Request) -> web.StreamResponse:
         if not await self._signed_in(request):
