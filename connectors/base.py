@@ -93,6 +93,9 @@ class Parsed:
     desk_events: list[DeskEvent] = field(default_factory=list)
     #: Filled by the server, one per desk event, before `Connector.acknowledge` is called.
     desk_outcomes: list[DeskOutcome] = field(default_factory=list)
+    #: Items of the request kefu could not read: recorded (logged, counted) and skipped, so
+    #: the items behind them still arrive.
+    skipped: int = 0
 
 
 @dataclass(frozen=True)

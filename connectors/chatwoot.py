@@ -41,6 +41,7 @@ from connectors.crypto import ProtocolError
 from connectors.crypto import chatwoot as signing
 from connectors.generic import parse_json_object
 from connectors.http import SentSteps
+from connectors.payload import timestamp
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -248,8 +249,8 @@ def _images(value: Any) -> list[str]:
 
 def _time(value: Any) -> datetime | None:
     """``created_at``: ISO 8601 in webhook bodies (Unix seconds in some payloads); None if neither."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timestamp(value)
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value)

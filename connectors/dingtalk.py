@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -31,6 +31,7 @@ from connectors.crypto import SignatureError, StaleTimestamp
 from connectors.crypto import dingtalk as signing
 from connectors.generic import parse_json_object
 from connectors.http import SentSteps
+from connectors.payload import timestamp
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -156,12 +157,5 @@ class DingTalkConnector(Connector):
 
 def _from_ms(value: Any) -> datetime | None:
     """``createAt`` (ms, a number or a digit string) as a UTC datetime; None when absent or odd."""
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    try:
-        return datetime.fromtimestamp(value / 1000, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
+    return timestamp(value, milliseconds=True)
 

@@ -32,7 +32,7 @@ import hashlib
 import json
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -46,6 +46,7 @@ from connectors.crypto import ProtocolError, SignatureError
 from connectors.crypto import feishu as crypto
 from connectors.generic import parse_json_object
 from connectors.http import TokenCache
+from connectors.payload import load_json, timestamp
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -106,8 +107,12 @@ class FeishuConnector(Connector):
             raise Rejected(400, "body has no encrypt field: kefu accepts encrypted events only; set an "
                                 "Encrypt Key in 事件与回调 > 加密策略 and the same encrypt_key here")
         try:
-            data = json.loads(crypto.decrypt(key, encrypted))
-        except (ProtocolError, json.JSONDecodeError) as exc:
+            data = load_json(crypto.decrypt(key, encrypted), "decrypted text")
+        except Rejected as exc:
+            if not signed:
+                raise Rejected(401, UNSIGNED) from None
+            raise Rejected(400, f"encrypt field: {exc.reason}") from exc
+        except ProtocolError as exc:
             if not signed:
                 raise Rejected(401, UNSIGNED) from None
             raise Rejected(400, f"encrypt field: {_describe(exc)}") from exc
@@ -252,10 +257,7 @@ class FeishuConnector(Connector):
 
 def _text(content: str, mentions: Any) -> str:
     """The text of a text message's ``content`` JSON, without @-mention placeholders."""
-    try:
-        parsed = json.loads(content)
-    except json.JSONDecodeError as exc:
-        raise Rejected(400, f"event.message.content is not JSON: {exc.msg}") from exc
+    parsed = load_json(content, "event.message.content")
     if not isinstance(parsed, dict) or not isinstance(parsed.get("text"), str):
         raise Rejected(400, 'event.message.content must be a JSON object {"text": "…"}')
     text = _MENTION.sub(" ", parsed["text"])  # first: "@_user_1" must not eat the start of "@_user_10"
@@ -274,11 +276,4 @@ def _describe(exc: Exception) -> str:
 
 def _from_ms(value: Any) -> datetime | None:
     """``create_time`` (ms as a digit string) as a UTC datetime; None when absent or odd."""
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    try:
-        return datetime.fromtimestamp(value / 1000, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
+    return timestamp(value, milliseconds=True)

@@ -161,13 +161,7 @@ def _desk_event(data: dict[str, Any]) -> DeskEvent:
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object, or a 400 that says what is wrong with it."""
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise Rejected(400, "body is not UTF-8") from exc
-    except json.JSONDecodeError as exc:
-        raise Rejected(400, f"body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
-    if not isinstance(data, dict):
-        raise Rejected(400, "body must be a JSON object")
-    return data
+    """The body as a JSON object, or a 400 that says what is wrong with it (bounded: `connectors.payload`)."""
+    from connectors.payload import json_object
+
+    return json_object(body)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -40,6 +40,7 @@ from connectors.crypto import ProtocolError
 from connectors.crypto import telegram as secret_header
 from connectors.generic import parse_json_object
 from connectors.http import OutboundError, SentSteps
+from connectors.payload import timestamp
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class TelegramConnector(Connector):
         if sender is not None and not (isinstance(sender, dict) and _is_int(sender.get("id"))):
             raise Rejected(400, "message.from must be an object with an integer id")
         text = message.get("text")
-        if chat.get("type") not in CHAT_TYPES:
+        if not isinstance(chat.get("type"), str) or chat["type"] not in CHAT_TYPES:
             return ignored(f"chat type {chat.get('type')!r} is not a private chat or a group")
         if sender is None or sender.get("is_bot") is True:
             return ignored("not sent by a person")
@@ -234,4 +235,4 @@ def _object(value: Any, what: str) -> dict[str, Any]:
 
 
 def _time(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if _is_int(value) and value >= 0 else None
+    return timestamp(value) if _is_int(value) else None

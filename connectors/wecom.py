@@ -27,7 +27,7 @@ import logging
 import re
 import secrets
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import unquote
 
@@ -40,6 +40,7 @@ from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Reje
 from connectors.crypto import MalformedPayload, ProtocolError, ReceiverMismatch, SignatureError
 from connectors.crypto.wecom import WeComCrypto, xml_fields
 from connectors.http import SentSteps, TokenCache
+from connectors.payload import timestamp
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -192,12 +193,7 @@ def _cdata(text: str) -> str:
 
 
 def _sent_at(create_time: str | None) -> datetime | None:
-    if create_time and create_time.isdigit():
-        try:
-            return datetime.fromtimestamp(int(create_time), tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return None
+    return timestamp(create_time) if create_time else None
 
 
 # -- the app connector -------------------------------------------------------------------------

@@ -46,7 +46,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ from bot.store import StoredMessage
 from connectors.base import Answered, Connector, ConnectorSettings, DeskAction, DeskEvent, Parsed, Rejected
 from connectors.crypto.wecom import WeComCrypto
 from connectors.http import OutboundError
+from connectors.payload import clean_text, timestamp
 from connectors.wecom import (
     API_BASE,
     WeComApi,
@@ -276,7 +277,8 @@ class WeComKfConnector(Connector):
                                     "callback", self.name, parsed.pages + 1, reason)
                     parsed.complete = False
                     break
-                items = data.get("msg_list") or []
+                items = data.get("msg_list") if isinstance(data, dict) else None
+                items = [] if items is None and isinstance(data, dict) else items
                 if not isinstance(items, list):
                     if parsed.pages == 0:
                         raise Rejected(503, "kf/sync_msg answered a msg_list that is not a list")
@@ -285,14 +287,26 @@ class WeComKfConnector(Connector):
                 for item in items:
                     if not isinstance(item, dict):
                         continue
-                    inbound = self._inbound(item, open_kfid)
+                    try:
+                        inbound = self._inbound(item, open_kfid)
+                        event = desk_event(item, open_kfid)
+                    except Exception as exc:  # one item kefu cannot read must not block the account
+                        parsed.skipped += 1
+                        _LOGGER.warning("wecom_kf %s: skipping sync_msg item %r that kefu cannot read: %s",
+                                        self.name, str(item.get("msgid"))[:64], exc)
+                        continue
                     if inbound is not None:
                         parsed.messages.append(inbound)
-                    event = desk_event(item, open_kfid)
                     if event is not None:
                         parsed.desk_events.append(event)
                 parsed.pages += 1
-                cursor = data.get("next_cursor") or cursor
+                next_cursor = data.get("next_cursor")
+                if next_cursor is not None and not isinstance(next_cursor, str):
+                    _LOGGER.warning("wecom_kf %s: sync_msg answered a next_cursor that is not text; the cursor "
+                                    "stays where it was", self.name)
+                    parsed.complete = False
+                    break
+                cursor = next_cursor or cursor
                 if not data.get("has_more"):
                     break
             # nothing pulled (budget spent waiting for the lock): nothing to commit either, so an
@@ -314,9 +328,12 @@ class WeComKfConnector(Connector):
                 or not isinstance(content, str):
             _LOGGER.warning("wecom_kf %s: skipping a text item without msgid/external_userid/content", self.name)
             return None
-        kfid = item.get("open_kfid") or open_kfid
+        kfid = item.get("open_kfid")
+        kfid = kfid if isinstance(kfid, str) and kfid else open_kfid
+        # sync_msg's JSON is the API's, not a webhook body: clean it the same way
+        msgid, user, content = clean_text(msgid), clean_text(user), clean_text(content)
         send_time = item.get("send_time")
-        sent_at = datetime.fromtimestamp(send_time, tz=UTC) if isinstance(send_time, int) and send_time > 0 else None
+        sent_at = timestamp(send_time) if send_time else None
         return Inbound(
             platform=self.name,
             conversation_id=f"{kfid}:{user}",

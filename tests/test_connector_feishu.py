@@ -170,7 +170,7 @@ async def test_official_vector_decrypts_inside_the_connector():
     with pytest.raises(Rejected) as caught:
         await vector_connector().parse(request, body)
     # decrypted for real to "hello world", which is not an event
-    assert (caught.value.status, caught.value.reason) == (400, "encrypt field: decrypted text is not JSON: Expecting value")
+    assert (caught.value.status, caught.value.reason) == (400, "encrypt field: decrypted text is not JSON: Expecting value at line 1 column 1")
 
 
 async def test_official_vector_unsigned_is_401_without_saying_why():

@@ -59,6 +59,7 @@ class FakeKf:
         self.sync_errors: list[int] = []
         self.send_errors: list[int | None] = []  # per send_msg call: an errcode, or None for success
         self.sync_delays: list[float] = []  # per sync_msg call, seconds before answering
+        self.next_cursor: Any = None  # answer this next_cursor instead of the real one
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -96,7 +97,8 @@ class FakeKf:
         start = int(cursor.removeprefix("cur-")) if cursor else 0
         page = items[start:start + min(body.get("limit", 1000), self.page_size)]
         end = start + len(page)
-        return web.json_response({"errcode": 0, "errmsg": "ok", "next_cursor": f"cur-{end}",
+        cursor = f"cur-{end}" if self.next_cursor is None else self.next_cursor
+        return web.json_response({"errcode": 0, "errmsg": "ok", "next_cursor": cursor,
                                   "has_more": int(end < len(items)), "msg_list": page})
 
     async def send_msg(self, request: web.Request) -> web.Response:
@@ -551,3 +553,31 @@ async def test_a_servicer_message_pulled_twice_is_recorded_once(start, platform,
     assert (await post(again, *callback())).status == 200
     agent_rows = [m for m in again.store.recent_messages(scoped, 50) if m.raw.get("author") == "agent"]
     assert [m.text for m in agent_rows] == ["我来处理"]
+
+
+# --- items kefu cannot read (issue 11) ---------------------------------------------------------
+
+
+async def test_an_item_kefu_cannot_read_is_skipped_and_the_items_behind_it_arrive(start, platform, tmp_path):
+    huge_time = {**customer_text("msg-huge", "在吗", "wmUser1"), "send_time": 10**20}  # OverflowError before
+    surrogate = customer_text("msg-sur", "包邮\ud800吗", "wmUser2")  # would fail in SQLite
+    platform.messages[KFID] = [huge_time, {"msgid": "odd", "origin": 3, "msgtype": "text", "text": "no"},
+                               surrogate, customer_text("msg-ok", "发什么快递", "wmUser3")]
+    run = await start()
+    resp = await post(run, *callback())
+    assert resp.status == 200
+    [first] = inbound(run, f"{KFID}:wmUser1")
+    assert first.message_id == "msg-huge"
+    assert [m.text for m in inbound(run, f"{KFID}:wmUser2")] == ["包邮\ufffd吗"]
+    assert [m.text for m in inbound(run, f"{KFID}:wmUser3")] == ["发什么快递"]
+    assert saved_cursor(tmp_path) == "cur-4"  # the account is not blocked
+
+
+async def test_a_cursor_that_is_not_text_keeps_the_old_cursor(start, platform, tmp_path):
+    platform.messages[KFID] = [customer_text("msg-a", "包邮吗")]
+    platform.next_cursor = {"oops": 1}
+    run = await start()
+    resp = await post(run, *callback())
+    assert resp.status == 200 and await resp.read() == b""
+    assert [m.message_id for m in inbound(run, f"{KFID}:wmUser1")] == ["msg-a"]
+    assert saved_cursor(tmp_path) == ""  # the next callback reads the page again; dedupe absorbs it

@@ -160,6 +160,8 @@ class KefuServer:
             self.metrics.rejected.labels(name, str(exc.status)).inc()
             _LOGGER.info("webhook %s rejected: %s %s", name, exc.status, exc.reason)
             return error_response(exc.status, exc.reason)
+        if parsed.skipped:
+            self.metrics.skipped.labels(name).inc(parsed.skipped)
         if parsed.response is not None:
             return parsed.response
         for event in parsed.desk_events:  # what people did on the platform, before its messages
