@@ -7,7 +7,6 @@ import json
 
 import pytest
 from aiohttp import web
-from platforms import connectors_config, signed
 
 from bot.assistant import Assistant
 from bot.scheduler import SystemClock
@@ -15,6 +14,7 @@ from bot.store import SqliteStore
 from bot.web.server import KefuServer
 from connectors.http import Outbound
 from connectors.registry import build_connectors
+from tests_platforms import connectors_config, signed
 
 
 @pytest.fixture
