@@ -54,7 +54,7 @@ from aiohttp import web
 from pydantic import Field, field_validator
 
 from bot.models import Inbound
-from bot.store import StoredMessage
+from bot.store import StoredMessage, files
 from connectors.base import Answered, Connector, ConnectorSettings, DeskAction, DeskEvent, Parsed, Rejected
 from connectors.crypto.wecom import WeComCrypto
 from connectors.http import OutboundError
@@ -128,7 +128,7 @@ class KfState:
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            files.prepare(self.path)  # private, like the store: it holds customer ids
             conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 2000")
             conn.executescript(self.SCHEMA)

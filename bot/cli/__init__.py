@@ -12,7 +12,9 @@ from bot.cli import (
     chat,  # noqa: F401  (registers `kefu chat`)
     demo,  # noqa: F401  (registers `kefu demo`)
     init,  # noqa: F401  (registers `kefu init`)
+    outbox,  # noqa: F401  (registers `kefu outbox`)
     report,  # noqa: F401  (registers `kefu report`)
+    store,  # noqa: F401  (registers `kefu store check`)
     test,  # noqa: F401  (registers `kefu test`)
 )
 from bot.cli.core import REPLAY_KEYS, main, suggest_payload, with_config

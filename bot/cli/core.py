@@ -23,7 +23,7 @@ from bot.evaluate import EvalDataError, evaluate, format_report, read_examples
 from bot.handoff.ticket import DeskError
 from bot.i18n import LANGUAGES, N_, _, localise, set_language
 from bot.replay import ReplayError
-from bot.store.sqlite import StoreSchemaError
+from bot.store.files import StoreError
 from connectors.registry import ConnectorConfigError
 from intents.classifier import StaleModelError, train
 from intents.dataset import TrainingDataError
@@ -51,7 +51,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 #: Errors a user can cause and fix (a file, a setting, a store): one line, exit 1, no traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    ConfigError, StaleModelError, ReplayError, StoreSchemaError, ConnectorConfigError, DeskError,
+    ConfigError, StaleModelError, ReplayError, StoreError, ConnectorConfigError, DeskError,
 )
 
 
@@ -323,8 +323,25 @@ def serve(config: Config, host: str | None, port: int | None) -> None:
     host = host or config.server.host
     port = config.server.port if port is None else port
     names = ", ".join(f"/webhook/{name}" for name in server.connectors) or _("no connectors configured")
+    sock = listen(host, port)  # before saying "serving": a busy port is one clear line, not a traceback
     click.echo(_("kefu serving on http://{host}:{port} ({names})").format(host=host, port=port, names=names))
-    web.run_app(server.app(), host=host, port=port, print=None, handle_signals=True)
+    web.run_app(server.app(), sock=sock, print=None, handle_signals=True)
+
+
+def listen(host: str, port: int):
+    """The listening socket of `kefu serve`, or exit 1 with one line saying why there is none."""
+    import errno
+    import socket
+
+    try:
+        return socket.create_server((host, port), backlog=1024)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            why += " (another program, maybe another kefu serve, listens there: stop it or pass --port)"
+        elif exc.errno == errno.EACCES:
+            why += " (ports below 1024 need privileges: pass --port 8080)"
+        _fail(f"cannot listen on {host}:{port}: {why}")
 
 
 #: `kefu replay --json` contract: one object per decision with exactly these keys.

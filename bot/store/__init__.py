@@ -6,9 +6,10 @@ import re
 from pathlib import Path
 
 from bot.store.base import Job, Store, StoredMessage
+from bot.store.files import StoreError
 from bot.store.sqlite import MEMORY, SqliteStore, StoreSchemaError
 
-__all__ = ["Job", "SqliteStore", "Store", "StoreSchemaError", "StoredMessage", "open_store"]
+__all__ = ["Job", "SqliteStore", "Store", "StoreError", "StoreSchemaError", "StoredMessage", "open_store"]
 
 _SQLITE_URL = "sqlite:///"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")

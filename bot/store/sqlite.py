@@ -31,7 +31,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from bot.store import files
 from bot.store.base import PRESENCE_STATUSES, Job, Store, StoredMessage
+from bot.store.files import StoreError
 from bot.store.sqlite_report_reads import REPORT_MIGRATION, SqliteReportReads
 
 MEMORY = ":memory:"
@@ -315,7 +317,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
 """
 
 
-class StoreSchemaError(RuntimeError):
+class StoreSchemaError(StoreError):
     """The file's schema is not one this version of kefu can use (e.g. written by a newer kefu)."""
 
 
@@ -365,18 +367,26 @@ class SqliteStore(SqliteReportReads, Store):
     def __init__(self, path: str | Path) -> None:
         self.path = path if str(path) == MEMORY else Path(path).expanduser()
         if isinstance(self.path, Path):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            files.prepare(self.path)  # folder exists, it is a file, 0600
         self._lock = threading.RLock()
         self._depth = 0  # transaction nesting; only touched while holding the lock
-        self._conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        try:
+            self._conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise files.explain(self.path, exc) from None
         try:
             self._conn.execute("PRAGMA busy_timeout = 5000")
             self._conn.execute("PRAGMA foreign_keys = ON")
+            if isinstance(self.path, Path):
+                files.quick_check(self._conn, self.path)
             self._check_versions(self._applied_versions())  # before touching a newer file at all
             if isinstance(self.path, Path):
                 self._conn.execute("PRAGMA journal_mode = WAL")
                 self._conn.execute("PRAGMA synchronous = FULL")
             self._migrate()
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise files.explain(self.path, exc) from None
         except BaseException:
             self._conn.close()
             raise
