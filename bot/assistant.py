@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.engine import Context, Engine
 from bot.flows import JobSpec, Scripted
@@ -21,7 +21,7 @@ from bot.flows.answering import note_sent as note_prompt
 from bot.flows.answering import read_against
 from bot.flows.bargaining import FOLLOWUP_KIND, on_followup_due, on_price_ask
 from bot.flows.conversation import away_greeting_due, carried_intent, farewell
-from bot.flows.payment import CHASE_KIND, STOPS_CHASE, chase_job, chase_key, on_chase_due
+from bot.flows.payment import CHASE_KIND, STOPS_CHASE, chase_job, chase_key, on_chase_due, quiet_until
 from bot.flows.truth import facts_of, record_sent
 from bot.handoff.actions import DeskActions
 from bot.handoff.desk import TicketDesk
@@ -361,6 +361,9 @@ class Assistant(DeskActions):
         if job.kind == FOLLOWUP_KIND:
             scripted = on_followup_due(state)
         elif job.kind == CHASE_KIND:
+            later = quiet_until(now, self.config.flows)
+            if later is not None:  # the rules are checked again when the line fires
+                return self._defer(job, state, later, "quiet hours", now)
             order_id = job.payload["order_id"]
             scripted = on_chase_due(self.store.order_status(order_id), bool(job.payload.get("consulted")))
         else:
@@ -370,12 +373,23 @@ class Assistant(DeskActions):
             decision = Decision(kind="none", reasons=[f"{job.kind}: nothing to send"])
         else:
             line = self._line(scripted.phrase_id, state, 1.0, scripted.why)
-            blockers = script_blockers(self.config.policy, line, self._gate(state, now))
+            gate = self._gate(state, now)
+            blockers = script_blockers(self.config.policy, line, gate)
+            if blockers and gate.owner == "bot" and gate.recent_auto_sends >= gate.max_auto_per_minute \
+                    and len(blockers) == 1:  # only the rate limit stands in the way: try again in a minute
+                return self._defer(job, state, now + timedelta(minutes=1), "rate limit", now)
             decision = Decision(
                 kind="suggest" if blockers else "auto_send", intent=line.intent, suggestions=[line],
                 replies=[] if blockers else [line], reasons=[scripted.why, *blockers],
             )
         return self._commit(state, decision, "timer", now)
+
+    def _defer(self, job: Job, state: ConversationState, due: datetime, why: str, now: datetime) -> Decision:
+        """Fire ``job`` again at ``due`` (a new key: this one is claimed); nothing is sent now."""
+        when = due.astimezone(self.config.flows.tz).isoformat()
+        self.scheduler.schedule(f"{job.key}@{when}", job.kind, due, job.conversation_id, dict(job.payload))
+        return self._commit(state, Decision(kind="none", reasons=[f"{job.kind}: {why}, moved to {when}"]),
+                            "timer", now)
 
     # --- plumbing ---------------------------------------------------------------------------
 

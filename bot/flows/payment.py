@@ -29,6 +29,17 @@ def chase_job(order_id: str, consulted: bool, created_at: datetime, flows: FlowS
     return JobSpec(chase_key(order_id), CHASE_KIND, due, {"order_id": order_id, "consulted": consulted})
 
 
+def quiet_until(now: datetime, flows: FlowSettings) -> datetime | None:
+    """When the quiet hours around ``now`` end, or None outside them.
+
+    Checked again when the chase fires, not only when it is scheduled: after an outage the
+    chase that was due at 21:55 fires at 22:30 — inside quiet hours — and must wait for morning.
+    """
+    quiet_start, quiet_end = parse_hours(flows.quiet_hours)
+    later = shift_out_of_quiet_hours(now, quiet_start, quiet_end, flows.tz)
+    return later if later > now else None
+
+
 def on_chase_due(order_status: str | None, consulted: bool) -> Scripted | None:
     """The chase line, or None when the order no longer waits for payment."""
     if order_status != "created":
