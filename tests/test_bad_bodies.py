@@ -126,7 +126,8 @@ async def test_every_route_of_the_app_answers_errors_in_the_json_shape(kefu):
         for body in (b"\xff\xfe garbage", b"[" * 5000, b'{"a": "\\ud800"}'):
             resp = await kefu.request(method, path, data=body, headers={"Content-Type": "application/json"})
             assert resp.status < 500, (method, path, resp.status, await resp.text())
-            if resp.status >= 400:
+            page = resp.content_type == "text/html" and not path.startswith(("/api", "/webhook", "/events"))
+            if resp.status >= 400 and not page:  # pages for people (the agent sign-in) answer in HTML
                 shaped = await resp.json()
                 assert shaped["ok"] is False and shaped["status"] == resp.status and shaped["error"], (method, path)
             seen += 1
