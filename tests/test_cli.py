@@ -84,8 +84,12 @@ def test_eval_json_contract(config_path, tmp_path):
     assert report["n"] == 4
     assert report["accuracy"] == 1.0
     assert report["per_intent"]["invoice"]["support"] == 1
+    for mode in ("strict", "lenient"):
+        assert {"accuracy", "macro_f1", "auto_precision", "auto_coverage"} <= set(report[mode])
+    assert report["lenient"]["accuracy"] == report["accuracy"]
     text = run("eval", "--data", str(data), "--config", str(config_path)).output
     assert text.startswith("examples      4") and "macro-F1" in text
+    assert "strict" in text and "lenient" in text and "auto-send P" in text
 
 
 def test_eval_bad_data_is_one_line_error(config_path, tmp_path):

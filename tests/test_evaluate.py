@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.evaluate import EvalDataError, Example, format_report, read_examples, score
+from bot.evaluate import EvalDataError, Example, format_report, read_examples, score, score_both
 
 EXAMPLES = [
     Example("在吗", "greeting"),
@@ -42,7 +42,7 @@ def test_accept_alt_counts_the_alternative():
 def test_no_auto_send_has_no_precision():
     report = score(EXAMPLES, ["other"] * 4, [False] * 4)
     assert report["auto_precision"] is None and report["auto_coverage"] == 0.0
-    assert "auto-send     none" in format_report(report)
+    assert "auto-send P   none" in format_report(report)
 
 
 def test_read_examples(tmp_path):
@@ -70,3 +70,30 @@ def test_read_examples_errors(tmp_path, content, message):
 def test_report_is_json_serialisable():
     report = score(EXAMPLES, ["greeting"] * 4, [True] * 4)
     assert json.loads(json.dumps(report))["accuracy"] == 0.25
+
+
+def test_both_readings_side_by_side():
+    predicted = ["greeting", "free_shipping", "logistics_stuck", "greeting"]
+    auto = [True, True, True, False]
+    report = score_both(EXAMPLES, predicted, auto)
+    # the top level is the chosen (strict) mode, unchanged
+    assert report["accuracy"] == 0.5 and report["accept_alt"] is False
+    assert report["strict"] == {"n": 4, "accuracy": 0.5, "macro_f1": report["macro_f1"],
+                                "auto_precision": pytest.approx(2 / 3, abs=1e-4), "auto_coverage": 0.75, "auto_sent": 3}
+    assert report["lenient"]["accuracy"] == 0.75 and report["lenient"]["auto_precision"] == 1.0
+    lenient = score_both(EXAMPLES, predicted, auto, accept_alt=True)
+    assert lenient["accuracy"] == 0.75 and lenient["strict"] == report["strict"]
+    assert lenient["lenient"] == report["lenient"]
+
+
+def test_report_prints_strict_then_lenient():
+    predicted = ["greeting", "free_shipping", "logistics_stuck", "greeting"]
+    text = format_report(score_both(EXAMPLES, predicted, [True, True, True, False], accept_alt=True))
+    lines = text.splitlines()
+    header = next(line for line in lines if "strict" in line and "lenient" in line)
+    assert header.index("strict") < header.index("lenient")
+    accuracy = next(line for line in lines if line.startswith("accuracy")).split()
+    assert accuracy == ["accuracy", "0.500", "0.750"]
+    auto = next(line for line in lines if line.startswith("auto-send P"))
+    assert "0.667 of 3 (75.0%)" in auto and "1.000 of 3 (75.0%)" in auto
+    assert "per intent (lenient" in text

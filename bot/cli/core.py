@@ -232,7 +232,7 @@ def shop_intent_warnings(config: Config, phrasebook: Phrasebook, data) -> list[s
 @click.option("--data", "data_path", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help='JSON lines {"text", "intent", "alt"?} (not needed with --cross-validation).')
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--accept-alt", is_flag=True, help="Count the alt label as correct too.")
+@click.option("--accept-alt", is_flag=True, help="Top-level JSON keys and per-intent table count alt too.")
 @click.option("--cross-validation", "cross_validation", is_flag=True,
               help="Measure on the shop's own training examples: stratified, seeded folds.")
 @click.option("--folds", default=5, show_default=True, help="Folds for --cross-validation.")
@@ -244,7 +244,7 @@ def shop_intent_warnings(config: Config, phrasebook: Phrasebook, data) -> list[s
 @with_config
 def eval_command(config: Config, data_path: Path | None, as_json: bool, accept_alt: bool, cross_validation: bool,
                  folds: int, seed: int, errors_path: Path | None, html_path: Path | None) -> None:
-    """Measure intent accuracy, macro-F1 and auto-send precision on a labelled file (or by cross-validation)."""
+    """Intent accuracy, macro-F1 and auto-send precision, strict and lenient, on a labelled file (or by CV)."""
     from bot.suites.eval_report import cross_validation_report, details_report, write_outputs
 
     if cross_validation:
