@@ -137,7 +137,7 @@ class IntentClassifier:
         self,
         *,
         c: float = 1.0,
-        min_confidence: float = 0.2,
+        min_confidence: float = 0.4,
         min_margin: float = 0.0,
         augment_copies: int = 1,
         calibrate: bool = True,
@@ -301,7 +301,7 @@ def load_or_train(
     path: Path,
     *,
     retrain: bool = True,
-    min_confidence: float = 0.2,
+    min_confidence: float = 0.4,
     min_margin: float = 0.0,
     on_retrain: Callable[[str], AbstractContextManager[object]] | None = None,
 ) -> IntentClassifier:

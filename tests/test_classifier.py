@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import joblib
+import numpy as np
+import pypinyin
 import pytest
+from scipy.special import softmax
 
-from intents.classifier import IntentClassifier, StaleModelError, load_or_train
+from intents.classifier import IntentClassifier, StaleModelError, fit_temperature, load_or_train, syllables
 from intents.dataset import TrainingSet
 
 SMALL = TrainingSet(
@@ -90,3 +93,60 @@ def test_missing_or_corrupt_model(tmp_path):
     with pytest.raises(StaleModelError, match="cannot be read"):
         load_or_train(SMALL, path, retrain=False)
     assert load_or_train(SMALL, path).digest == SMALL.digest()
+
+
+# --- pinyin features ---------------------------------------------------------------------------
+
+HOMOPHONES = TrainingSet(
+    examples={
+        "free_shipping": ["包邮吗", "能包邮不", "包邮不包邮", "给包个邮呗", "这个包邮的吧", "偏远地区包邮吗"],
+        "refund_status": ["退款到了吗", "退款什么时候到", "退款还没到账", "我的退款呢", "退款多久", "退款进度"],
+        "other": ["嗯", "好的", "哦", "是的", "知道了", "行吧"],
+    }
+)
+
+
+def test_a_homophone_typo_sounds_like_the_word():
+    assert syllables("包游吗") == syllables("包邮吗") == ["bao", "you", "ma"]
+    assert syllables("退宽") == syllables("退款")
+    assert syllables("订单#到了 ok") == ["ding", "dan", "dao", "le"]
+
+
+@pytest.mark.parametrize("typo, intent", [("保游吗", "free_shipping"), ("推宽到了吗", "refund_status")])
+def test_a_homophone_typo_matches_through_pinyin(typo, intent, monkeypatch):
+    # 保游 shares no character with 包邮 (nor 推宽 with 退款): only the sound can match them
+    clf = IntentClassifier(min_confidence=0.0, augment_copies=0).fit(HOMOPHONES)
+    assert clf.predict(typo).intent == intent
+    # the same model with a pinyin block that says nothing does not find it
+    monkeypatch.setattr("intents.classifier._pinyin", lambda text: ["same"])
+    deaf = IntentClassifier(min_confidence=0.0, augment_copies=0).fit(HOMOPHONES)
+    assert deaf.predict(typo).intent != intent
+
+
+# --- calibration -------------------------------------------------------------------------------
+
+
+def test_fit_temperature_recovers_a_known_temperature():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(4000, 5)) * 3
+    probs = softmax(scores / 2.5, axis=1)
+    gold = np.array([rng.choice(5, p=row) for row in probs])
+    assert fit_temperature(scores, gold) == pytest.approx(2.5, rel=0.1)
+
+
+def test_probabilities_are_a_tempered_softmax_of_the_scores():
+    clf = IntentClassifier(min_confidence=0.0).fit(HOMOPHONES)
+    assert clf.temperature != 1.0  # held-out folds chose it
+    result = clf.predict("包邮吗")
+    expected = softmax(clf.scores(["包邮吗"])[0] / clf.temperature)
+    assert dict(result.ranking) == pytest.approx(dict(zip(clf.intents, expected)))
+    assert sum(p for _, p in result.ranking) == pytest.approx(1.0)
+    uncalibrated = IntentClassifier(min_confidence=0.0, calibrate=False).fit(HOMOPHONES)
+    assert uncalibrated.temperature == 1.0
+    assert uncalibrated.predict("包邮吗").intent == result.intent  # a temperature never changes the argmax
+
+
+def test_the_stamp_names_the_pinyin_dictionary(tmp_path):
+    path = tmp_path / "m.joblib"
+    load_or_train(SMALL, path)
+    assert joblib.load(path)["stamp"]["pypinyin"] == pypinyin.__version__

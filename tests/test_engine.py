@@ -96,7 +96,7 @@ def test_suggest_many_agrees_with_suggest(engine):
 
 # --- policy alone -----------------------------------------------------------------------------
 
-RESULT = IntentResult("free_shipping", 0.9, [("free_shipping", 0.9), ("other", 0.1)], True)
+RESULT = IntentResult("free_shipping", 0.97, [("free_shipping", 0.97), ("other", 0.03)], True)
 GOOD = Suggestion(id="post.free", text="包邮哦", score=0.8, intent="free_shipping", auto_send=True)
 
 
@@ -110,7 +110,7 @@ def test_policy_auto_sends_when_everything_holds():
         (PolicySettings(mode="suggest"), RESULT, GOOD, False, "mode is suggest"),
         (PolicySettings(mode="away"), RESULT, GOOD, True, "an agent is online"),
         (PolicySettings(auto_send_min=0.9), RESULT, GOOD, False, "score 0.80 < auto_send_min 0.9"),
-        (PolicySettings(auto_intent_min=0.95), RESULT, GOOD, False, "intent p=0.90 < auto_intent_min 0.95"),
+        (PolicySettings(auto_intent_min=0.99), RESULT, GOOD, False, "intent p=0.97 < auto_intent_min 0.99"),
         (PolicySettings(), dataclasses.replace(RESULT, intent="other", confident=False), GOOD, False, "intent unsure"),
         (PolicySettings(), RESULT, GOOD.model_copy(update={"auto_send": False}), False, "post.free is marked auto_send: false"),
         (PolicySettings(), RESULT, GOOD.model_copy(update={"intent": "shipping_time"}), False, "is for shipping_time"),
