@@ -18,7 +18,9 @@ What it measures (figures in the README come from this script):
 
   The same normalised keys are given to all three methods, so only the ranking differs.
 * **Full suggest** latency (classifier + matcher + render) at each size.
-* **Intents** on jddc_intents dev and test: accuracy and macro-F1, strict and with alt labels.
+* **Intents** on jddc_intents dev and test: accuracy, macro-F1 and auto-send precision, strict
+  (the label only) first, lenient (alt labels also count) beside it; and the **reliability curve**
+  of the calibrated intent probability (strict): does p ≈ 0.9 mean nine in ten right?
 * Training time and peak RSS.
 
 The datasets are used for measurement only; nothing from them is stored in the product.
@@ -44,7 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from bot.config import load_config  # noqa: E402
 from bot.engine import Engine, load_shop_phrasebook, load_shop_training_set  # noqa: E402
-from bot.evaluate import evaluate, read_examples  # noqa: E402
+from bot.evaluate import read_examples, score_both  # noqa: E402
 from intents.classifier import train  # noqa: E402
 from phrasebook.matcher import Matcher, match_key  # noqa: E402
 from phrasebook.schema import Phrasebook, PhraseEntry  # noqa: E402
@@ -144,6 +146,32 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
+RELIABILITY_BINS = (0.0, 0.4, 0.6, 0.8, 0.9, 0.95, 0.99, 1.0001)
+
+
+def print_reliability(curves: dict[str, list[tuple[float, bool]]]) -> None:
+    """The reliability curve: messages binned by the main intent's probability, strict accuracy per bin.
+
+    ECE is the share-weighted gap between mean probability and accuracy over the bins.
+    """
+    print("reliability of the intent probability (strict: right = the label)")
+    print(f"{'p bin':<13}" + "".join(f"{name + ' n':>8}{'mean p':>8}{'acc':>7}" for name in curves))
+    eces = {name: 0.0 for name in curves}
+    for lo, hi in zip(RELIABILITY_BINS, RELIABILITY_BINS[1:]):
+        row = f"[{lo:.2f}, {min(hi, 1.0):.2f}{']' if hi > 1 else ')'}  "
+        for name, points in curves.items():
+            inside = [(p, ok) for p, ok in points if lo <= p < hi]
+            if inside:
+                mean_p = sum(p for p, _ in inside) / len(inside)
+                acc = sum(ok for _, ok in inside) / len(inside)
+                eces[name] += len(inside) / len(points) * abs(mean_p - acc)
+                row += f"{len(inside):>8}{mean_p:>8.3f}{acc:>7.3f}"
+            else:
+                row += f"{0:>8}{'-':>8}{'-':>7}"
+        print(row)
+    print("ECE  " + ", ".join(f"{name} {ece:.3f}" for name, ece in eces.items()) + "\n")
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -197,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, default=REPO / "config.yaml")
     parser.add_argument("--skip-baselines-above", type=int, default=10**9,
                         help="for quick runs: skip brute force above this size")
+    parser.add_argument("--intents-only", action="store_true", help="stop after the intent figures")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     rng = random.Random(SEED)
@@ -217,16 +246,24 @@ def main(argv: list[str] | None = None) -> None:
     # intents on jddc
     engine = Engine.from_config(config)
     print("intents on jddc_intents (real JD customer messages; dev may tune, test never)")
-    print(f"{'set':<6}{'n':>5}{'acc':>8}{'macroF1':>9}{'acc+alt':>9}{'F1+alt':>8}{'auto P':>8}{'auto cov':>9}")
+    print(f"{'':<11}{'strict':^32}{'lenient (+alt)':^27}")
+    print(f"{'set':<6}{'n':>5}{'acc':>8}{'macroF1':>9}{'auto P':>8}{'auto cov':>9}{'acc':>8}{'macroF1':>9}{'auto P':>8}")
+    curves = {}
     for name in ("dev", "test"):
         examples = read_examples(data / "jddc_intents" / f"{name}.jsonl")
-        strict = evaluate(engine, examples)
-        lenient = evaluate(engine, examples, accept_alt=True)
-        ap = lenient["auto_precision"]
+        decisions = engine.suggest_many([e.text for e in examples])
+        predicted = [d.intent for d in decisions]
+        report = score_both(examples, predicted, [d.kind == "auto_send" for d in decisions])
+        strict, lenient = report["strict"], report["lenient"]
+        nan = float("nan")
         print(f"{name:<6}{strict['n']:>5}{strict['accuracy']:>8.3f}{strict['macro_f1']:>9.3f}"
-              f"{lenient['accuracy']:>9.3f}{lenient['macro_f1']:>8.3f}"
-              f"{(ap if ap is not None else float('nan')):>8.3f}{lenient['auto_coverage']:>9.3f}")
+              f"{strict['auto_precision'] or nan:>8.3f}{strict['auto_coverage']:>9.3f}"
+              f"{lenient['accuracy']:>8.3f}{lenient['macro_f1']:>9.3f}{lenient['auto_precision'] or nan:>8.3f}")
+        curves[name] = [(d.intent_score, d.intent == e.intent) for d, e in zip(decisions, examples)]
     print()
+    print_reliability(curves)
+    if args.intents_only:
+        return
 
     # matching
     default = load_shop_phrasebook(config)

@@ -35,6 +35,7 @@ from bot.state import ConversationState
 from bot.store import Job, Store
 from intents.anger import detect as detect_anger
 from intents.classifier import IntentResult
+from intents.labels import FALLBACK
 from phrasebook.render import choose_reply
 
 _LOGGER = logging.getLogger(__name__)
@@ -118,9 +119,11 @@ class Assistant(DeskActions):
         engine = self.engine
         reading = engine.read(text)
         result = reading.result
-        # "not understood": even the best intent is below what the policy would act on alone
-        # (a bare answer is understood: it just asks for nothing)
-        unsure = result.score < self.config.policy.auto_intent_min and not reading.bare_answer
+        # "not understood": even the best intent is below what the policy would act on alone, or
+        # it is `other` (calibrated, "surely none of our intents" is still nothing to act on);
+        # a bare answer is understood: it just asks for nothing
+        below = result.score < self.config.policy.auto_intent_min or result.intent == FALLBACK
+        unsure = below and not reading.bare_answer
         answered = read_against(reading, state.prompt)
         state.prompt = None  # this message answers the last question, or moves on
         if answered is not None:
