@@ -75,7 +75,7 @@ def test_lint_command_fails_on_a_red_line(tmp_path):
 
 
 def test_policy_never_auto_sends_a_red_line():
-    result = IntentResult("price_bargain", 0.95, [("price_bargain", 0.95)], True)
+    result = IntentResult("price_bargain", 0.99, [("price_bargain", 0.99)], True)
     bad = Suggestion(id="bad.wechat", text="加我微信给您便宜", score=0.99, intent="price_bargain", auto_send=True)
     kind, reasons, _ = decide(PolicySettings(mode="auto"), result, [bad])
     assert kind == "suggest"
