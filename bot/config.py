@@ -170,7 +170,7 @@ class PolicySettings(_Section):
     #: A suggestion's score must reach this to be sent without an agent.
     auto_send_min: float = Field(0.5, ge=0, le=1)
     #: ...and the intent's probability must reach this (the intent decides the reply's topic).
-    auto_intent_min: float = Field(0.97, ge=0, le=1)
+    auto_intent_min: float = Field(0.96, ge=0, le=1)
     top_k: int = Field(3, ge=1, le=20)
     #: Words the shop never wants sent on its own, on top of the built-in red lines.
     banned_words: list[str] = Field(default_factory=list)

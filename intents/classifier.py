@@ -9,7 +9,7 @@ as multinomial logistic regression on jddc dev and fits ~15x faster (a second or
 ~20 s for ~7k lines on 2 busy cores), which is what makes held-out calibration affordable.
 It needs no model download.
 
-Training adds two code-generated noisy copies of each stored line (`intents.augment`: greeting prefixes,
+Training adds code-generated noise to the stored lines (`intents.augment`: greeting prefixes,
 typos, dropped characters, punctuation), so the stored data stays readable.
 
 Probabilities are ``softmax(scores / T)``, calibrated by temperature scaling: the scores of
@@ -139,7 +139,7 @@ class IntentClassifier:
         c: float = 1.0,
         min_confidence: float = 0.4,
         min_margin: float = 0.0,
-        augment_copies: int = 2,
+        augment_copies: int = 1,
         calibrate: bool = True,
     ):
         self.c = c
