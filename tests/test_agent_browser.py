@@ -137,7 +137,7 @@ async def test_the_whole_loop_from_customer_to_agent_and_back(live, browser, tmp
     await until(lambda: server.assistant.desk.statuses()["xiaomei"] == "away")
     await agent.click("[data-tab=queue]")
     await expect(agent.locator("#queue .card")).to_have_count(0)
-    await customer.fill("#text", "东西坏了，我要投诉！转人工，我电话13812345678")
+    await customer.fill("#text", "东西坏了，我要投诉！气死了，我电话13812345678")
     await customer.press("#text", "Enter")
     ticket_card = agent.locator(f"#queue .card[data-conversation='{scoped}']")
     await expect(ticket_card).to_contain_text("我要投诉")

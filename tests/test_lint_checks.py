@@ -74,10 +74,10 @@ def test_platform_length_limits_of_configured_connectors_are_errors(tmp_path):
 
 def test_few_examples_and_empty_placeholders(tmp_path):
     book, result = lint(tmp_path, "- id: my.call\n  intent: stock\n  questions: [有货吗]\n  replies: ['请致电{phone}']\n",
-                        "--min-examples", "75", shop={"phone": ""})
+                        "--min-examples", "200", shop={"phone": ""})
     assert result.exit_code == 0
     assert f"{book}:1: warning: my.call reply 1 uses {{phone}}, which the shop profile leaves empty (set it in config.yaml shop:)" in result.output
-    few = [line for line in result.output.splitlines() if "training examples (fewer than 75)" in line]
+    few = [line for line in result.output.splitlines() if "training examples (fewer than 200)" in line]
     assert few and all(": warning: intent " in line and ".yaml:" in line for line in few)
 
 
