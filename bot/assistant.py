@@ -29,6 +29,8 @@ from bot.handoff.intake import asked_item, closing_words, intake_step, next_item
 from bot.handoff.summary import build_summary, headline
 from bot.handoff.triggers import Trigger, find_trigger, intake_needs
 from bot.models import Decision, Handoff, Inbound, OrderEvent, Suggestion
+from bot.orders import OrderSource
+from bot.orders.desk import OrderDesk
 from bot.policy import Gate, line_blockers, mode_blockers, script_blockers
 from bot.scheduler import Clock, Scheduler
 from bot.state import ConversationState
@@ -49,7 +51,10 @@ class Assistant(DeskActions):
     What people do (presence, accept, transfer, answer, release, resolve) is `DeskActions`.
     """
 
-    def __init__(self, engine: Engine, store: Store, clock: Clock, *, agents_online: bool = False):
+    def __init__(
+        self, engine: Engine, store: Store, clock: Clock, *, agents_online: bool = False,
+        orders: OrderSource | None = None,
+    ):
         self.engine = engine
         self.config = engine.config
         self.store = store
@@ -59,6 +64,8 @@ class Assistant(DeskActions):
         #: Job kinds fired by other parts of kefu (e.g. the daily report push) instead of
         #: `handle_timer`; each handler runs inside the job's claim transaction.
         self.job_handlers: dict[str, Callable[[Job], None]] = {}
+        #: Order look-ups before answering about an order, buyer ↔ conversation links (bot/orders).
+        self.orders = OrderDesk(store, orders, self.config.orders.timeout_seconds)
         #: With no agents in config, presence is this one flag (a shop that only uses suggest).
         self._anonymous_online = False
         if agents_online:
@@ -105,8 +112,9 @@ class Assistant(DeskActions):
                 return None
             customer = message.customer_id or message.conversation_id
             state = self._state(message.conversation_id, customer, message.platform or "unknown")
+            buyer_ids = self.orders.on_message(state, message)
             has_images = bool(message.raw.get("attachments"))
-            decision = self._answer(message.text, state, now, has_images)
+            decision = self._answer(message.text, state, now, has_images, buyer_ids)
             decision = self._commit(state, decision, "message", now, message_row=row)
             self.store.mark_processed(row)
         return decision
@@ -115,7 +123,10 @@ class Assistant(DeskActions):
         """Rows accepted but never processed (a crash came in between), oldest first."""
         return [m.id for m in self.store.unprocessed_messages()]
 
-    def _answer(self, text: str, state: ConversationState, now: datetime, has_images: bool = False) -> Decision:
+    def _answer(
+        self, text: str, state: ConversationState, now: datetime, has_images: bool = False,
+        buyer_ids: tuple[str, ...] | list[str] = (),
+    ) -> Decision:
         engine = self.engine
         reading = engine.read(text)
         result = reading.result
@@ -157,7 +168,7 @@ class Assistant(DeskActions):
         handed = self._handoff_step(decision, text, state, now, result.confident, has_images)
         if handed is not None:
             return self._away(handed, state, now)
-        scripted = self._script(decision, text, state, now) if answered is None else None
+        scripted = self._script(decision, text, state, now, buyer_ids) if answered is None else None
         if scripted is not None:
             decision = self._apply(decision, scripted, state, now)
         return self._away(decision, state, now)
@@ -263,9 +274,17 @@ class Assistant(DeskActions):
             "handoff": handoff, "reasons": [trigger.detail, *blockers],
         })
 
-    def _script(self, decision: Decision, text: str, state: ConversationState, now: datetime) -> Scripted | None:
+    def _script(
+        self, decision: Decision, text: str, state: ConversationState, now: datetime, buyer_ids=()
+    ) -> Scripted | None:
         if decision.intent == "farewell":
             return farewell(state)
+        about_order = self.orders.scripted(
+            decision, text, buyer_ids or [state.customer_id], lambda pid: self._line(pid, state, 1.0, "").text,
+            state.last_replies,
+        )
+        if about_order is not None:
+            return about_order
         quantity = decision.slots.get("quantity")
         return on_price_ask(decision.intent, text, quantity, state, self.config.flows, now)
 
@@ -279,7 +298,10 @@ class Assistant(DeskActions):
 
     def _apply(self, decision: Decision, scripted: Scripted, state: ConversationState, now: datetime) -> Decision:
         """Put a flow's line first and decide again with the script gate."""
-        line = self._line(scripted.phrase_id, state, 1.0, scripted.why)
+        if scripted.suggest_only:
+            return decision.model_copy(update={"kind": "suggest", "replies": [], "handoff": None,
+                                               "reasons": [scripted.why, *decision.reasons]})
+        line = self._line(scripted.phrase_id, state, 1.0, scripted.why, **scripted.values)
         suggestions = [line, *[s for s in decision.suggestions if s.id != line.id]][: self.config.policy.top_k]
         for job in scripted.jobs:
             self._schedule(job, state.conversation_id)
@@ -318,10 +340,11 @@ class Assistant(DeskActions):
         """Record an order event; schedule or cancel the payment chase. Nothing is sent now."""
         now = self.clock.now()
         at = event.at or now
-        conversation_id = self.store.conversation_for_customer(event.customer_id) or event.customer_id
         with self.store.transaction():
+            conversation_id = self.orders.conversation_for_event(event)
             self.store.add_order_event(
-                event.order_id, event.customer_id, event.status, at, event.model_dump(mode="json")
+                event.order_id, event.customer_id, event.status, at, event.model_dump(mode="json"),
+                buyer_ids=event.buyer_ids,
             )
             state = self._state(conversation_id, event.customer_id, "order")
             state.note_order(event.order_id, event.status, event.consulted_before_order)
@@ -360,7 +383,10 @@ class Assistant(DeskActions):
     def handle_timer(self, job: Job) -> Decision:
         """Fire one job (called inside the scheduler's claim transaction)."""
         now = self.clock.now()
-        state = self._state(job.conversation_id, job.payload.get("customer_id", job.conversation_id), "timer")
+        conversation_id = job.conversation_id
+        if job.kind == CHASE_KIND:  # the buyer may have written from another conversation since
+            conversation_id = self.orders.chase_target(job.payload["order_id"], job.conversation_id)
+        state = self._state(conversation_id, job.payload.get("customer_id", conversation_id), "timer")
         if job.kind == FOLLOWUP_KIND:
             scripted = on_followup_due(state)
         elif job.kind == CHASE_KIND:

@@ -80,8 +80,10 @@ class Shop(_Section):
         return {k: _display(v) for k, v in values.items()}
 
 
-#: Placeholders filled at send time by a flow rather than from the shop profile.
-RUNTIME_PLACEHOLDERS = frozenset({"wait_minutes"})
+#: Placeholders filled at send time by a flow rather than from the shop profile. The order-state
+#: lines (bot/orders/answers.py) also fill ``{courier}`` with the order's real courier: it stays
+#: a shop placeholder (the default courier) everywhere else, so it is not listed here.
+RUNTIME_PLACEHOLDERS = frozenset({"wait_minutes", "order_id", "order_status", "tracking_no", "confirm"})
 
 
 def _display(value: object) -> str:
@@ -357,6 +359,23 @@ class OutboxSettings(_Section):
         return positive_duration(value)
 
 
+class OrderSettings(_Section):
+    """Where kefu reads an order's state before answering about it (bot/orders)."""
+
+    #: store: the order events kefu received (default) · http: the shop's ERP, signed like the
+    #: generic webhook · taobao: taobao.trade.fullinfo.get with the shop's session.
+    source: Literal["store", "http", "taobao"] = "store"
+    #: A look-up slower than this is given up: the answer is then only suggested.
+    timeout_seconds: float = Field(2.0, gt=0, le=30)
+    #: http: the ERP's look-up URL and the shared HMAC secret (${ENV_VAR}).
+    url: str = ""
+    secret: str = ""
+    #: taobao: the taobao_tmc connector whose app key, secret and gateway to use, and the
+    #: shop's session key (${ENV_VAR}).
+    connector: str = ""
+    session: str = ""
+
+
 class StoreSettings(_Section):
     #: SQLite file (relative to the config file), or sqlite:///path.
     path: str = "kefu.sqlite"
@@ -422,6 +441,7 @@ class Config(_Section):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     flows: FlowSettings = Field(default_factory=FlowSettings)
     handoff: HandoffSettings = Field(default_factory=HandoffSettings)
+    orders: OrderSettings = Field(default_factory=OrderSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
@@ -524,7 +544,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     reports = raw.get("reports")
     if isinstance(reports, dict) and "targets" in reports:
         deferred["report_targets"] = reports.pop("targets")  # the robots' secrets: expanded when pushing
+    orders = raw.get("orders")
+    if isinstance(orders, dict):  # the order source's secrets, likewise read by the server
+        deferred["orders"] = {k: orders.pop(k) for k in ("secret", "session") if k in orders}
     raw = _expand_env(raw, "")
+    if deferred.get("orders"):
+        raw["orders"].update(deferred["orders"])
     if deferred["connectors"] is not None:
         raw["connectors"] = deferred["connectors"]
     for key in SERVER_SECRETS:

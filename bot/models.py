@@ -29,18 +29,31 @@ class Inbound(BaseModel):
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
 
+#: An order's life as kefu sees it, whatever the platform calls it (bot/orders maps them).
+OrderStatus = Literal["created", "paid", "printed", "shipped", "delivered", "closed", "refunding"]
+
+
 class OrderEvent(BaseModel):
-    """An order's status change; drives payment chasing and the deal / no-deal farewell."""
+    """An order's status change; drives payment chasing, the farewell and order-state answers.
+
+    ``customer_id`` is the buyer as the chat side knows them; ``buyer_ids`` are other ids the
+    platform gives the same buyer (Taobao: the nick and the open uid), so the order links to
+    the conversation whichever of them the chat connector carries (docs/platforms/taobao.md).
+    ``courier`` and ``tracking_no`` are the real parcel's, when the source knows them.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    order_id: str
-    customer_id: str
-    status: Literal["created", "paid", "shipped", "delivered", "closed"]
+    order_id: str = Field(min_length=1)
+    customer_id: str = Field(min_length=1)
+    status: OrderStatus
     amount: float | None = None
     items: list[str] = Field(default_factory=list)
     consulted_before_order: bool = False
     at: datetime | None = None
+    courier: str | None = None
+    tracking_no: str | None = None
+    buyer_ids: list[str] = Field(default_factory=list)
 
 
 class Suggestion(BaseModel):

@@ -15,6 +15,10 @@ A replay file is YAML::
       - {agent_reply: {customer: c1, text: 您好，我来处理}}
       - {release: c1}                       # the agent hands the conversation back to the bot
       - {resolve: c1}                       # the agent closes the ticket
+      - {order: {order_id: o1, customer: c1, status: shipped, courier: 中通快递, tracking_no: "7310001"}}
+      - {tmc: {id: 1001, topic: taobao_trade_TradeSellerShip,   # a Taobao order message, handled
+               content: {tid: 3141, buyer_nick: c1}}}          # like the poller does (deduped on id)
+      - {order_source: down}                # order look-ups fail from now on (up: they work again)
 
 Each decision becomes one `ReplayLine`; tests, offline phrasebook testing and people all read
 the same lines (``--json`` prints them as JSON, one per line).
@@ -32,8 +36,12 @@ from bot.assistant import Assistant
 from bot.config import Config, parse_duration
 from bot.engine import Engine
 from bot.models import Decision, Inbound, OrderEvent
+from bot.orders.base import OrderInfo, OrderSource, SourceUnavailable
+from bot.orders.store_source import StoreOrderSource
 from bot.scheduler import ManualClock
 from bot.store import Store, open_store
+from connectors.taobao_tmc import message_content, persist_message
+from connectors.taobao_top import BEIJING
 from intents.yamlfile import YamlFileError, line_of, load_yaml
 
 
@@ -64,6 +72,19 @@ class _Order(BaseModel):
     status: str
     consulted_before_order: bool = False
     amount: float | None = None
+    courier: str | None = None
+    tracking_no: str | None = None
+    buyer_ids: list[str] = Field(default_factory=list)
+
+
+class _Tmc(BaseModel):
+    """A TMC message as ``taobao.tmc.messages.consume`` returns it (content as an object or JSON text)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str | int
+    topic: str
+    content: dict[str, Any] | str
+    pub_time: str | None = None
 
 
 class _Presence(BaseModel):
@@ -104,10 +125,12 @@ class _Event(BaseModel):
     agent_reply: _AgentReply | None = None
     release: str | None = None
     resolve: str | None = None
+    tmc: _Tmc | None = None
+    order_source: Literal["up", "down"] | None = None
 
     def kinds(self) -> int:
         actions = (self.text, self.advance, self.order, self.agents_online, self.presence,
-                   self.agent_reply, self.release, self.resolve)
+                   self.agent_reply, self.release, self.resolve, self.tmc, self.order_source)
         return sum(x is not None for x in actions)
 
     @field_validator("advance")
@@ -151,10 +174,30 @@ def load_script(path: Path, config: Config) -> tuple[datetime, bool, list[tuple[
         if event is None or event.kinds() != 1 or (event.text is not None and not event.customer):
             raise ReplayError(
                 f"{path}:{where}: an event is one of {{customer, text}}, {{advance}}, {{order}}, "
-                "{agents_online}, {presence}, {agent_reply}, {release}, {resolve}"
+                "{agents_online}, {presence}, {agent_reply}, {release}, {resolve}, {tmc}, {order_source}"
             )
         events.append((where, event))
     return start, script.agents_online, events
+
+
+class SwitchableSource(OrderSource):
+    """The store's orders, or a source that is down (``{order_source: down}`` in a script)."""
+
+    name = "replay"
+    local = True
+
+    def __init__(self, inner: OrderSource):
+        self.inner, self.up = inner, True
+
+    def get(self, order_id: str) -> OrderInfo | None:
+        if not self.up:
+            raise SourceUnavailable("the order source is down (replay)")
+        return self.inner.get(order_id)
+
+    def recent(self, buyer_ids, limit: int = 3) -> list[OrderInfo]:
+        if not self.up:
+            raise SourceUnavailable("the order source is down (replay)")
+        return self.inner.recent(buyer_ids, limit)
 
 
 class Replay:
@@ -163,7 +206,8 @@ class Replay:
     def __init__(self, engine: Engine, start: datetime, agents_online: bool, store: Store | None = None):
         self.clock = ManualClock(start)
         self.store = store or open_store(":memory:")
-        self.assistant = Assistant(engine, self.store, self.clock, agents_online=agents_online)
+        self.orders = SwitchableSource(StoreOrderSource(self.store))
+        self.assistant = Assistant(engine, self.store, self.clock, agents_online=agents_online, orders=self.orders)
         self.tz = engine.config.flows.tz
         self.lines: list[ReplayLine] = []
         self._count = 0
@@ -186,8 +230,13 @@ class Replay:
                 o = event.order
                 order = OrderEvent(order_id=o.order_id, customer_id=o.customer, status=o.status,
                                    consulted_before_order=o.consulted_before_order, amount=o.amount,
-                                   at=self.clock.now())
+                                   at=self.clock.now(), courier=o.courier, tracking_no=o.tracking_no,
+                                   buyer_ids=o.buyer_ids)
                 self._emit(o.customer, "order", self.assistant.handle_order(order))
+            elif event.tmc is not None:
+                self._tmc(event.tmc)
+            elif event.order_source is not None:
+                self.orders.up = event.order_source == "up"
             elif event.agents_online is not None:
                 self.assistant.set_all_agents(event.agents_online)
             elif event.presence is not None:
@@ -199,6 +248,18 @@ class Replay:
             else:
                 self._emit(event.resolve, "agent", self.assistant.resolve(event.resolve))
         return self.lines
+
+    def _tmc(self, tmc: _Tmc) -> None:
+        """Handle a TMC message exactly as the poller does; a repeated id is a redelivery."""
+        message = tmc.model_dump(exclude_none=True)
+        message.setdefault("pub_time", self.clock.now().astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"))
+        new, decision = persist_message(self.assistant, "replay-tmc", message)
+        content = message_content(message)
+        customer = str(content.get("buyer_open_uid") or content.get("buyer_nick") or "-")
+        if decision is None:
+            why = f"TMC message {tmc.id}: " + ("stored, not an order event" if new else "duplicate, ignored")
+            decision = Decision(kind="none", reasons=[why])
+        self._emit(customer, "order", decision)
 
     def advance(self, delta) -> None:
         """Move the clock; each job due on the way fires at its own due time."""

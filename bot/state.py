@@ -75,7 +75,7 @@ class ConversationState(BaseModel):
     @property
     def deal_made(self) -> bool:
         """An order of this conversation was placed and not closed."""
-        return any(status in {"created", "paid", "shipped", "delivered"} for status in self.orders.values())
+        return any(status in {"created", "paid", "printed", "shipped", "delivered"} for status in self.orders.values())
 
     def note_intent(self, intent: str, aftersale: bool = False) -> None:
         """Remember the intent; an after-sale one moves the conversation to the after-sale stage."""

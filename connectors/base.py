@@ -183,5 +183,9 @@ class Connector(abc.ABC):
         the replies). Raise on failure: the server retries and records the outcome.
         """
 
+    def background(self, server: Any) -> Any:
+        """A coroutine `kefu serve` runs beside the webhooks (a poller), or None (the default)."""
+        return None
+
     async def hand_off(self, message: StoredMessage, decision: dict[str, Any]) -> None:  # noqa: B027
         """Tell the platform a person takes over (when the platform has such a call; default none)."""

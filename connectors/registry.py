@@ -19,6 +19,7 @@ CONNECTOR_TYPES: dict[str, str] = {
     "chatwoot": "connectors.chatwoot:ChatwootConnector",
     "telegram": "connectors.telegram:TelegramConnector",
     "simulator": "connectors.simulator:SimulatorConnector",
+    "taobao_tmc": "connectors.taobao_tmc:TaobaoTmcConnector",
 }
 
 

@@ -35,3 +35,7 @@ class Scripted:
     why: str
     handoff: Handoff | None = None
     jobs: tuple[JobSpec, ...] = ()
+    #: Runtime placeholder values for the line (order-state answers fill {order_status} …).
+    values: dict[str, str] = field(default_factory=dict)
+    #: Nothing may go out alone: keep the engine's suggestions for an agent (unknown order state).
+    suggest_only: bool = False

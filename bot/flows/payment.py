@@ -15,7 +15,7 @@ from bot.flows import JobSpec, Scripted
 from bot.scheduler import shift_out_of_quiet_hours
 
 CHASE_KIND = "payment_chase"
-STOPS_CHASE = frozenset({"paid", "shipped", "delivered", "closed"})
+STOPS_CHASE = frozenset({"paid", "printed", "shipped", "delivered", "closed", "refunding"})
 
 
 def chase_key(order_id: str) -> str:

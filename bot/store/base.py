@@ -153,12 +153,59 @@ class Store(ReportReads, abc.ABC):
     # --- order events ---------------------------------------------------------------------------
     @abc.abstractmethod
     def add_order_event(
-        self, order_id: str, customer_id: str, status: str, at: datetime, payload: dict[str, Any]
+        self,
+        order_id: str,
+        customer_id: str,
+        status: str,
+        at: datetime,
+        payload: dict[str, Any],
+        *,
+        buyer_ids: Iterable[str] = (),
     ) -> None:
-        """Record an order event; the order's current status becomes ``status``."""
+        """Record an order event; the order's current status becomes ``status``.
+
+        ``customer_id`` and every id in ``buyer_ids`` become ids the order is found by
+        (`orders_for_buyers`).
+        """
 
     @abc.abstractmethod
     def order_status(self, order_id: str) -> str | None: ...
+
+    @abc.abstractmethod
+    def order_events(self, order_id: str) -> list[dict[str, Any]]:
+        """The order's events oldest first: dicts with customer_id, status, at, payload."""
+
+    @abc.abstractmethod
+    def order_buyers(self, order_id: str) -> list[str]:
+        """Every buyer id the order's events named."""
+
+    @abc.abstractmethod
+    def orders_for_buyers(self, buyer_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Orders of any of these buyer ids, newest first: dicts with order_id, customer_id,
+        status, updated_at, created_at (the first event's time)."""
+
+    # --- linking buyers and conversations ------------------------------------------------------
+    @abc.abstractmethod
+    def link_buyer(self, buyer_id: str, conversation_id: str, at: datetime) -> None:
+        """Remember that this buyer id wrote from this conversation (the last call wins)."""
+
+    @abc.abstractmethod
+    def conversation_for_buyers(self, buyer_ids: Iterable[str]) -> str | None:
+        """The conversation any of these buyer ids wrote from most recently, if any."""
+
+    # --- order-source messages (TMC) ---------------------------------------------------------------
+    @abc.abstractmethod
+    def add_source_message(
+        self, source: str, message_id: str, topic: str, at: datetime, outcome: str, payload: dict[str, Any]
+    ) -> bool:
+        """Record a platform message once; False (nothing written) if (source, message_id) is known.
+
+        ``outcome`` is "order" (it became an order event) or "ignored" (an unknown topic, kept).
+        """
+
+    @abc.abstractmethod
+    def source_messages(self, source: str | None = None) -> list[dict[str, Any]]:
+        """Recorded platform messages, oldest first."""
 
     # --- jobs -----------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -306,6 +306,37 @@ MIGRATIONS: list[tuple[str, str]] = [
         END;
         """,
     ),
+    (
+        "0009_order_sources",
+        """
+        -- Orders from the shop's systems (bot/orders, connectors/taobao_tmc.py).
+        -- Every id a platform gives the buyer of an order (nick, open uid, …): an order links
+        -- to a conversation through any of them, even when it arrived before the buyer wrote.
+        CREATE TABLE order_buyers (
+            buyer_id TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            PRIMARY KEY (buyer_id, order_id)
+        );
+        CREATE INDEX order_buyers_order ON order_buyers (order_id);
+        -- Which conversation a buyer id last wrote from (kept when a customer message is processed).
+        CREATE TABLE buyer_links (
+            buyer_id        TEXT PRIMARY KEY,
+            conversation_id TEXT NOT NULL,
+            linked_at       TEXT NOT NULL
+        );
+        -- Messages pulled from a platform's order message service (TMC), deduplicated on the
+        -- platform's id: a message redelivered after a crash before its confirm is a no-op.
+        CREATE TABLE source_messages (
+            source      TEXT NOT NULL,          -- connector name
+            message_id  TEXT NOT NULL,
+            topic       TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            outcome     TEXT NOT NULL CHECK (outcome IN ('order', 'ignored')),
+            payload     TEXT NOT NULL,          -- JSON: the message as received
+            PRIMARY KEY (source, message_id)
+        );
+        """,
+    ),
 ]
 
 _VERSION_TABLE = """
@@ -640,7 +671,14 @@ class SqliteStore(SqliteReportReads, Store):
 
     # --- order events ---------------------------------------------------------------------------
     def add_order_event(
-        self, order_id: str, customer_id: str, status: str, at: datetime, payload: dict[str, Any]
+        self,
+        order_id: str,
+        customer_id: str,
+        status: str,
+        at: datetime,
+        payload: dict[str, Any],
+        *,
+        buyer_ids: Iterable[str] = (),
     ) -> None:
         """See `Store.add_order_event`.
 
@@ -663,10 +701,87 @@ class SqliteStore(SqliteReportReads, Store):
                 "INSERT INTO order_events (order_id, customer_id, status, at, payload) VALUES (?, ?, ?, ?, ?)",
                 (order_id, customer_id, status, when, _dumps(payload)),
             )
+            self._conn.executemany(
+                "INSERT INTO order_buyers (buyer_id, order_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [(b, order_id) for b in {customer_id, *buyer_ids} if b],
+            )
 
     def order_status(self, order_id: str) -> str | None:
         rows = self._read("SELECT status FROM orders WHERE order_id = ?", (order_id,))
         return rows[0][0] if rows else None
+
+    def order_events(self, order_id: str) -> list[dict[str, Any]]:
+        rows = self._read(
+            "SELECT customer_id, status, at, payload FROM order_events WHERE order_id = ? ORDER BY at, id",
+            (order_id,),
+        )
+        return [{"customer_id": c, "status": st, "at": from_db_time(at), "payload": json.loads(p)}
+                for c, st, at, p in rows]
+
+    def order_buyers(self, order_id: str) -> list[str]:
+        rows = self._read("SELECT buyer_id FROM order_buyers WHERE order_id = ? ORDER BY buyer_id", (order_id,))
+        return [r[0] for r in rows]
+
+    def orders_for_buyers(self, buyer_ids: Iterable[str]) -> list[dict[str, Any]]:
+        ids = sorted(set(buyer_ids))
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        rows = self._read(
+            f"""
+            SELECT o.order_id, o.customer_id, o.status, o.updated_at,
+                   (SELECT MIN(at) FROM order_events e WHERE e.order_id = o.order_id) AS first_at
+            FROM orders o
+            WHERE o.order_id IN (SELECT order_id FROM order_buyers WHERE buyer_id IN ({marks}))
+               OR o.customer_id IN ({marks})
+            ORDER BY first_at DESC, o.order_id DESC
+            """,
+            (*ids, *ids),
+        )
+        return [{"order_id": o, "customer_id": c, "status": st, "updated_at": from_db_time(u),
+                 "created_at": from_db_time(f) if f else None} for o, c, st, u, f in rows]
+
+    def link_buyer(self, buyer_id: str, conversation_id: str, at: datetime) -> None:
+        with self.transaction():
+            self._conn.execute(
+                """
+                INSERT INTO buyer_links (buyer_id, conversation_id, linked_at) VALUES (?, ?, ?)
+                ON CONFLICT (buyer_id) DO UPDATE SET
+                    conversation_id = excluded.conversation_id, linked_at = excluded.linked_at
+                """,
+                (buyer_id, conversation_id, to_db_time(at)),
+            )
+
+    def conversation_for_buyers(self, buyer_ids: Iterable[str]) -> str | None:
+        ids = sorted(set(buyer_ids))
+        if not ids:
+            return None
+        marks = ", ".join("?" * len(ids))
+        rows = self._read(
+            f"SELECT conversation_id FROM buyer_links WHERE buyer_id IN ({marks}) ORDER BY linked_at DESC LIMIT 1",
+            tuple(ids),
+        )
+        return rows[0][0] if rows else None
+
+    def add_source_message(
+        self, source: str, message_id: str, topic: str, at: datetime, outcome: str, payload: dict[str, Any]
+    ) -> bool:
+        with self.transaction():
+            cursor = self._conn.execute(
+                """
+                INSERT INTO source_messages (source, message_id, topic, received_at, outcome, payload)
+                VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, message_id) DO NOTHING
+                """,
+                (source, message_id, topic, to_db_time(at), outcome, _dumps(payload)),
+            )
+            return cursor.rowcount == 1
+
+    def source_messages(self, source: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT source, message_id, topic, received_at, outcome, payload FROM source_messages"
+        rows = self._read(sql + (" WHERE source = ?" if source else "") + " ORDER BY received_at, rowid",
+                          (source,) if source else ())
+        return [{"source": s, "message_id": m, "topic": t, "received_at": from_db_time(r), "outcome": o,
+                 "payload": json.loads(p)} for s, m, t, r, o, p in rows]
 
     # --- jobs -----------------------------------------------------------------------------------
     def schedule(

@@ -76,6 +76,7 @@ class KefuServer:
         self._stop = asyncio.Event()
         self.worker_task: asyncio.Task | None = None
         self.timer_task: asyncio.Task | None = None
+        self.poll_tasks: list[asyncio.Task] = []  # connectors that pull (taobao_tmc)
         self._events_secret = self._resolve_secret(config.server.events_secret, "server.events_secret")
         if not config.server.events_secret:
             generic = [c for c in self.connectors.values() if isinstance(c, GenericConnector)]
@@ -309,6 +310,10 @@ class KefuServer:
         self.timer_task = asyncio.create_task(self._timers(), name="kefu-timers")
         if self.pushes.enabled:
             self.push_task = asyncio.create_task(self.pushes.run(self._stop, self.run), name="kefu-report-push")
+        for name, connector in self.connectors.items():  # pollers (taobao_tmc) start with the server
+            job = connector.background(self)
+            if job is not None:
+                self.poll_tasks.append(asyncio.create_task(job, name=f"kefu-poll-{name}"))
 
     async def _worker(self) -> None:
         while True:
@@ -351,7 +356,7 @@ class KefuServer:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._queue.join(), timeout=self.config.server.drain_seconds)
         await self.delivery.drain(max(0.0, deadline - loop.time()))
-        tasks = [t for t in (self.worker_task, self.timer_task, self.push_task) if t is not None]
+        tasks = [t for t in (self.worker_task, self.timer_task, self.push_task, *self.poll_tasks) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -376,7 +381,9 @@ def build_server(config: Config, *, retrain: bool = True) -> KefuServer:
     if "://" not in store_path and store_path != ":memory:":
         store_path = str(config.resolve(store_path))
     store = open_store(store_path)
+    from bot.orders.build import order_source
+
     engine = Engine.from_config(config, retrain=retrain)
-    assistant = Assistant(engine, store, SystemClock(config.flows.tz))
+    assistant = Assistant(engine, store, SystemClock(config.flows.tz), orders=order_source(config, store))
     return KefuServer(config, assistant, connectors, http)
 
