@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import Config, ConfigError, PolicySettings, load_config
+from bot.config import RUNTIME_PLACEHOLDERS, Config, ConfigError, PolicySettings, load_config
 from bot.handoff.triggers import find_trigger, group_for
 from bot.state import ConversationState
 from intents.dataset import DEFAULT_DIR, TrainingDataError, load_training_set
@@ -118,9 +118,9 @@ def test_a_switched_off_intent_trains_other():
 
 def test_a_switched_off_intent_loses_its_matchable_phrases_but_keeps_script_lines():
     placeholders = Config().shop.placeholders()
-    full = load_phrasebook([DEFAULT_PHRASES], placeholders=placeholders, runtime={"wait_minutes"})
+    full = load_phrasebook([DEFAULT_PHRASES], placeholders=placeholders, runtime=RUNTIME_PLACEHOLDERS)
     names = [i for i in DEFAULT_INTENTS if i != "price_bargain"]
-    book = load_phrasebook([DEFAULT_PHRASES], placeholders=placeholders, runtime={"wait_minutes"},
+    book = load_phrasebook([DEFAULT_PHRASES], placeholders=placeholders, runtime=RUNTIME_PLACEHOLDERS,
                            intents=names, disabled=["price_bargain"])
     dropped = {e.id for e in full.entries} - {e.id for e in book.entries}
     assert dropped and all(full.get(i).intent == "price_bargain" and full.get(i).matchable for i in dropped)
