@@ -387,6 +387,7 @@ class Assistant(DeskActions):
         if job.kind == CHASE_KIND:  # the buyer may have written from another conversation since
             conversation_id = self.orders.chase_target(job.payload["order_id"], job.conversation_id)
         state = self._state(conversation_id, job.payload.get("customer_id", conversation_id), "timer")
+        nothing = f"{job.kind}: nothing to send"
         if job.kind == FOLLOWUP_KIND:
             scripted = on_followup_due(state)
         elif job.kind == CHASE_KIND:
@@ -395,11 +396,13 @@ class Assistant(DeskActions):
                 return self._defer(job, state, later, "quiet hours", now)
             order_id = job.payload["order_id"]
             scripted = on_chase_due(self.store.order_status(order_id), bool(job.payload.get("consulted")))
+            if scripted is not None and not self.orders.reachable(conversation_id):
+                scripted, nothing = None, f"{job.kind}: the buyer never wrote, no conversation to chase in"
         else:
             _LOGGER.error("unknown job kind %r (job %s): dropped", job.kind, job.key)
             scripted = None
         if scripted is None:
-            decision = Decision(kind="none", reasons=[f"{job.kind}: nothing to send"])
+            decision = Decision(kind="none", reasons=[nothing])
         else:
             line = self._line(scripted.phrase_id, state, 1.0, scripted.why)
             gate = self._gate(state, now)

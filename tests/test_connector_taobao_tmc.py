@@ -68,7 +68,7 @@ async def start(engine, tmp_path, gateway, aiohttp_client, monkeypatch):
         store.close()
 
 
-async def ask(client, text, mid, customer="qianniu-bridge:tb_xiaoyu", conversation="qn-77"):
+async def ask(client, text, mid, customer="tb_xiaoyu", conversation="qn-77"):
     body = json.dumps({"conversation_id": conversation, "customer_id": customer, "message_id": mid,
                        "text": text}, ensure_ascii=False).encode()
     resp = await client.post("/webhook/qianniu-bridge", data=body,
@@ -113,7 +113,7 @@ async def test_the_buyer_asks_through_the_bridge_and_hears_the_real_state(start,
     answer = await ask(client, "能改地址吗", "m2")
     assert answer["replies"][-1]["phrase_id"] == "order_state.address_too_late"
     # the order was kept under the buyer's id and joined the bridge's conversation when she wrote
-    assert TID in store.load_state("qn-77")["orders"]
+    assert TID in store.load_state("qianniu-bridge:qn-77")["orders"]
 
 
 async def test_errors_back_off_and_recover_without_losing_a_message(start, gateway):
@@ -230,10 +230,11 @@ async def test_kill_9_between_consume_and_confirm_loses_nothing_and_chases_once(
     assert [e["status"] for e in store.order_events("43")] == ["created"]
     assert len(store.source_messages("taobao-orders")) == 2
     # created a week before "now": each chase was due at once and fired exactly once, across the
-    # kill and the redelivery of both messages
+    # kill and the redelivery of both messages; the buyers never wrote, so nothing was sent
     for order, buyer in (("42", "tb_a"), ("43", "tb_b")):
         assert store.get_job(f"payment_chase:{order}").status == "done"
         chased = [d for d in store.decisions(buyer) if d["trigger"] == "timer"]
-        assert [d["payload"]["replies"][0]["id"] for d in chased] == ["pay.chase.plain"]
+        assert [(d["kind"], d["payload"]["reasons"]) for d in chased] == [
+            ("none", ["payment_chase: the buyer never wrote, no conversation to chase in"])]
     assert gateway.refused == []
     store.close()

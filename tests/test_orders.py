@@ -196,15 +196,15 @@ def test_a_named_order_of_the_customer_is_answered_without_asking_to_confirm(eng
     store.close()
 
 
-def test_no_known_order_or_a_failing_source_only_suggests(engine, tmp_path):
+def test_no_order_at_all_keeps_the_general_line_and_a_failing_source_only_suggests(engine, tmp_path):
     assistant, store, clock = make(engine, tmp_path)
-    decision = say(assistant, "能改地址吗", "m1")
-    assert decision.kind in {"suggest", "hold"} and not answered(decision)
-    assert decision.suggestions and decision.suggestions[0].id == "order.change_address"
-    assert "no order known" in decision.reasons[0]
+    decision = say(assistant, "发货了吗", "m1")  # the general line asks for the order number
+    assert [r.id for r in answered(decision)] == ["track.shipped"]
+    assert not any(r.id.startswith("order_state.") for r in decision.suggestions)
     store.close()
     (tmp_path / "b").mkdir()
     assistant, store, clock = make(engine, tmp_path / "b", source=Slow(delay=5))
+    assistant.handle_order(OrderEvent(order_id="o1", customer_id="tb_nick", status="paid", at=T0))
     assistant.orders.answers.lookup.timeout = 0.1
     started = time.monotonic()
     decision = say(assistant, "发货了吗", "m1")
@@ -219,4 +219,17 @@ def test_other_messages_are_untouched(engine, tmp_path):
     assistant, store, clock = make(engine, tmp_path)
     decision = say(assistant, "包邮吗", "m1")
     assert decision.replies[-1].id == "shipping.free"
+    store.close()
+
+
+def test_the_server_chases_only_buyers_who_wrote(engine, tmp_path):
+    assistant, store, clock = make(engine, tmp_path)
+    assistant.orders.chase_only_reachable = True  # as build_server sets it
+    assistant.handle_order(OrderEvent(order_id="o1", customer_id="silent", status="created", at=T0))
+    assistant.handle_order(OrderEvent(order_id="o2", customer_id="tb_nick", status="created", at=T0))
+    say(assistant, "在吗", "m1")
+    clock.set(T0 + timedelta(minutes=31))
+    fired = {c: d for c, d in assistant.tick()}
+    assert fired["silent"].kind == "none" and "never wrote" in fired["silent"].reasons[0]
+    assert [r.id for r in fired["tb_nick"].replies] == ["pay.chase.plain"]
     store.close()

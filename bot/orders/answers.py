@@ -5,9 +5,12 @@ question. The answer is always one of:
 
 - a script line chosen from the order's known state, with ``{order_status}``, ``{courier}``,
   ``{tracking_no}``, ``{order_id}`` and ``{confirm}`` filled from it (the send policy then decides);
-- ``suggest_only``: no known state (no order, a source that failed or timed out, an order of
-  someone else): the phrasebook's general line is only suggested to an agent. Nothing the bot
-  says about an order is a guess.
+- ``suggest_only``: the state cannot be known (a source that failed or timed out, a named
+  order that is unknown or someone else's): the phrasebook's general line is only suggested to
+  an agent. Nothing the bot says about an order is a guess;
+- no answer (``phrase_id`` None, not suggest-only): the customer has no order at all and named
+  none. The phrasebook's general line then decides as before: it asks for the order number and
+  states no order's state (an order-state line is never sent without a known state).
 
 ``{courier}`` is also a shop placeholder (the default courier). In these lines it is the
 order's real courier: a line using ``{courier}`` or ``{tracking_no}`` is chosen only when the
@@ -93,10 +96,13 @@ class OrderAnswers:
             info, named = self._find(named_order, buyer_ids)
         except SourceUnavailable as exc:
             return OrderAnswer(None, f"order state unknown ({exc}): suggest only", suggest_only=True)
+        if info is None and not named_order:
+            # no order at all: the phrasebook's general line (it asks for the order number and
+            # states no order's state) decides as it always did
+            return OrderAnswer(None, "no order known for this customer: the general line")
         if info is None:
-            what = (f"order {named_order} is not known for this customer" if named_order
-                    else "no order known for this customer")
-            return OrderAnswer(None, f"{what}: suggest only", suggest_only=True)
+            return OrderAnswer(None, f"order {named_order} is not known for this customer: suggest only",
+                               suggest_only=True)
         phrase = choose_line(kind, info)
         values = values_for(info)
         which = "named" if named else "most recent, confirmed with the customer"

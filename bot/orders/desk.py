@@ -24,6 +24,8 @@ class OrderDesk:
         self.store = store
         self.source = source or StoreOrderSource(store)
         self.answers = OrderAnswers(OrderLookup(self.source, timeout))
+        #: Chase only buyers who wrote (the server sets this: see `reachable`).
+        self.chase_only_reachable = False
 
     def on_message(self, state: ConversationState, message: StoredMessage) -> list[str]:
         """Link the writer's buyer ids to this conversation and attach their orders; their ids."""
@@ -46,8 +48,10 @@ class OrderDesk:
             return None
         named = decision.slots.get("order_id")
         answer = self.answers.answer(kind, str(named) if named else None, buyer_ids)
-        if answer.suggest_only or answer.phrase_id is None:
+        if answer.suggest_only:
             return Scripted(top or "", answer.why, suggest_only=True)
+        if answer.phrase_id is None:
+            return None
         ask = answer.confirm and not any(answer.order_id and answer.order_id in t for t in said)
         values = {**answer.values, "confirm": render_confirm(CONFIRM_PHRASE) if ask else ""}
         return Scripted(answer.phrase_id, answer.why, values=values)
@@ -62,3 +66,14 @@ class OrderDesk:
     def chase_target(self, order_id: str, scheduled_in: str) -> str:
         """A chase scheduled before the buyer wrote goes to where they write now."""
         return conversation_for_order(self.store, order_id) or scheduled_in
+
+    def reachable(self, conversation_id: str) -> bool:
+        """Whether a line can reach the customer of this conversation.
+
+        In `kefu serve` (``chase_only_reachable``) a conversation made only by order events has
+        no chat channel: chasing there would only dead-letter a delivery. Elsewhere (replay,
+        tests, `kefu chat`) every conversation counts as reachable.
+        """
+        if not self.chase_only_reachable:
+            return True
+        return any(m.direction == "in" for m in self.store.recent_messages(conversation_id, 50))

@@ -1,9 +1,10 @@
 """Which conversation a platform's buyer is in, and which orders belong to a conversation.
 
 A chat connector gives each message a ``customer_id``: the buyer's id on that platform (a Taobao
-nick or open uid from an ISV bridge, a WeCom external user id …), either bare or scoped by the
-connector as ``<connector>:<id>``. An order source gives each order event the buyer's ids on the
-shop platform (TMC: ``buyer_open_uid`` and ``buyer_nick``). They meet on the bare id:
+nick or open uid from an ISV bridge, a WeCom external user id …); the server stores it scoped by
+the connector as ``<connector>:<id>`` (`bot.identity`). An order source gives each order event
+the buyer's ids on the shop platform (TMC: ``buyer_open_uid`` and ``buyer_nick``). They meet on
+the platform's own id:
 
 - every processed customer message records ``buyer id → conversation`` (both the id as given and,
   when it is scoped by its own connector's name, the bare id);
@@ -17,16 +18,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from bot.identity import unscoped
 from bot.state import ConversationState
 from bot.store import Store
 
 
 def message_buyer_ids(platform: str | None, customer_id: str) -> list[str]:
-    """The ids a message's customer is known by: as given, and bare when scoped by its connector."""
+    """The ids a message's customer is known by: as stored (scoped by its connector, `bot.identity`)
+    and the platform's own id."""
     ids = [customer_id]
-    prefix = f"{platform}:" if platform else None
-    if prefix and customer_id.startswith(prefix) and len(customer_id) > len(prefix):
-        ids.append(customer_id[len(prefix):])
+    bare = unscoped(platform, customer_id) if platform else customer_id
+    if bare and bare != customer_id:
+        ids.append(bare)
     return ids
 
 

@@ -385,5 +385,6 @@ def build_server(config: Config, *, retrain: bool = True) -> KefuServer:
 
     engine = Engine.from_config(config, retrain=retrain)
     assistant = Assistant(engine, store, SystemClock(config.flows.tz), orders=order_source(config, store))
+    assistant.orders.chase_only_reachable = True  # a buyer known only from order events has no chat channel
     return KefuServer(config, assistant, connectors, http)
 
