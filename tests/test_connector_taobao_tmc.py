@@ -238,3 +238,21 @@ async def test_kill_9_between_consume_and_confirm_loses_nothing_and_chases_once(
             ("none", ["payment_chase: the buyer never wrote, no conversation to chase in"])]
     assert gateway.refused == []
     store.close()
+
+
+def test_the_platform_guides_config_blocks_work(monkeypatch):
+    """The YAML blocks of docs/platforms/*.md are what a shop copies: they must load as written."""
+    import re
+
+    from bot.config import Config
+    from tests_support import REPO
+
+    monkeypatch.setenv("TAOBAO_APP_SECRET", APP_SECRET)
+    blocks = {}
+    for page in ("taobao.md", "jd.md"):
+        text = (REPO / "docs" / "platforms" / page).read_text(encoding="utf-8")
+        blocks[page] = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+    connectors = build_connectors(blocks["taobao.md"][0]["connectors"])
+    assert connectors["taobao-orders"].settings.sign_method == "hmac-sha256"
+    for block in (blocks["taobao.md"][1], blocks["jd.md"][0]):
+        assert Config(**block).orders.source in {"taobao", "http"}
