@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 from datetime import datetime
 from typing import Any, Literal
 
@@ -198,7 +199,16 @@ class TmcPoller:
             if not isinstance(message, dict) or message.get("id") in (None, ""):
                 _LOGGER.warning("TMC %s: a message without an id was skipped", self.connector.name)
                 continue
-            await self.server.run(self.persist, message)
+            try:
+                await self.server.run(self.persist, message)
+            except sqlite3.Error:
+                raise  # the store cannot write: confirm nothing, TMC sends it all again
+            except Exception as exc:
+                # a message we cannot turn into an order event would come back for ever: keep it
+                # as "ignored" with the reason, and confirm it (it is stored, so nothing is lost)
+                _LOGGER.warning("TMC %s: message %s kept unprocessed: %s", self.connector.name,
+                                message.get("id"), exc.__class__.__name__)
+                await self.server.run(self.keep_unprocessed, message, f"{exc.__class__.__name__}: {exc}")
             done.append(str(message["id"]))
         for start in range(0, len(done), CONFIRM_BATCH):
             await self.connector.call(CONFIRM, {
@@ -206,6 +216,11 @@ class TmcPoller:
                 "s_message_ids": ",".join(done[start:start + CONFIRM_BATCH]),
             })
         return len(messages)
+
+    def keep_unprocessed(self, message: dict[str, Any], error: str) -> None:
+        store = self.assistant.store
+        store.add_source_message(self.connector.name, str(message["id"]), str(message.get("topic", "")),
+                                 self.assistant.clock.now(), "ignored", {**message, "kefu_error": error[:500]})
 
     def persist(self, message: dict[str, Any]) -> bool:
         """Record one message once (in the worker thread); False for a redelivered one."""

@@ -142,6 +142,26 @@ async def test_a_redelivered_message_is_not_recorded_twice(start, gateway):
     assert len(store.order_events("9")) == 1 and len(store.source_messages()) == 1
 
 
+async def test_a_message_that_cannot_be_handled_is_kept_and_does_not_block_the_rest(start, gateway, monkeypatch):
+    import connectors.taobao_tmc as tmc
+
+    real = tmc.to_order_event
+
+    def fussy(message, store, now):
+        if str(message["id"]) == "66":
+            raise ValueError("content kefu cannot read")
+        return real(message, store, now)
+
+    monkeypatch.setattr(tmc, "to_order_event", fussy)
+    gateway.messages = [tmc_message(66, "taobao_trade_TradeCreate", tid=1, buyer_nick="b"),
+                        tmc_message(67, "taobao_trade_TradeCreate", tid=2, buyer_nick="b")]
+    client, server, store = await start()
+    await until(lambda: gateway.confirmed == {"66", "67"})
+    kept = {m["message_id"]: m for m in store.source_messages()}
+    assert kept["66"]["outcome"] == "ignored" and "cannot read" in kept["66"]["payload"]["kefu_error"]
+    assert store.order_status("2") == "created" and store.order_status("1") is None
+
+
 def test_topics_map_to_order_events(tmp_path):
     from datetime import UTC, datetime
 
