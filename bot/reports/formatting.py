@@ -39,3 +39,22 @@ def unpaid_title(up: dict) -> str:
 
 def yes(flag: bool) -> str:
     return "是" if flag else "否"
+
+
+#: Columns of the unpaid-order list, the same in the terminal and the HTML report.
+UNPAID_COLUMNS = ("订单", "客户", "下单时间", "金额", "状态", "已催付", "催付时间", "催付后付款", "可能原因")
+
+
+def unpaid_cells(row: dict) -> list[str]:
+    """One unpaid order as display cells, in ``UNPAID_COLUMNS`` order."""
+    return [
+        row["order_id"],
+        row["customer"],
+        clock(row["created_at"]),
+        "" if row["amount"] is None else f"{row['amount']:g}",
+        row["status"],
+        yes(row["chased"]),
+        clock(row["chased_at"]),
+        yes(row["paid_after_chase"]),
+        row["reason"],
+    ]

@@ -11,7 +11,7 @@ from html import escape
 from typing import Any
 
 from bot.reports import charts
-from bot.reports.formatting import answered, clock, pct, seconds, unpaid_title, yes
+from bot.reports.formatting import UNPAID_COLUMNS, answered, clock, pct, seconds, unpaid_cells, unpaid_title
 
 _CSS = "".join(
     [
@@ -102,21 +102,8 @@ def render(report: dict[str, Any]) -> str:
     )
     unpaid = _table(
         "unpaid",
-        ["订单", "客户", "下单时间", "金额", "状态", "已催付", "催付时间", "催付后付款", "可能原因"],
-        [
-            [
-                r["order_id"],
-                r["customer"],
-                clock(r["created_at"]),
-                "" if r["amount"] is None else f"{r['amount']:g}",
-                r["status"],
-                yes(r["chased"]),
-                clock(r["chased_at"]),
-                yes(r["paid_after_chase"]),
-                r["reason"],
-            ]
-            for r in up["rows"]
-        ],
+        list(UNPAID_COLUMNS),
+        [unpaid_cells(r) for r in up["rows"]],
         "没有未付款订单",
     )
     questions = _table(

@@ -8,7 +8,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from bot.reports.formatting import answered, clock, pct, seconds, unpaid_title, yes
+from bot.reports.formatting import UNPAID_COLUMNS, answered, clock, pct, seconds, unpaid_cells, unpaid_title
 
 
 def tables(report: dict[str, Any]) -> list[Any]:
@@ -56,20 +56,10 @@ def tables(report: dict[str, Any]) -> list[Any]:
     unpaid = Table(
         title=unpaid_title(up)
     )
-    for name in ("订单", "客户", "下单时间", "金额", "状态", "已催付", "催付时间", "催付后付款", "可能原因"):
+    for name in UNPAID_COLUMNS:
         unpaid.add_column(name, overflow="fold")
     for r in up["rows"]:
-        unpaid.add_row(
-            r["order_id"],
-            r["customer"],
-            clock(r["created_at"]),
-            "" if r["amount"] is None else f"{r['amount']:g}",
-            r["status"],
-            yes(r["chased"]),
-            clock(r["chased_at"]),
-            yes(r["paid_after_chase"]),
-            r["reason"],
-        )
+        unpaid.add_row(*unpaid_cells(r))
     out.append(unpaid)
 
     funnel = Table(title="询单转化（按首个意图）")
