@@ -50,9 +50,11 @@ HELP = """commands:
 class ShiftedClock:
     """The real clock, moved on by ``/advance`` (the offset only grows or jumps to a due time)."""
 
-    def __init__(self, tz: tzinfo) -> None:
+    def __init__(self, tz: tzinfo, start: datetime | None = None) -> None:
         self.tz = tz
         self.offset = timedelta(0)
+        if start is not None:  # --at: the shop's local time to start from (try 23:00 for the quiet hours)
+            self.offset = start.replace(tzinfo=tz) - datetime.now(tz)
 
     def now(self) -> datetime:
         return datetime.now(self.tz) + self.offset
@@ -65,12 +67,12 @@ class ShiftedClock:
 class ChatSession:
     """One customer typing to an Assistant; each method returns the lines to print."""
 
-    def __init__(self, config: Config, store_path: Path, agents_online: bool) -> None:
+    def __init__(self, config: Config, store_path: Path, agents_online: bool, start: datetime | None = None) -> None:
         from bot.assistant import Assistant
         from bot.store import open_store
 
         self.config = config
-        self.clock = ShiftedClock(config.flows.tz)
+        self.clock = ShiftedClock(config.flows.tz, start)
         self.store = open_store(str(store_path))
         self.assistant = Assistant(engine_for(config), self.store, self.clock)
         self._count = 0
@@ -201,11 +203,13 @@ def _typed_lines(interactive: bool) -> Iterator[str]:
 @click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Keep the conversation in this SQLite file [default: a temporary one, removed at exit].")
 @click.option("--agents-online", is_flag=True, help="Start with every configured agent online.")
+@click.option("--at", "start", type=click.DateTime(["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]), default=None,
+              help="Start the bot's clock at this shop-local time, e.g. '2026-12-01 23:00' [default: now].")
 @with_config
-def chat(config: Config, store_path: Path | None, agents_online: bool) -> None:
+def chat(config: Config, store_path: Path | None, agents_online: bool, start: datetime | None) -> None:
     """Type as a customer to the real bot (flows, policy, away greeting, handoff); /help for commands."""
     folder = None if store_path else Path(tempfile.mkdtemp(prefix="kefu-chat-"))
-    session = ChatSession(config, store_path or folder / "chat.sqlite", agents_online)
+    session = ChatSession(config, store_path or folder / "chat.sqlite", agents_online, start)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     try:
         if interactive:
