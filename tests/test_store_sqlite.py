@@ -60,7 +60,7 @@ def test_reopening_applies_nothing_and_keeps_data(db_file, monkeypatch):
     def boom(script):
         raise AssertionError("a migration ran again")
 
-    monkeypatch.setattr(sqlite_module, "_statements", boom)
+    monkeypatch.setattr(sqlite_module.migrations, "statements", boom)
     reopened = SqliteStore(db_file)
     assert reopened.schema_versions() == versions
     assert reopened.load_state("c1") == {"stage": "bargain"}

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.store.base import StoredMessage
 from bot.store.report_reads import ReportReads
+from bot.store.sqlite.codec import from_db_time, to_db_time
 
 #: Appended to `bot.store.sqlite.MIGRATIONS` (kept here beside the code that uses it).
 REPORT_MIGRATION = (
@@ -45,7 +46,6 @@ class SqliteReportReads(ReportReads):
     """Mixed into `SqliteStore`; uses its ``_read``, ``_conn``, ``transaction`` and ``_ticket``."""
 
     def count_messages_between(self, since: datetime, until: datetime) -> int:
-        from bot.store.sqlite import to_db_time
 
         rows = self._read(
             "SELECT COUNT(*) FROM messages WHERE at >= ? AND at < ?", (to_db_time(since), to_db_time(until))
@@ -53,7 +53,6 @@ class SqliteReportReads(ReportReads):
         return int(rows[0][0])
 
     def iter_messages_between(self, since: datetime, until: datetime, batch: int = 20_000) -> Iterator[StoredMessage]:
-        from bot.store.sqlite import from_db_time, to_db_time
 
         after = (to_db_time(since), 0)
         end = to_db_time(until)
@@ -73,7 +72,6 @@ class SqliteReportReads(ReportReads):
             after = (rows[-1][4], rows[-1][0])
 
     def decision_facts_between(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
-        from bot.store.sqlite import from_db_time, to_db_time
 
         rows = self._read(
             """
@@ -106,7 +104,6 @@ class SqliteReportReads(ReportReads):
         return facts
 
     def intent_counts_between(self, since: datetime, until: datetime) -> dict[str, int]:
-        from bot.store.sqlite import to_db_time
 
         rows = self._read(
             "SELECT json_extract(payload, '$.intent') AS intent, COUNT(*) FROM decisions"
@@ -116,7 +113,6 @@ class SqliteReportReads(ReportReads):
         return {intent or "": int(n) for intent, n in rows}
 
     def order_events_between(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
-        from bot.store.sqlite import from_db_time, to_db_time
 
         sql = (
             "SELECT order_id, customer_id, status, at, json_extract(payload, '$.amount')"
@@ -132,7 +128,6 @@ class SqliteReportReads(ReportReads):
         ]
 
     def tickets_created_between(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
-        from bot.store.sqlite import to_db_time
 
         rows = self._read(
             f"SELECT {self._TICKET_COLUMNS} FROM tickets"
@@ -143,7 +138,6 @@ class SqliteReportReads(ReportReads):
 
     # --- the daily push outbox ----------------------------------------------------------------
     def add_report_push(self, key: str, target: str, text: str, at: datetime) -> bool:
-        from bot.store.sqlite import to_db_time
 
         with self.transaction():
             cursor = self._conn.execute(
@@ -156,7 +150,6 @@ class SqliteReportReads(ReportReads):
     _PUSH_COLUMNS = "id, key, target, text, status, attempts, created_at, sent_at, error"
 
     def _push(self, row: tuple[Any, ...]) -> dict[str, Any]:
-        from bot.store.sqlite import from_db_time
 
         push = dict(zip([c.strip() for c in self._PUSH_COLUMNS.split(",")], row))
         push["created_at"] = from_db_time(push["created_at"])
@@ -174,7 +167,6 @@ class SqliteReportReads(ReportReads):
         return [self._push(row) for row in self._read(sql + " ORDER BY id", params)]
 
     def set_report_push(self, push_id: int, status: str, at: datetime, error: str | None = None) -> None:
-        from bot.store.sqlite import to_db_time
 
         if status not in {"sent", "retry", "failed"}:
             raise ValueError(f"set_report_push: unknown status {status!r} (sent, retry or failed)")
