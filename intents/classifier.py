@@ -43,13 +43,14 @@ import sklearn
 from pypinyin import Style, lazy_pinyin
 from scipy.optimize import minimize_scalar
 from scipy.sparse import hstack
-from scipy.special import log_softmax, softmax
+from scipy.special import log_softmax
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
 from intents.augment import augment
 from intents.dataset import TrainingSet
+from intents.fastpath import FastScorer
 from intents.labels import FALLBACK
 from intents.text import PLACEHOLDER_RE, normalise
 from intents.tokenize import USERDICT, cut
@@ -172,7 +173,10 @@ class IntentClassifier:
 
     @property
     def intents(self) -> list[str]:
-        return [str(c) for c in self.model.classes_]
+        cached = self.__dict__.get("_names")  # (model, names): recomputed when the model changes
+        if cached is None or cached[0] is not self.model:
+            cached = self._names = (self.model, [str(c) for c in self.model.classes_])
+        return list(cached[1])
 
     def _features(self, texts: list[str], fit: bool = False):
         clean = [prepare(t) for t in texts]
@@ -188,6 +192,7 @@ class IntentClassifier:
             raise ValueError("training needs examples of at least two intents")
         noisy, noisy_labels, origin = augment(texts, labels, self.augment_copies)
         self.words, self.chars, self.pinyin = self._vectorisers()
+        self._fast = None  # the direct path is rebuilt from the new fit on first use
         features = self._features(noisy, fit=True)
         y = np.asarray(noisy_labels)
         self.temperature = self._held_out_temperature(features, y, np.asarray(origin), len(texts))
@@ -217,22 +222,54 @@ class IntentClassifier:
         return fit_temperature(np.vstack(scores), np.asarray(gold))
 
     def scores(self, texts: list[str]) -> np.ndarray:
-        """Uncalibrated intent scores, one row per text, columns in ``intents`` order."""
+        """Uncalibrated intent scores, one row per text, columns in ``intents`` order.
+
+        Computed by the direct path over the fitted model (`intents.fastpath`), which gives
+        sklearn's scores without its per-call cost; `sklearn_scores` is the reference.
+        """
+        fast = self.fast_scorer()
+        if fast is None:
+            return self.sklearn_scores(texts)
+        return _two_columns(fast.scores(texts))
+
+    def sklearn_scores(self, texts: list[str]) -> np.ndarray:
+        """The same scores through scikit-learn's transform and decision_function."""
         # our own sparse features are finite and well-formed: skip sklearn's per-call input
         # validation, which cost ~0.7 ms of a ~4 ms single-message prediction
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             return _two_columns(self.model.decision_function(self._features(texts)))
 
+    def fast_scorer(self) -> FastScorer | None:
+        """The direct scoring path, built once per fitted model (None if its shape is unsupported)."""
+        fast = self.__dict__.get("_fast")
+        if fast is None and hasattr(self.model, "coef_"):
+            parts = (self.words, self.chars, self.pinyin)
+            fast = FastScorer(parts, self.model, prepare) if FastScorer.supports(parts, self.model) else False
+            self._fast = fast
+        return fast or None
+
+    def warm(self) -> None:
+        """Do every lazy set-up now (jieba's dictionary, the direct path), not on the first message."""
+        self.fast_scorer()
+        self.predict("你好，在吗？包邮吗")
+
+    def __getstate__(self) -> dict[str, object]:
+        # the direct path is derived data: rebuilt from the fitted objects after loading
+        state = dict(self.__dict__)
+        state.pop("_fast", None)
+        state.pop("_names", None)
+        return state
+
     def predict_many(self, texts: list[str]) -> list[IntentResult]:
         if not texts:
             return []
-        probs = softmax(self.scores(texts) / self.temperature, axis=1)
+        probs = _softmax(self.scores(texts) / self.temperature)
         names = self.intents
         results = []
         for row in probs:
-            order = np.argsort(-row)
-            ranking = [(names[i], float(row[i])) for i in order]
-            results.append(self._decide(ranking))
+            order = np.argsort(-row).tolist()
+            values = row.tolist()
+            results.append(self._decide([(names[i], values[i]) for i in order]))
         return results
 
     def predict(self, text: str) -> IntentResult:
@@ -257,6 +294,12 @@ class IntentClassifier:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, scipy.special.softmax's formula without its per-call array-API dispatch."""
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def _two_columns(scores: np.ndarray) -> np.ndarray:

@@ -303,6 +303,9 @@ class KefuServer:
     # --- background work ----------------------------------------------------------------------
 
     async def _start(self, app: web.Application) -> None:
+        # jieba's dictionary and the classifier's direct path are set up lazily (~1 s): pay it
+        # here, before the port opens and /healthz can answer, not on the first customer's message
+        await self.run(self.assistant.engine.classifier.warm)
         for row in await self.run(self.assistant.pending):
             self._queue.put_nowait(row)  # accepted before a crash, never processed
         await self.delivery.start()  # undelivered decisions of before the restart go out first
