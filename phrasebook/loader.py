@@ -7,6 +7,7 @@ file is reported at once with ``file:line`` so ``kefu lint`` can list them all.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -14,16 +15,21 @@ from pydantic import ValidationError
 
 from intents.labels import DEFAULT_INTENTS
 from intents.yamlfile import YamlFileError, line_of, load_yaml
+from phrasebook import cache as compiled
+from phrasebook.matcher import build_index
 from phrasebook.render import TemplateError, placeholders_in
-from phrasebook.schema import Phrasebook, PhraseEntry
+from phrasebook.schema import Entry, Phrasebook, PhraseEntry
 
 DEFAULT_DIR = Path(__file__).parent / "data"
+_LOGGER = logging.getLogger(__name__)
+#: ``cache=`` default: the per-user cache dir (`phrasebook.cache.default_dir`).
+USER_CACHE = "user"
 
 
 class PhrasebookError(ValueError):
     """The phrasebook cannot be used; ``problems`` lists every ``file:line: reason``."""
 
-    def __init__(self, problems: Sequence[str], entries: Sequence[PhraseEntry] = ()):
+    def __init__(self, problems: Sequence[str], entries: Sequence[Entry] = ()):
         self.problems = list(problems)
         #: The entries that loaded cleanly, so `kefu lint` can check their red lines in the same pass.
         self.entries = list(entries)
@@ -49,8 +55,9 @@ def load_phrasebook(
     runtime: Iterable[str] = (),
     intents: Iterable[str] = DEFAULT_INTENTS,
     disabled: Iterable[str] = (),
+    cache: str | Path | None = USER_CACHE,
 ) -> Phrasebook:
-    """Load and check phrasebook files.
+    """Load and check phrasebook files, through the compiled cache when it is current.
 
     Args:
         paths: YAML files or folders of them, loaded in order.
@@ -61,6 +68,8 @@ def load_phrasebook(
         intents: the intents an entry may name.
         disabled: switched-off intents: their matchable entries are left out (a customer's
             question must not reach them); their script lines still load, since flows name them.
+        cache: folder of the compiled cache (`phrasebook.cache`): the per-user cache dir by
+            default, None to read and write no cache. Only a load without problems is cached.
 
     Raises:
         PhrasebookError: with every problem found, each as ``file:line: reason``.
@@ -69,10 +78,49 @@ def load_phrasebook(
     runtime_names = frozenset(runtime)
     off = frozenset(disabled)
     known_intents = frozenset(intents) | off
-    entries: list[PhraseEntry] = []
+    paths = list(paths)
+    files = phrasebook_files(paths)
+    options = {"placeholders": allowed, "runtime": runtime_names, "intents": known_intents, "disabled": off}
+    stored = _cached(files, options, cache)
+    if isinstance(stored, Phrasebook):
+        return stored
+    book = _load(paths, files, allowed, runtime_names, known_intents, off)
+    if stored is not None:
+        _store(book, *stored)
+    return book
+
+
+def _cached(files: list[Path], options: dict, cache: str | Path | None):
+    """The cached phrasebook, or where to store a fresh one ((file, key) or None)."""
+    if cache is None or not files or not all(p.is_file() for p in files):
+        return None
+    directory = compiled.default_dir() if cache == USER_CACHE else Path(cache)
+    try:
+        key = compiled.cache_key(files, options)
+    except OSError:
+        return None  # unreadable file: the normal load reports it
+    where = compiled.cache_file(directory, files)
+    try:
+        return compiled.read(where, key)[0]
+    except FileNotFoundError:
+        pass
+    except (OSError, compiled.CacheInvalid) as exc:
+        _LOGGER.info("phrasebook cache %s ignored (%s); rebuilding it", where, exc)
+    return where, key
+
+
+def _store(book: Phrasebook, where: Path, key: str) -> None:
+    book.index = build_index([e for e in book if e.matchable])
+    try:
+        compiled.write(where, key, book, book.index)
+    except OSError as exc:  # a read-only cache dir must not stop the bot: it just starts slower
+        _LOGGER.warning("phrasebook cache not written to %s: %s", where, exc)
+
+
+def _load(paths, files, allowed, runtime_names, known_intents, off) -> Phrasebook:
+    entries: list[Entry] = []
     problems: list[str] = []
     seen: dict[str, str] = {}
-    files = phrasebook_files(paths)
     if not files:
         problems.append(f"{', '.join(map(str, paths))}: no phrasebook files found")
     for path in files:
@@ -87,7 +135,7 @@ def load_phrasebook(
                 problems.append(f"{entry.source}: duplicate id {entry.id!r} (first at {seen[entry.id]})")
                 continue
             seen[entry.id] = entry.source
-            entries.append(entry)
+            entries.append(entry.compact())  # the ~1 KB pydantic object is not kept
     if problems:
         raise PhrasebookError(problems, entries)
     return Phrasebook(entries)

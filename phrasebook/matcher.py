@@ -17,19 +17,17 @@ decides what to do with the ranking (STYLE lesson 4).
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from rapidfuzz import fuzz
 from rapidfuzz.process import cdist
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from intents.text import normalise
-from phrasebook.schema import Phrasebook, PhraseEntry
+from phrasebook.index import COMMON_SHARE, MIN_COMMON, NgramIndex
+from phrasebook.schema import Entry, Phrasebook
 
 _NOT_CONTENT = re.compile(r"[\s\W_]+", re.UNICODE)
 
@@ -43,7 +41,7 @@ def match_key(text: str) -> str:
 class Match:
     """A ranked candidate: the entry, its final score and how the score was made."""
 
-    entry: PhraseEntry
+    entry: Entry
     score: float
     similarity: float
     question: str
@@ -64,54 +62,42 @@ class Matcher:
         prefilter: how many questions the n-gram index hands to the fuzzy reranker.
         intent_weight: share of the final score that comes from the intent probability of the
             entry's intent (0 = pure text similarity).
+        common_share, min_common: an n-gram in more than ``common_share`` of the questions (and
+            in more than ``min_common``) is not used to choose candidates, only to score them
+            (`phrasebook.index`); ``common_share=1.0`` walks every posting list.
     """
 
-    def __init__(self, phrasebook: Phrasebook, *, prefilter: int = 64, intent_weight: float = 0.4):
+    def __init__(self, phrasebook: Phrasebook, *, prefilter: int = 64, intent_weight: float = 0.4,
+                 common_share: float = COMMON_SHARE, min_common: int = MIN_COMMON):
         self.prefilter = prefilter
         self.intent_weight = intent_weight
-        self.entries: list[PhraseEntry] = [e for e in phrasebook if e.matchable]
-        keys: list[str] = []
-        questions: list[str] = []
-        owners: list[int] = []
-        for index, entry in enumerate(self.entries):
-            for question in entry.questions:
-                key = match_key(question)
-                if key:
-                    keys.append(key)
-                    questions.append(question)
-                    owners.append(index)
-        self._keys = keys
-        self._questions = questions
-        self._owners = np.asarray(owners, dtype=np.int64)
-        self._vectorizer = TfidfVectorizer(
-            analyzer="char", ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32
-        )
-        if keys:
-            # term → questions, so a query only walks the posting lists of its own n-grams
-            self._postings = self._vectorizer.fit_transform(keys).T.tocsr()
-            self._vocabulary: dict[str, int] = self._vectorizer.vocabulary_
-            self._idf = self._vectorizer.idf_.astype(np.float64)
-        else:
-            self._postings = None
+        self.common_share = common_share
+        self.min_common = min_common
+        self.entries: list[Entry] = [e for e in phrasebook if e.matchable]
+        # the compiled cache hands over the index it stored; otherwise it is built here
+        index = phrasebook.index
+        if index is None or int(index.owners.max(initial=-1)) >= len(self.entries):
+            index = build_index(self.entries)
+        self.index = index
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self.index)
 
     def match(
         self, text: str, intent_probs: Mapping[str, float] | None = None, k: int = 3
     ) -> list[Match]:
         """The best ``k`` entries for ``text``, best first, one row per entry."""
         key = match_key(text)
-        if not key or self._postings is None:
+        if not key or not len(self.index):
             return []
         candidates, cosines = self._prefilter(key)
         if candidates.size == 0:
             return []
-        ratios = cdist([key], [self._keys[i] for i in candidates], scorer=fuzz.ratio, workers=1)[0]
+        ratios = cdist([key], [self.index.keys[i] for i in candidates], scorer=fuzz.ratio, workers=1)[0]
         similarity = 0.5 * cosines + 0.5 * (ratios / 100.0)
         best: dict[int, tuple[float, int]] = {}
         for sim, row in zip(similarity.tolist(), candidates.tolist()):
-            owner = int(self._owners[row])
+            owner = int(self.index.owners[row])
             if owner not in best or sim > best[owner][0]:
                 best[owner] = (sim, row)
         w = self.intent_weight if intent_probs else 0.0
@@ -119,37 +105,35 @@ class Matcher:
         for owner, (sim, row) in best.items():
             entry = self.entries[owner]
             p = float(intent_probs.get(entry.intent, 0.0)) if intent_probs else 0.0
-            scored.append(Match(entry, (1 - w) * sim + w * p, sim, self._questions[row], p))
+            scored.append(Match(entry, (1 - w) * sim + w * p, sim, self._question(row), p))
         scored.sort(key=lambda m: (-m.score, -m.similarity, m.entry.id))
         return scored[:k]
 
-    def _query_terms(self, key: str) -> tuple[list[int], np.ndarray]:
-        """The query's TF-IDF terms and weights, computed as the fitted vectoriser would
-        (sublinear tf, idf, l2) but without its per-call overhead (~1 ms a query)."""
-        counts = Counter(key)
-        counts.update(key[i : i + 2] for i in range(len(key) - 1))
-        cols, weights = [], []
-        for gram, tf in counts.items():
-            col = self._vocabulary.get(gram)
-            if col is not None:
-                cols.append(col)
-                weights.append((1.0 + math.log(tf)) * self._idf[col])
-        values = np.asarray(weights, dtype=np.float64)
-        if cols:
-            values /= np.linalg.norm(values)
-        return cols, values
+    def _question(self, row: int) -> str:
+        return self.entries[int(self.index.owners[row])].questions[int(self.index.slots[row])]
 
     def _prefilter(self, key: str) -> tuple[np.ndarray, np.ndarray]:
-        """Cosine of the query with every question sharing an n-gram; the best ``prefilter``."""
-        cols, weights = self._query_terms(key)
-        if not cols:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-        indptr, indices, data = self._postings.indptr, self._postings.indices, self._postings.data
-        spans = [slice(indptr[c], indptr[c + 1]) for c in cols]
-        rows = np.concatenate([indices[s] for s in spans])
-        values = np.concatenate([data[s] * w for s, w in zip(spans, weights)])
-        cosine = np.bincount(rows, weights=values, minlength=len(self._keys))
-        hit = np.flatnonzero(cosine)
-        if hit.size > self.prefilter:
-            hit = hit[np.argpartition(-cosine[hit], self.prefilter - 1)[: self.prefilter]]
-        return hit.astype(np.int64), np.minimum(cosine[hit], 1.0)
+        """The best ``prefilter`` questions by TF-IDF cosine (sub-linear: `phrasebook.index`)."""
+        return self.index.candidates(key, self.prefilter, common_share=self.common_share,
+                                     min_common=self.min_common)
+
+
+def question_keys(entries: list[Entry]) -> tuple[list[str], list[int], list[int]]:
+    """Match keys of every question with a non-empty key, its entry and its position in
+    ``entry.questions`` (questions whose key is empty, like "😀", can never match)."""
+    keys: list[str] = []
+    owners: list[int] = []
+    slots: list[int] = []
+    for index, entry in enumerate(entries):
+        for slot, question in enumerate(entry.questions):
+            key = match_key(question)
+            if key:
+                keys.append(key)
+                owners.append(index)
+                slots.append(slot)
+    return keys, owners, slots
+
+
+def build_index(entries: list[Entry]) -> NgramIndex:
+    """The n-gram index over the questions of ``entries`` (matchable ones, in order)."""
+    return NgramIndex.build(*question_keys(entries))

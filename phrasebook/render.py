@@ -9,7 +9,7 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable, Mapping
 
-from phrasebook.schema import PhraseEntry
+from phrasebook.schema import Entry, PhraseEntry
 
 _FORMATTER = string.Formatter()
 
@@ -46,7 +46,7 @@ def render(template: str, values: Mapping[str, str]) -> str:
 
 
 def choose_reply(
-    entry: PhraseEntry, values: Mapping[str, str], avoid: Iterable[str] = (), turn: int = 0
+    entry: Entry | PhraseEntry, values: Mapping[str, str], avoid: Iterable[str] = (), turn: int = 0
 ) -> str:
     """Render a reply variant, never one whose text is in ``avoid`` while another exists.
 

@@ -1,6 +1,17 @@
-"""What a phrasebook entry is: the pydantic model every YAML entry is validated against."""
+"""What a phrasebook entry is: the pydantic model every YAML entry is validated against, and
+the compact form the loaded phrasebook keeps.
+
+A validated pydantic entry costs ~1 KB (its ``__dict__``, the fields-set bookkeeping, a
+``file:line`` string each); a million of them was 2.5 GB. So the model checks each entry once,
+at load, and the phrasebook holds `Entry`: the same fields in ``__slots__``, the file name shared
+by all entries of a file, repeated tuples (replies, tags) shared.
+"""
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -64,13 +75,101 @@ class PhraseEntry(BaseModel):
     def matchable(self) -> bool:
         return bool(self.questions)
 
+    def compact(self) -> Entry:
+        file, _, line = self.source.rpartition(":")
+        if not line.isdigit():
+            file, line = self.source, "0"
+        return Entry(self.id, self.intent, self.questions, self.replies, self.auto_send, self.stage,
+                     self.tags, self.requires, file, int(line))
+
+
+class Entry:
+    """A loaded, already validated phrasebook entry: `PhraseEntry`'s fields, read-only and small.
+
+    Build it from a `PhraseEntry` (``PhraseEntry.compact()``) or from the compiled cache, never
+    from unchecked data.
+    """
+
+    __slots__ = ("id", "intent", "questions", "replies", "auto_send", "stage", "tags", "requires", "file", "line")
+    FIELDS = ("id", "intent", "questions", "replies", "auto_send", "stage", "tags", "requires")
+
+    id: str
+    intent: str
+    questions: tuple[str, ...]
+    replies: tuple[str, ...]
+    auto_send: bool
+    stage: int | None
+    tags: tuple[str, ...]
+    requires: tuple[str, ...]
+    #: Where it was read: ``source`` is ``file:line``.
+    file: str
+    line: int
+
+    def __init__(self, id: str, intent: str, questions: tuple[str, ...], replies: tuple[str, ...],  # noqa: A002
+                 auto_send: bool = True, stage: int | None = None, tags: tuple[str, ...] = (),
+                 requires: tuple[str, ...] = (), file: str = "", line: int = 0):
+        for name, value in zip(self.__slots__, (id, intent, questions, replies, auto_send, stage, tags,
+                                                 requires, file, line)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"phrasebook entries are read-only ({name})")
+
+    @property
+    def source(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    @property
+    def matchable(self) -> bool:
+        return bool(self.questions)
+
+    def _fields(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PhraseEntry):
+            other = other.compact()
+        if not isinstance(other, Entry):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return f"Entry(id={self.id!r}, intent={self.intent!r}, source={self.source!r})"
+
+
+class Sharing:
+    """Hands out one shared object per distinct value (intents, reply tuples, file names), so a
+    large phrasebook holds each repeated value once."""
+
+    def __init__(self):
+        self._seen: dict[Any, Any] = {}
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return sys.intern(value)
+        return self._seen.setdefault(value, value)
+
+    def entry(self, entry: PhraseEntry | Entry) -> Entry:
+        e = entry.compact() if isinstance(entry, PhraseEntry) else entry
+        return Entry(e.id, self(e.intent), e.questions, self(e.replies), e.auto_send, e.stage,
+                     self(e.tags), self(e.requires), self(e.file), e.line)
+
 
 class Phrasebook:
-    """All entries of a shop's phrasebook, in load order, addressable by id."""
+    """All entries of a shop's phrasebook, in load order, addressable by id.
 
-    def __init__(self, entries: list[PhraseEntry]):
-        self.entries: list[PhraseEntry] = list(entries)
+    ``index`` is the matcher's n-gram index when the compiled cache (or the loader) already
+    built it for exactly these entries; the matcher builds it itself otherwise.
+    """
+
+    def __init__(self, entries: Iterable[PhraseEntry | Entry], index: Any = None):
+        share = Sharing()
+        self.entries: list[Entry] = [e if isinstance(e, Entry) else share.entry(e) for e in entries]
         self._by_id = {e.id: e for e in self.entries}
+        self.index = index
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -81,12 +180,12 @@ class Phrasebook:
     def __contains__(self, phrase_id: str) -> bool:
         return phrase_id in self._by_id
 
-    def get(self, phrase_id: str) -> PhraseEntry:
+    def get(self, phrase_id: str) -> Entry:
         """The entry with this id; KeyError names the id when it is missing."""
         try:
             return self._by_id[phrase_id]
         except KeyError:
             raise KeyError(f"no phrasebook entry with id {phrase_id!r}") from None
 
-    def for_intent(self, intent: str) -> list[PhraseEntry]:
+    def for_intent(self, intent: str) -> list[Entry]:
         return [e for e in self.entries if e.intent == intent]

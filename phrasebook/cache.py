@@ -1,0 +1,241 @@
+"""The compiled phrasebook cache: a restart loads validated entries and the n-gram index
+instead of parsing, validating and indexing every YAML file again.
+
+Parsing and validating 100k entries and fitting their index took ~46 s; reading them back from
+this cache takes well under a second. The cache is a *derived copy*, so it is never trusted
+blindly:
+
+* it is keyed by everything the load depends on — each file's path and the SHA-256 of its
+  bytes, the load options (placeholder names, runtime placeholders, intents, disabled intents)
+  and the code that validates and indexes (a hash of those modules' source, the format version,
+  scikit-learn's and OpenCC's versions) — and any difference means a rebuild;
+* only a load with no problem is cached, so every error (with its ``file:line``) still comes
+  from the YAML files themselves;
+* it is a numpy ``.npz`` read with ``allow_pickle=False`` (plain arrays, JSON text in a byte
+  array: nothing in it can run code), written private (0600) to a temp file and renamed into
+  place, and on reading it is checked for owner and mode and for structural sense (array
+  shapes, ranges, sorted postings, entry field types); anything odd — corrupt, truncated,
+  another version — is ignored and the cache rebuilt.
+
+Where: ``$KEFU_CACHE_DIR/phrasebook/`` if set, else the per-user cache dir
+(``platformdirs.user_cache_dir("kefu")/phrasebook``, beside the intent model), one file per set of
+phrasebook paths, at most `KEEP` files. Deleting the folder clears it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+
+from phrasebook.index import NgramIndex
+from phrasebook.schema import Entry, Phrasebook, Sharing
+
+_LOGGER = logging.getLogger(__name__)
+
+FORMAT = "kefu-phrasebook-cache"
+#: Bump when the stored layout changes (the code hash below catches most other changes).
+VERSION = 1
+#: How many cache files (sets of phrasebook paths) are kept; the least recently written go.
+KEEP = 16
+#: The modules whose behaviour decides what a load produces.
+_CODE = (
+    "phrasebook/cache.py", "phrasebook/conditions.py", "phrasebook/index.py", "phrasebook/loader.py",
+    "phrasebook/matcher.py", "phrasebook/render.py", "phrasebook/schema.py",
+    "intents/text.py", "intents/yamlfile.py",
+)
+_ROOT = Path(__file__).resolve().parent.parent
+_ARRAYS = {"owners": np.int32, "slots": np.int32, "idf": np.float64, "indptr": np.int64,
+           "indices": np.int32, "data": np.float32}
+
+
+class CacheInvalid(ValueError):
+    """The cache file is not one this code wrote for this phrasebook."""
+
+
+def default_dir() -> Path:
+    base = os.environ.get("KEFU_CACHE_DIR") or platformdirs.user_cache_dir("kefu")
+    return Path(base) / "phrasebook"
+
+
+def _code_version() -> str:
+    digest = hashlib.sha256(f"{FORMAT}:{VERSION}".encode())
+    for rel in _CODE:
+        digest.update(rel.encode())
+        digest.update((_ROOT / rel).read_bytes())
+    for dist in ("scikit-learn", "opencc", "opencc-python-reimplemented", "numpy"):
+        try:
+            digest.update(f"{dist}={metadata.version(dist)}".encode())
+        except metadata.PackageNotFoundError:
+            continue
+    return digest.hexdigest()
+
+
+def cache_key(files: Sequence[Path], options: dict[str, Iterable[str]]) -> str:
+    """Everything a load depends on, hashed: code, options, each file's path and bytes."""
+    digest = hashlib.sha256(_code_version().encode())
+    digest.update(json.dumps({k: sorted(v) for k, v in options.items()}, sort_keys=True).encode())
+    for path in files:
+        digest.update(b"\0" + str(path).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def cache_file(directory: Path, files: Sequence[Path]) -> Path:
+    """One cache file per set of phrasebook paths (a changed file replaces it, not adds one)."""
+    where = "\n".join(str(p.resolve()) for p in files)
+    return directory / f"{hashlib.sha256(where.encode()).hexdigest()[:20]}.npz"
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def write(path: Path, key: str, book: Phrasebook, index: NgramIndex) -> None:
+    """Store ``book`` and its index atomically (temp file + rename), private to the user."""
+    files: dict[str, int] = {}
+    rows = []
+    for e in book.entries:
+        rows.append([e.id, e.intent, e.questions, e.replies, e.auto_send, e.stage, e.tags, e.requires,
+                     files.setdefault(e.file, len(files)), e.line])
+    meta = {"format": FORMAT, "version": VERSION, "key": key, "files": list(files),
+            "entries": len(rows), "questions": len(index)}
+    arrays = {
+        "meta": _text(json.dumps(meta, ensure_ascii=False)),
+        "entries": _text(json.dumps(rows, ensure_ascii=False, separators=(",", ":"))),
+        "keys": _text("\n".join(index.keys)),
+        "terms": _text("\n".join(index.terms())),
+        **{name: np.ascontiguousarray(getattr(index, name), dtype=dtype) for name, dtype in _ARRAYS.items()},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")  # mkstemp: mode 0600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _evict(path.parent)
+
+
+def _text(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+
+def _evict(directory: Path) -> None:
+    kept = sorted(directory.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in kept[KEEP:]:
+        old.unlink(missing_ok=True)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def read(path: Path, key: str) -> tuple[Phrasebook, NgramIndex]:
+    """The phrasebook and index stored at ``path`` for ``key``.
+
+    Raises:
+        FileNotFoundError: no cache yet.
+        CacheInvalid: anything else wrong with it (the caller rebuilds).
+    """
+    st = path.stat()
+    if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
+        raise CacheInvalid("not owned by this user, or writable by others")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(_untext(npz["meta"]))
+            if meta.get("format") != FORMAT or meta.get("version") != VERSION or meta.get("key") != key:
+                raise CacheInvalid("written for other files, options or code")
+            arrays = {name: npz[name] for name in _ARRAYS}
+            entries_json = _untext(npz["entries"])
+            keys_text, terms_text = _untext(npz["keys"]), _untext(npz["terms"])
+    except CacheInvalid:
+        raise
+    except Exception as exc:  # a damaged zip or array can fail in many ways; all mean "rebuild"
+        raise CacheInvalid(f"unreadable: {exc.__class__.__name__}: {exc}") from exc
+    for name, dtype in _ARRAYS.items():
+        if arrays[name].dtype != dtype or arrays[name].ndim != 1:
+            raise CacheInvalid(f"{name} is not a {np.dtype(dtype).name} vector")
+    files = meta.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise CacheInvalid("bad file list")
+    entries = _entries(entries_json, files, meta.get("entries"))
+    keys = keys_text.split("\n") if keys_text else []
+    terms = terms_text.split("\n") if terms_text else []
+    vocabulary = {t: i for i, t in enumerate(terms)}
+    if len(vocabulary) != len(terms):
+        raise CacheInvalid("repeated terms")
+    index = NgramIndex(keys=keys, vocabulary=vocabulary, **arrays)
+    _check_index(index, len(terms), [e for e in entries if e.matchable])
+    if len(index) != meta.get("questions"):
+        raise CacheInvalid("question count differs")
+    return Phrasebook(entries, index=index), index
+
+
+def _untext(array: np.ndarray) -> str:
+    if array.dtype != np.uint8 or array.ndim != 1:
+        raise CacheInvalid("text field is not bytes")
+    return array.tobytes().decode("utf-8")
+
+
+def _entries(text: str, files: list[str], count: object) -> list[Entry]:
+    rows = json.loads(text)
+    if not isinstance(rows, list) or len(rows) != count:
+        raise CacheInvalid("entry count differs")
+    share = Sharing()
+    out = []
+    strs = (str,)
+    for row in rows:
+        if not (isinstance(row, list) and len(row) == 10):
+            raise CacheInvalid("bad entry row")
+        id_, intent, questions, replies, auto_send, stage, tags, requires, file, line = row
+        if not (isinstance(id_, str) and isinstance(intent, str) and isinstance(auto_send, bool)
+                and (stage is None or type(stage) is int) and type(file) is int and 0 <= file < len(files)
+                and type(line) is int and replies):
+            raise CacheInvalid(f"bad entry {id_!r}")
+        fields = []
+        for values in (questions, replies, tags, requires):
+            if not isinstance(values, list) or not all(isinstance(v, strs) for v in values):
+                raise CacheInvalid(f"bad entry {id_!r}")
+            fields.append(share(tuple(values)) if values else ())
+        out.append(Entry(id_, share(intent), fields[0], fields[1], auto_send, stage, fields[2], fields[3],
+                         share(files[file]), line))
+    if len({e.id for e in out}) != len(out):
+        raise CacheInvalid("duplicate ids")
+    return out
+
+
+def _check_index(index: NgramIndex, n_terms: int, matchable: list[Entry]) -> None:
+    """Everything the matcher indexes by must be in range, or a query could crash or lie."""
+    n = len(index.keys)
+    indptr, indices = index.indptr, index.indices
+    if not (index.owners.size == index.slots.size == n and index.idf.size == n_terms
+            and indptr.size == n_terms + 1 and index.data.size == indices.size):
+        raise CacheInvalid("array sizes differ")
+    if indptr[0] != 0 or indptr[-1] != indices.size or np.any(np.diff(indptr) < 0):
+        raise CacheInvalid("postings pointers out of order")
+    if indices.size and (indices.min() < 0 or indices.max() >= n):
+        raise CacheInvalid("posting outside the questions")
+    # within each term the questions ascend (the prefilter's binary search relies on it)
+    step = np.diff(indices.astype(np.int64))
+    starts = indptr[1:-1]
+    starts = starts[(starts > 0) & (starts < indices.size)] - 1
+    step[starts] = 1
+    if np.any(step <= 0):
+        raise CacheInvalid("postings not sorted")
+    if n:
+        sizes = np.fromiter((len(e.questions) for e in matchable), dtype=np.int64, count=len(matchable))
+        if index.owners.min() < 0 or index.owners.max() >= len(matchable):
+            raise CacheInvalid("question owner outside the entries")
+        if index.slots.min() < 0 or np.any(index.slots >= sizes[index.owners]):
+            raise CacheInvalid("question slot outside its entry")
