@@ -25,7 +25,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 #: An n-gram in more than this share of the questions is not used to choose candidates.
 COMMON_SHARE = 0.02
@@ -58,6 +57,8 @@ class NgramIndex:
     @classmethod
     def build(cls, keys: list[str], owners: list[int], slots: list[int]) -> NgramIndex:
         """Fit the TF-IDF vectoriser (sublinear tf, smoothed idf, l2) and transpose it."""
+        from sklearn.feature_extraction.text import TfidfVectorizer  # only a cache miss needs it
+
         if not keys:
             empty = np.zeros(0, dtype=np.int32)
             return cls([], empty, empty, {}, np.zeros(0), np.zeros(1, dtype=np.int64), empty,
