@@ -44,6 +44,8 @@ from rapidfuzz import fuzz, process
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks import suggest_scale  # noqa: E402
+from benchmarks.phrasebooks import PER_FILE  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.engine import Engine, load_shop_phrasebook, load_shop_training_set  # noqa: E402
 from bot.evaluate import read_examples, score_both  # noqa: E402
@@ -175,10 +177,10 @@ def print_reliability(curves: dict[str, list[tuple[float, bool]]]) -> None:
 # --- main -------------------------------------------------------------------------------------
 
 
-def build_books(default: Phrasebook, sets, sizes: list[int], rng: random.Random):
-    """Phrasebooks of each size, plus the paraphrase queries whose targets all of them hold."""
+def paraphrase_targets(default: Phrasebook, sets, rng: random.Random) -> list[tuple[str, str]]:
+    """(query, target question) from BQ/LCQMC positives whose target is not a default question."""
     default_keys = {match_key(q) for e in default for q in e.questions}
-    targets: list[tuple[str, str, str]] = []  # (query, target question, source)
+    targets: list[tuple[str, str]] = []
     for source in ("bq", "lcqmc"):
         positives = [(a, b) for a, b, label in sets[source] if label == 1 and match_key(a) != match_key(b)]
         rng.shuffle(positives)
@@ -187,14 +189,18 @@ def build_books(default: Phrasebook, sets, sizes: list[int], rng: random.Random)
             kb = match_key(b)
             if kb and kb not in seen and kb not in default_keys:
                 seen.add(kb)
-                targets.append((a, b, source))
+                targets.append((a, b))
             if len(seen) == N_PARAPHRASE:
                 break
-    target_keys = {match_key(b) for _, b, _ in targets}
-    query_keys = {match_key(a) for a, _, _ in targets}
+    return targets
+
+
+def distractor_pool(default: Phrasebook, sets, targets, rng: random.Random) -> list[str]:
+    """Every other distinct dataset question, shuffled; a distractor identical to a query would
+    be a second right answer, so queries are kept out."""
+    seen = {match_key(q) for e in default for q in e.questions}
+    seen |= {match_key(b) for _, b in targets} | {match_key(a) for a, _ in targets}
     pool = []
-    # a distractor identical to a query would be a second right answer: keep queries out
-    seen = set(default_keys) | target_keys | query_keys
     for rows in sets.values():
         for a, b, _ in rows:
             for q in (a, b):
@@ -203,10 +209,15 @@ def build_books(default: Phrasebook, sets, sizes: list[int], rng: random.Random)
                     seen.add(k)
                     pool.append(q)
     rng.shuffle(pool)
+    return pool
+
+
+def build_books(default: Phrasebook, targets, pool, sizes: list[int]):
+    """In-memory phrasebooks of each size for the matching section, plus its paraphrase queries."""
     target_entries = [
-        PhraseEntry(id=f"para.{i}", intent="other", questions=(b,), replies=("-",)) for i, (_, b, _) in enumerate(targets)
+        PhraseEntry(id=f"para.{i}", intent="other", questions=(b,), replies=("-",)) for i, (_, b) in enumerate(targets)
     ]
-    queries = [(a, f"para.{i}") for i, (a, _, _) in enumerate(targets)]
+    queries = [(a, f"para.{i}") for i, (a, _) in enumerate(targets)]
     books = {}
     base = len(default.entries) + len(target_entries)
     for size in sizes:
@@ -226,14 +237,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-baselines-above", type=int, default=10**9,
                         help="for quick runs: skip brute force above this size")
     parser.add_argument("--intents-only", action="store_true", help="stop after the intent figures")
+    parser.add_argument("--only", default="intents,matching,scale",
+                        help="sections to run: intents, matching (in-process, brute-force baselines), scale")
+    parser.add_argument("--scale-sizes", default="default,10000,100000,1000000",
+                        help="scale section: phrasebook sizes ('default' = kefu's own phrasebook alone)")
+    parser.add_argument("--baseline", type=Path, default=Path("/tmp/kefu-pb-baseline"),
+                        help="today's code checked out beside this one (git worktree add PATH REV); "
+                             "missing = the scale section measures this checkout only")
+    parser.add_argument("--baseline-max", type=int, default=100_000,
+                        help="largest size today's code is started at (its 1M cold start takes ~7 min)")
+    parser.add_argument("--per-file", type=int, default=PER_FILE, help="entries per generated YAML file")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
+    sections = set(args.only.split(","))
     rng = random.Random(SEED)
     data = args.data_dir
 
     tmp = Path(tempfile.mkdtemp(prefix="kefu-bench-"))
     config = load_config(args.config)
     config.intents.model_path = str(tmp / "model.joblib")
+
+    if sections == {"scale"}:
+        return run_scale(args, config, data, rng)
 
     # training time
     training = load_shop_training_set(config)
@@ -262,18 +287,14 @@ def main(argv: list[str] | None = None) -> None:
         curves[name] = [(d.intent_score, d.intent == e.intent) for d, e in zip(decisions, examples)]
     print()
     print_reliability(curves)
-    if args.intents_only:
+    if args.intents_only or not sections & {"matching", "scale"}:
         return
+    if "matching" not in sections:
+        return run_scale(args, config, data, rng)
 
     # matching
-    default = load_shop_phrasebook(config)
-    sets = read_pairs(data)
-    books, para_queries = build_books(default, sets, sizes, rng)
-    noisy_queries = []
-    matchable = [e for e in default if e.matchable]
-    for _ in range(N_NOISY):
-        e = rng.choice(matchable)
-        noisy_queries.append((noisy(rng.choice(e.questions), rng), e.id))
+    default, sets, noisy_queries, targets, pool = matching_inputs(config, data, rng)
+    books, para_queries = build_books(default, targets, pool, sizes)
     print(f"queries: {len(noisy_queries)} noisy (default phrasebook), {len(para_queries)} paraphrase (BQ+LCQMC positives)\n")
 
     header = f"{'entries':>8} {'method':<16}{'p50 ms':>8}{'p99 ms':>8}{'R@1 noisy':>10}{'R@1 para':>10}"
@@ -320,6 +341,37 @@ def main(argv: list[str] | None = None) -> None:
               f"R@1 paraphrase {k[3]:.3f} vs best baseline {max(w[3], r[3]):.3f}")
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak RSS: {rss_mb:.0f} MB (whole run, including the brute-force baselines' lists)")
+    if "scale" in sections:
+        run_scale(args, config, data, random.Random(SEED))
+
+
+def matching_inputs(config, data: Path, rng: random.Random):
+    """The default phrasebook, the datasets, the noisy and paraphrase queries, the distractors."""
+    default = load_shop_phrasebook(config)
+    sets = read_pairs(data)
+    targets = paraphrase_targets(default, sets, rng)
+    pool = distractor_pool(default, sets, targets, rng)
+    noisy_queries = []
+    matchable = [e for e in default if e.matchable]
+    for _ in range(N_NOISY):
+        e = rng.choice(matchable)
+        noisy_queries.append((noisy(rng.choice(e.questions), rng), e.id))
+    return default, sets, noisy_queries, targets, pool
+
+
+def run_scale(args, config, data: Path, rng: random.Random) -> None:
+    default, _, noisy_queries, targets, pool = matching_inputs(config, data, rng)
+    trees = {"new": REPO}
+    if (args.baseline / "bot" / "engine.py").is_file():
+        trees = {"today": args.baseline.resolve(), "new": REPO}
+    else:
+        print(f"scale: no baseline checkout at {args.baseline} (git worktree add {args.baseline} REV); "
+              "measuring this checkout only")
+    sizes = [s if s == "default" else int(s) for s in args.scale_sizes.split(",")]
+    with tempfile.TemporaryDirectory(prefix="kefu-bench-scale-") as tmp:
+        suggest_scale.run(default=default, noisy_queries=noisy_queries, targets=targets, pool=pool, sizes=sizes,
+                          trees=trees, baseline_max=args.baseline_max, per_file=args.per_file, tmp=Path(tmp),
+                          rng=rng)
 
 
 if __name__ == "__main__":
