@@ -379,6 +379,10 @@ class OrderSettings(_Section):
 class StoreSettings(_Section):
     #: SQLite file (relative to the config file), or sqlite:///path.
     path: str = "kefu.sqlite"
+    #: SQLite with WAL. full: every commit is fsync'd before the platform gets its 2xx (survives a
+    #: kill -9, an OS crash and a power cut). normal: fsync'd only at checkpoints, faster; a kill -9
+    #: still loses nothing, but an OS crash or power cut may lose the last acknowledged messages.
+    synchronous: Literal["full", "normal"] = "full"
 
 
 class ReportTarget(_Section):

@@ -88,7 +88,13 @@ class Outbox:
             return self.for_decision(decision_id)
 
     def delivered(self, item_id: int, now: datetime) -> None:
-        self._finish(item_id, "done", "done", None, now)
+        """Mark an item (and its decision) delivered, after the platform took it.
+
+        Committed without an fsync of its own (``durable=False``): it becomes durable with the
+        next commit. A power cut may lose the mark, and then the line is sent again (at least
+        once); it can never make a line that was not sent look delivered.
+        """
+        self._finish(item_id, "done", "done", None, now, durable=False)
 
     def failed(self, item: OutboxItem, error: str, now: datetime, next_at: datetime | None) -> None:
         """One more failed attempt: wait until ``next_at``, or dead-letter when it is None."""
@@ -102,8 +108,8 @@ class Outbox:
         )
 
     def _finish(self, item_id: int, status: str, delivery: str, error: str | None, now: datetime,
-                attempts: int | None = None) -> None:
-        with self.store.transaction():
+                attempts: int | None = None, *, durable: bool = True) -> None:
+        with self.store.transaction(durable=durable):
             rows = self.store.sql(
                 "UPDATE outbox SET status = ?, last_error = COALESCE(?, last_error), attempts = COALESCE(?, attempts),"
                 " updated_at = ? WHERE id = ? RETURNING decision_id",

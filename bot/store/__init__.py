@@ -16,7 +16,7 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 SUPPORTED = "sqlite:///relative/path, sqlite:////absolute/path, a plain file path, or :memory:"
 
 
-def open_store(url_or_path: str) -> Store:
+def open_store(url_or_path: str, *, synchronous: str = "full") -> Store:
     """Open the store a config names.
 
     URLs follow SQLAlchemy's convention, which people already know: three slashes then a
@@ -24,6 +24,7 @@ def open_store(url_or_path: str) -> Store:
 
     Args:
         url_or_path: ``sqlite:///path``, a plain path (``~`` is expanded) or ``:memory:``.
+        synchronous: ``store.synchronous``, ``"full"`` or ``"normal"`` (see `SqliteStore`).
 
     Returns:
         The opened store.
@@ -39,4 +40,4 @@ def open_store(url_or_path: str) -> Store:
         raise ValueError(f"unsupported store URL {url_or_path!r}; supported: {SUPPORTED}")
     if not target:
         raise ValueError(f"store URL {url_or_path!r} names no file; supported: {SUPPORTED}")
-    return SqliteStore(MEMORY if target == MEMORY else Path(target))
+    return SqliteStore(MEMORY if target == MEMORY else Path(target), synchronous=synchronous)

@@ -87,12 +87,20 @@ class Delivery:
         Safe to call twice for one decision (one item per decision) and from any coroutine.
         """
         item = await self._db(self.enqueue, decision_id)
-        if item is not None and item.status == "pending":
-            self._start_lane(item.lane)
+        if item is not None:
+            self.wake(item)
         return item
 
+    def wake(self, item: OutboxItem) -> None:
+        """Start (or wake) the lane of an item queued by `enqueue` (call on the event loop)."""
+        if item.status == "pending":
+            self._start_lane(item.lane)
+
     def enqueue(self, decision_id: int, now: datetime | None = None) -> OutboxItem | None:
-        """The synchronous half of `submit` (store thread): pick the lane, hold or queue."""
+        """The synchronous half of `submit` (a store thread): pick the lane, hold or queue.
+
+        Inside the transaction that recorded the decision, so both commit together; then `wake`.
+        """
         now = now or utcnow()
         decision = self.store.get_decision(decision_id)
         if decision is None or decision["delivery"] != "pending":

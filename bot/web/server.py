@@ -318,13 +318,25 @@ class KefuServer:
             if job is not None:
                 self.poll_tasks.append(asyncio.create_task(job, name=f"kefu-poll-{name}"))
 
+    def _process_and_queue(self, row: int) -> OutboxItem | None:
+        """Process a message and queue its reply in ONE commit (one fsync per processed message).
+
+        A crash before the commit leaves the message unprocessed and nothing queued; after it,
+        the reply waits in the outbox. Either way nothing is lost or marked delivered early.
+        """
+        with self.store.transaction():
+            decision = self._process(row)
+            if decision is None or decision.id is None or not needs_delivery(decision):
+                return None
+            return self.delivery.enqueue(decision.id)
+
     async def _worker(self) -> None:
         while True:
             row = await self._queue.get()
             try:
-                decision = await self.run(self._process, row)
-                if decision is not None and decision.id is not None and needs_delivery(decision):
-                    await self.deliver(decision.id)
+                item = await self.run(self._process_and_queue, row)
+                if item is not None:
+                    self.delivery.wake(item)
             except sqlite3.OperationalError as exc:
                 self.store_watch.failed(exc)
                 _LOGGER.error("processing message row %s failed: store cannot write (%s); it stays unprocessed",
@@ -383,7 +395,7 @@ def build_server(config: Config, *, retrain: bool = True) -> KefuServer:
     store_path = config.store.path
     if "://" not in store_path and store_path != ":memory:":
         store_path = str(config.resolve(store_path))
-    store = open_store(store_path)
+    store = open_store(store_path, synchronous=config.store.synchronous)
     from bot.orders.build import order_source
 
     engine = Engine.from_config(config, retrain=retrain)

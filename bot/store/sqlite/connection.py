@@ -23,18 +23,38 @@ class StoreSchemaError(StoreError):
     """The file's schema is not one this version of kefu can use (e.g. written by a newer kefu)."""
 
 
+#: ``store.synchronous`` → SQLite's ``PRAGMA synchronous`` (see `SqliteConnection`).
+SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
+
 
 class SqliteConnection:
     """One connection, its lock and its transactions; the table mixins of `SqliteStore` build on it.
 
+    Durability, with WAL (what ``store.synchronous`` chooses):
+
+    - ``full`` (the default): every commit is fsync'd to the WAL before it returns, so once a
+      webhook has answered 2xx the message survives a kill -9, an OS crash and a power loss.
+    - ``normal``: commits reach the OS at once (a kill -9 of kefu still loses nothing) but are
+      fsync'd only at checkpoints: an OS crash or power loss may lose the last commits, i.e.
+      messages already acknowledged to the platform. Faster; for disks you trust with a UPS.
+
+    A transaction opened with ``durable=False`` commits without its own fsync even under
+    ``full``; it becomes durable with the next durable commit (or checkpoint). Only writes whose
+    loss after a power cut is harmless may use it: marking a sent line delivered (lost, the line
+    is sent again — the at-least-once window — but never the other way round).
+
     Args:
         path: The database file; its folder is created if missing.
+        synchronous: ``"full"`` or ``"normal"`` (above).
 
     Raises:
         StoreSchemaError: The file was written by a newer kefu (unknown migrations).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "full") -> None:
+        if synchronous not in SYNCHRONOUS:
+            raise ValueError(f"store.synchronous must be one of {', '.join(SYNCHRONOUS)}, not {synchronous!r}")
+        self.synchronous = synchronous
         self.path = path if str(path) == MEMORY else Path(path).expanduser()
         if isinstance(self.path, Path):
             files.prepare(self.path)  # folder exists, it is a file, 0600
@@ -52,7 +72,7 @@ class SqliteConnection:
             self._check_versions(self._applied_versions())  # before touching a newer file at all
             if isinstance(self.path, Path):
                 self._conn.execute("PRAGMA journal_mode = WAL")
-                self._conn.execute("PRAGMA synchronous = FULL")
+                self._conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS[synchronous]}")
             self._migrate()
         except sqlite3.Error as exc:
             self._conn.close()
@@ -112,32 +132,49 @@ class SqliteConnection:
 
     # --- transactions ---------------------------------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """See `Store.transaction`. Never ``await`` inside: coroutines share the thread, and the lock."""
+    def transaction(self, *, durable: bool = True) -> Iterator[None]:
+        """See `Store.transaction`. Never ``await`` inside: coroutines share the thread, and the lock.
+
+        ``durable=False``: commit without an fsync of its own (see the class); only the outermost
+        block decides, so a nested block joins whatever the outer one is.
+        """
         with self._lock:
-            savepoint = f"sp{self._depth}"
-            self._conn.execute("BEGIN IMMEDIATE" if self._depth == 0 else f"SAVEPOINT {savepoint}")
-            self._depth += 1
+            relaxed = self._depth == 0 and not durable and self.synchronous == "full"
+            if relaxed:  # SQLite refuses to change it inside a transaction: set it around one
+                self._conn.execute("PRAGMA synchronous = NORMAL")
             try:
-                yield
-            except BaseException:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._conn.execute("ROLLBACK")
-                else:
-                    self._conn.execute(f"ROLLBACK TO {savepoint}")
-                    self._conn.execute(f"RELEASE {savepoint}")
-                raise
+                with self._nested():
+                    yield
+            finally:
+                if relaxed:
+                    self._conn.execute("PRAGMA synchronous = FULL")
+
+    @contextmanager
+    def _nested(self) -> Iterator[None]:
+        """BEGIN at the outermost level, a SAVEPOINT inside; the caller holds the lock."""
+        savepoint = f"sp{self._depth}"
+        self._conn.execute("BEGIN IMMEDIATE" if self._depth == 0 else f"SAVEPOINT {savepoint}")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
             self._depth -= 1
-            if self._depth > 0:
+            if self._depth == 0:
+                self._conn.execute("ROLLBACK")
+            else:
+                self._conn.execute(f"ROLLBACK TO {savepoint}")
                 self._conn.execute(f"RELEASE {savepoint}")
-                return
-            try:
-                self._conn.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
+            raise
+        self._depth -= 1
+        if self._depth > 0:
+            self._conn.execute(f"RELEASE {savepoint}")
+            return
+        try:
+            self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
 
     def probe_write(self) -> None:
         """Commit a one-row write (for /healthz): raises what a real write would raise."""
