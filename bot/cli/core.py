@@ -316,9 +316,14 @@ def serve(config: Config, host: str | None, port: int | None) -> None:
 
     from aiohttp import web
 
+    from bot.cli.store import store_file
+    from bot.store.serve_lock import serve_lock
     from bot.web.server import build_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    lock = serve_lock(store_file(config))  # one server per SQLite file: a second one exits here
+    if lock is not None:
+        lock.acquire()  # held until this process exits (the kernel drops it even on kill -9)
     server = build_server(config)
     host = host or config.server.host
     port = config.server.port if port is None else port
