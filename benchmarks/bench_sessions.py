@@ -37,14 +37,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bot.app import build  # noqa: E402
 from bot.assistant import Assistant  # noqa: E402
 from bot.config import load_config  # noqa: E402
-from bot.engine import Engine  # noqa: E402
 from bot.flows.truth import facts_of  # noqa: E402
 from bot.models import Inbound  # noqa: E402
 from bot.scheduler import ManualClock  # noqa: E402
 from bot.state import ConversationState  # noqa: E402
-from bot.store import open_store  # noqa: E402
 from intents.answers import bare_answer  # noqa: E402
 from phrasebook.conditions import unmet  # noqa: E402
 
@@ -169,9 +168,8 @@ def main() -> int:
         return 1
     sessions = read_sessions(path)[: args.limit]
     config = load_config(args.config)
-    engine = Engine.from_config(config)
     clock = ManualClock(START)
-    assistant = Assistant(engine, open_store(":memory:"), clock)
+    assistant = build(config, store=":memory:", clock=clock).assistant  # composed as `kefu serve` composes it
     tally = Tally()
     asked: defaultdict[str, Counter[str]] = defaultdict(Counter)
     started = time.perf_counter()

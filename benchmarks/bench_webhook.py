@@ -63,11 +63,10 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bot.assistant import Assistant  # noqa: E402
+from bot.app import build  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.models import Inbound  # noqa: E402
-from bot.scheduler import SystemClock  # noqa: E402
 from bot.store import SqliteStore  # noqa: E402
 from connectors.crypto import generic as signing  # noqa: E402
 
@@ -330,7 +329,8 @@ def bench_assistant(engine: Engine, store_path: Path, platform_name: str, durati
                     conversations: int) -> Row:
     store = SqliteStore(store_path)
     try:
-        assistant = Assistant(engine, store, SystemClock(engine.config.flows.tz))
+        # composed as `kefu serve` composes it (bot.app.build), on the benchmark's own store file
+        assistant = build(engine.config, engine=engine, store=store).assistant
 
         def handle(m: Message) -> None:
             assistant.handle_message(Inbound(
@@ -620,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
             raise Failure(f"kefu train failed:\n{trained.stdout}{trained.stderr}")
         print(f"kefu train: {trained.stdout.splitlines()[0]} ({time.perf_counter() - t0:.1f} s with start-up)")
         config = load_config(config_path)
-        engine = Engine.from_config(config, retrain=False)
+        engine = build(config, retrain=False).engine
         print(f"load: {args.connections} connections, {args.threads} wrk threads, {args.duration:g} s per method, "
               f"{len(TEXTS)} customer texts over {args.conversations} conversations, every message new\n")
 

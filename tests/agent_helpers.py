@@ -9,25 +9,21 @@ from zoneinfo import ZoneInfo
 
 from jsonschema import Draft202012Validator
 
-from bot.assistant import Assistant
+from bot.app import build
 from bot.scheduler import ManualClock
 from bot.store import SqliteStore
 from bot.web.agent.openapi import spec
 from bot.web.agent.tokens import issue_token
 from bot.web.server import KefuServer
-from connectors.http import Outbound
-from connectors.registry import build_connectors
 
 #: A weekday morning in the shop's time zone: inside working hours.
 MORNING = datetime(2026, 3, 2, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
 def make_server(engine, path, clock=None, connectors=None) -> KefuServer:
-    store = SqliteStore(path)
-    http = Outbound()
-    built = build_connectors(connectors or {"sim": {"type": "simulator"}}, http)
-    assistant = Assistant(engine, store, clock or ManualClock(MORNING))
-    return KefuServer(engine.config, assistant, built, http)
+    """The server `bot.app.build` composes, on the store file ``path`` and a morning clock."""
+    return build(engine.config, engine=engine, store=SqliteStore(path), clock=clock or ManualClock(MORNING),
+                 connectors=connectors or {"sim": {"type": "simulator"}}).server
 
 
 def tokens(server: KefuServer) -> dict[str, str]:

@@ -2,7 +2,9 @@
 
 The engine fixture trains the default model once per test session (a few seconds) into a temp
 folder, so tests never touch the user's cache and never depend on a model left by a
-previous run.
+previous run. The composed app, the test client and the fake platform come from the public
+plugin `bot.testkit.plugin` (``kefu_app``, ``kefu_client``, ``fake_platform``), fed with this
+config and engine.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import pytest
 
 from bot.config import load_config
 from tests_support import write_config
+
+pytest_plugins = ["bot.testkit.plugin"]
 
 # jieba's dictionary cache goes to a throw-away folder, never the user's ~/.cache/kefu
 os.environ.setdefault("KEFU_CACHE_DIR", tempfile.mkdtemp(prefix="kefu-test-cache-"))
@@ -34,7 +38,11 @@ def config_path(session_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine(config_path):
-    from bot.engine import Engine
+def kefu_config(config_path):
+    return load_config(config_path)
 
-    return Engine.from_config(load_config(config_path))
+
+@pytest.fixture(scope="session")
+def engine(kefu_engine):
+    """The real engine of the test config, trained once per session (`bot.testkit.plugin`)."""
+    return kefu_engine

@@ -14,13 +14,6 @@ import os
 import pytest
 from agent_helpers import tokens
 
-from bot.assistant import Assistant
-from bot.engine import Engine
-from bot.scheduler import SystemClock
-from bot.store import SqliteStore
-from bot.web.server import KefuServer
-from connectors.http import Outbound
-from connectors.registry import build_connectors
 from tests_support import REPO, launch_chromium, until
 
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -37,17 +30,13 @@ WIDTH = 420  # beside the platform's own chat window
 
 
 @pytest.fixture
-async def live(engine, tmp_path, aiohttp_server):
+async def live(engine, kefu_app, aiohttp_server):
     """A real server on a free port: the shop's config, on duty all day (so the test runs at any hour)."""
     config = engine.config.model_copy(update={
         "flows": engine.config.flows.model_copy(update={"working_hours": "00:00-23:59"})})
-    store = SqliteStore(tmp_path / "kefu.sqlite")
-    http = Outbound()
-    assistant = Assistant(Engine(config, engine.classifier, engine.phrasebook), store, SystemClock(config.flows.tz))
-    server = KefuServer(config, assistant, build_connectors({"simulator": {"type": "simulator"}}, http), http)
+    server = kefu_app(config, connectors={"simulator": {"type": "simulator"}}).server
     running = await aiohttp_server(server.app())
-    yield server, str(running.make_url("")).rstrip("/"), tokens(server)
-    store.close()
+    return server, str(running.make_url("")).rstrip("/"), tokens(server)
 
 
 @pytest.fixture

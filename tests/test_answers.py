@@ -157,15 +157,15 @@ def test_an_agents_question_is_what_the_next_short_answer_answers(engine):
 def test_through_the_assistant_a_short_answer_answers_the_agents_last_question(engine):
     from datetime import datetime
 
-    from bot.assistant import Assistant
+    from bot.app import build
     from bot.engine import Engine
     from bot.models import Inbound
     from bot.scheduler import ManualClock
     from bot.store import SqliteStore
 
     store = SqliteStore(":memory:")
-    bot = Assistant(Engine(engine.config, engine.classifier, engine.phrasebook), store,
-                    ManualClock(datetime.fromisoformat("2026-11-23T10:00:00+08:00")))
+    bot = build(engine.config, engine=Engine(engine.config, engine.classifier, engine.phrasebook), store=store,
+                clock=ManualClock(datetime.fromisoformat("2026-11-23T10:00:00+08:00")), orders=None).assistant
 
     def say(text, n):
         return bot.handle_message(Inbound(platform="test", conversation_id="c1", customer_id="b1",

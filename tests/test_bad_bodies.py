@@ -8,26 +8,16 @@ import json
 import pytest
 from aiohttp import web
 
-from bot.assistant import Assistant
-from bot.scheduler import SystemClock
-from bot.store import SqliteStore
-from bot.web.server import KefuServer
 from connectors.http import Outbound
-from connectors.registry import build_connectors
 from tests_platforms import connectors_config, signed
 
 
 @pytest.fixture
-async def kefu(engine, tmp_path, aiohttp_client):
-    store = SqliteStore(tmp_path / "kefu.sqlite")
-    http = Outbound(retries=0, timeout=1.0)
-    connectors = build_connectors(connectors_config("http://127.0.0.1:9", tmp_path), http)
-    server = KefuServer(engine.config, Assistant(engine, store, SystemClock(engine.config.flows.tz)), connectors, http)
-    client = await aiohttp_client(server.app())
-    client.kefu = server
+async def kefu(kefu_app, kefu_client, tmp_path):
+    app = kefu_app(http=Outbound(retries=0, timeout=1.0), connectors=connectors_config("http://127.0.0.1:9", tmp_path))
+    client = await kefu_client(app)
     yield client
     await client.close()
-    store.close()
 
 
 async def send(client, name, body: bytes, *, sign=True):

@@ -16,10 +16,6 @@ import uuid
 import pytest
 from aiohttp import web
 
-from bot.assistant import Assistant
-from bot.scheduler import SystemClock
-from bot.store import SqliteStore
-from bot.web.server import KefuServer
 from connectors.crypto import chatwoot as signing
 from connectors.http import Outbound
 from connectors.registry import ConnectorConfigError, build_connectors
@@ -107,27 +103,18 @@ async def fake(aiohttp_server):
 
 
 @pytest.fixture
-def make_client(engine, tmp_path, monkeypatch, aiohttp_client, fake):
+def make_client(kefu_app, kefu_client, monkeypatch, fake):
     monkeypatch.setenv("KEFU_CW_TOKEN", TOKEN)
     monkeypatch.setenv("KEFU_CW_SECRET", SECRET)
-    stores = []
 
     async def make(**settings):
-        store = SqliteStore(tmp_path / f"kefu-{len(stores)}.sqlite")
-        stores.append(store)
-        http = Outbound(retries=0, backoff=0.0)
         config = {"type": "chatwoot", "api_base": str(fake.server.make_url("/")),
                   "api_access_token": "${KEFU_CW_TOKEN}", "webhook_secret": "${KEFU_CW_SECRET}", **settings}
-        connectors = build_connectors({"chatwoot": {k: v for k, v in config.items() if v is not None}}, http)
-        assistant = Assistant(engine, store, SystemClock(engine.config.flows.tz))
-        server = KefuServer(engine.config, assistant, connectors, http)
-        client = await aiohttp_client(server.app())
-        client.kefu = server
-        return client
+        app = kefu_app(http=Outbound(retries=0, backoff=0.0),
+                       connectors={"chatwoot": {k: v for k, v in config.items() if v is not None}})
+        return await kefu_client(app)
 
-    yield make
-    for store in stores:
-        store.close()
+    return make
 
 
 @pytest.fixture

@@ -13,14 +13,11 @@ import time
 import pytest
 from aiohttp import web
 
-from bot.assistant import Assistant
-from bot.scheduler import SystemClock
-from bot.store import SqliteStore, StoredMessage
+from bot.store import StoredMessage
 from bot.web.server import KefuServer
 from connectors.crypto import dingtalk as signing
 from connectors.dingtalk import DingTalkConnector, SessionWebhookExpired
 from connectors.http import Outbound
-from connectors.registry import build_connectors
 from tests_support import until
 
 # The self-computed vector of PROTOCOLS.md (NOT an official DingTalk vector; there is none).
@@ -62,20 +59,14 @@ async def dingtalk(aiohttp_server):
 
 
 @pytest.fixture
-def make_server(engine, tmp_path, monkeypatch):
+def make_server(kefu_app, monkeypatch):
     monkeypatch.setenv("KEFU_DINGTALK_SECRET", SECRET)
-    stores = []
 
     def make(**settings) -> KefuServer:
-        store = SqliteStore(tmp_path / f"kefu-{len(stores)}.sqlite")
-        stores.append(store)
-        http = Outbound(backoff=0.01)
-        connectors = build_connectors({NAME: {"type": "dingtalk", "app_secret": "${KEFU_DINGTALK_SECRET}", **settings}}, http)
-        return KefuServer(engine.config, Assistant(engine, store, SystemClock(engine.config.flows.tz)), connectors, http)
+        return kefu_app(http=Outbound(backoff=0.01),
+                        connectors={NAME: {"type": "dingtalk", "app_secret": "${KEFU_DINGTALK_SECRET}", **settings}}).server
 
-    yield make
-    for store in stores:
-        store.close()
+    return make
 
 
 @pytest.fixture

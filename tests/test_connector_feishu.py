@@ -17,15 +17,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from bot.assistant import Assistant
-from bot.scheduler import SystemClock
-from bot.store import SqliteStore
-from bot.web.server import KefuServer
 from connectors.base import Rejected
 from connectors.crypto import feishu as crypto
 from connectors.feishu import UNSIGNED, FeishuConnector
 from connectors.http import Outbound
-from connectors.registry import build_connectors
 from tests_support import until
 
 # Official vector (PROTOCOLS.md, from larksuite/oapi-sdk-python).
@@ -84,20 +79,16 @@ async def feishu(aiohttp_server):
 
 
 @pytest.fixture
-def server(engine, tmp_path, monkeypatch, feishu):
+def server(kefu_app, monkeypatch, feishu):
     monkeypatch.setenv("KEFU_FEISHU_ENCRYPT_KEY", KEY)
     monkeypatch.setenv("KEFU_FEISHU_TOKEN", TOKEN)
     monkeypatch.setenv("KEFU_FEISHU_APP_ID", APP_ID)
     monkeypatch.setenv("KEFU_FEISHU_APP_SECRET", APP_SECRET)
-    store = SqliteStore(tmp_path / "kefu.sqlite")
-    http = Outbound(backoff=0.01)
-    connectors = build_connectors({NAME: {
+    return kefu_app(http=Outbound(backoff=0.01), connectors={NAME: {
         "type": "feishu", "encrypt_key": "${KEFU_FEISHU_ENCRYPT_KEY}", "verification_token": "${KEFU_FEISHU_TOKEN}",
         "app_id": "${KEFU_FEISHU_APP_ID}", "app_secret": "${KEFU_FEISHU_APP_SECRET}",
         "api_base": str(feishu.server.make_url("/")),
-    }}, http)
-    yield KefuServer(engine.config, Assistant(engine, store, SystemClock(engine.config.flows.tz)), connectors, http)
-    store.close()
+    }}).server
 
 
 @pytest.fixture

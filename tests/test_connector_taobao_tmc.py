@@ -16,10 +16,8 @@ import yaml
 from aiohttp import ClientSession
 from fake_top import APP_KEY, APP_SECRET, FakeTop, tmc_message
 
-from bot.assistant import Assistant
-from bot.scheduler import SystemClock
+from bot.app import build
 from bot.store import SqliteStore
-from bot.web.server import KefuServer
 from connectors.crypto import generic as generic_signing
 from connectors.http import Outbound
 from connectors.registry import ConnectorConfigError, build_connectors
@@ -52,12 +50,10 @@ async def start(engine, tmp_path, gateway, aiohttp_client, monkeypatch):
     async def _start(**over):
         store = SqliteStore(tmp_path / "kefu.sqlite")
         http = Outbound(timeout=5.0, retries=0, backoff=0.01)
-        connectors = build_connectors({
+        server = build(engine.config, engine=engine, store=store, http=http, connectors={
             "taobao-orders": settings(gateway.base, **over),
             "qianniu-bridge": {"type": "generic", "secret": GENERIC_SECRET, "mode": "sync"},
-        }, http)
-        server = KefuServer(engine.config, Assistant(engine, store, SystemClock(engine.config.flows.tz)),
-                            connectors, http)
+        }).server
         client = await aiohttp_client(server.app())
         started.append((client, store))
         return client, server, store

@@ -14,11 +14,8 @@ from datetime import UTC, datetime
 import pytest
 from aiohttp import web
 
-from bot.assistant import Assistant
 from bot.models import Inbound
-from bot.scheduler import SystemClock
-from bot.store import SqliteStore, StoredMessage
-from bot.web.server import KefuServer
+from bot.store import StoredMessage
 from connectors.base import Answered, Parsed
 from connectors.http import Outbound, OutboundError
 from connectors.registry import ConnectorConfigError, build_connectors
@@ -85,27 +82,16 @@ def settings(fake, monkeypatch):
 
 
 @pytest.fixture
-def make_client(engine, tmp_path, aiohttp_client, settings):
-    stores = []
-
+def make_client(kefu_app, kefu_client, tmp_path, settings):
     async def make(store_file="kefu.sqlite", broken=False):
-        store = SqliteStore(tmp_path / store_file)
-        stores.append(store)
-        http = Outbound(retries=0, backoff=0.0)
-        connectors = build_connectors({"tg": settings}, http)
-        assistant = Assistant(engine, store, SystemClock(engine.config.flows.tz))
+        app = kefu_app(store=tmp_path / store_file, http=Outbound(retries=0, backoff=0.0), connectors={"tg": settings})
         if broken:  # the process dies between accepting a message and answering it
             def crash(row):
                 raise RuntimeError("worker died")
-            assistant.process = crash
-        server = KefuServer(engine.config, assistant, connectors, http)
-        client = await aiohttp_client(server.app())
-        client.kefu = server
-        return client
+            app.assistant.process = crash
+        return await kefu_client(app)
 
-    yield make
-    for store in stores:
-        store.close()
+    return make
 
 
 @pytest.fixture

@@ -15,8 +15,7 @@ from urllib.parse import quote
 import pytest
 from aiohttp import web
 
-from bot.assistant import Assistant
-from bot.scheduler import SystemClock
+from bot.app import build
 from bot.store import SqliteStore
 from bot.web.server import KefuServer
 from connectors.crypto.wecom import WeComCrypto, xml_fields
@@ -107,9 +106,7 @@ async def start(engine, tmp_path, platform, monkeypatch, aiohttp_client):
         settings = {"type": "wecom", "token": "${WECOM_TOKEN}", "encoding_aes_key": "${WECOM_AES_KEY}",
                     "corp_id": "${WECOM_CORP_ID}", "agent_id": str(AGENT_ID), "secret": "${WECOM_SECRET}",
                     "api_base": platform.base, **overrides}
-        connectors = build_connectors({"wecom": settings}, http)
-        server = KefuServer(engine.config, Assistant(engine, store, SystemClock(engine.config.flows.tz)),
-                            connectors, http)
+        server = build(engine.config, engine=engine, store=store, http=http, connectors={"wecom": settings}).server
         client = await aiohttp_client(server.app())
         started.append((client, store))
         return client, server

@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.assistant import Assistant
-from bot.scheduler import SystemClock
+from bot.app import build
 from bot.store import SqliteStore, StoredMessage
 from bot.web.server import KefuServer
 from connectors.crypto.wecom import WeComCrypto
@@ -166,8 +165,7 @@ async def start(engine, tmp_path, platform, monkeypatch, aiohttp_client):
         settings = {"type": "wecom_kf", "token": "${KF_TOKEN}", "encoding_aes_key": "${KF_AES_KEY}",
                     "corp_id": "${KF_CORP_ID}", "secret": "${KF_SECRET}", "api_base": platform.base,
                     "cursor_path": str(tmp_path / "wecom-kf.sqlite"), **overrides}
-        server = KefuServer(engine.config, Assistant(engine, store, SystemClock(engine.config.flows.tz)),
-                            build_connectors({"kf": settings}, http), http)
+        server = build(engine.config, engine=engine, store=store, http=http, connectors={"kf": settings}).server
         run = Running(await aiohttp_client(server.app()), server, store)
         running.append(run)
         return run

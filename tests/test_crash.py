@@ -24,14 +24,14 @@ FIRST = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
+    from bot.app import build
     from bot.config import load_config
-    from bot.engine import Engine
     from bot.replay import Replay, load_script
-    from bot.store import open_store
 
     config = load_config(sys.argv[1])
     start, online, events = load_script(Path(sys.argv[2]), config)
-    Replay(Engine.from_config(config), start, online, open_store(sys.argv[3])).run(events)
+    app = build(config, store=sys.argv[3])
+    Replay(app.engine, start, online, app.store).run(events)
     print("ready", flush=True)
     time.sleep(120)
     """
@@ -41,15 +41,13 @@ RESTART = textwrap.dedent(
     """
     import json, sys
     from datetime import datetime, timedelta
-    from bot.assistant import Assistant
+    from bot.app import build
     from bot.config import load_config
-    from bot.engine import Engine
     from bot.scheduler import ManualClock
-    from bot.store import open_store
 
     config = load_config(sys.argv[1])
     clock = ManualClock(datetime.fromisoformat(sys.argv[4]))
-    assistant = Assistant(Engine.from_config(config), open_store(sys.argv[3]), clock)
+    assistant = build(config, store=sys.argv[3], clock=clock, orders=None).assistant
     fired = assistant.tick()
     print(json.dumps([[d.kind, [r.id for r in d.replies]] for _, d in fired]))
     """

@@ -12,10 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiohttp import web
 
-from bot.assistant import Assistant
-from bot.engine import Engine
-from bot.scheduler import SystemClock
+from bot.app import build
 from bot.store import SqliteStore
+from bot.testkit import configured, engine_under
 from bot.web.server import KefuServer
 from connectors.crypto import generic as signing
 from connectors.http import Outbound
@@ -26,16 +25,12 @@ SECRET = "delivery-secret-0123456789abcdef"
 
 
 def make_server(engine, tmp_path, connectors: dict, **config_changes) -> KefuServer:
-    config = engine.config.model_copy(deep=True)
-    config.flows.quiet_hours = "00:00-00:00"  # no quiet hours: the chase may fire whenever the test runs
-    for section, values in config_changes.items():
-        for key, value in values.items():
-            setattr(getattr(config, section), key, value)
-    store = SqliteStore(tmp_path / "kefu.sqlite")
-    http = Outbound(retries=0)
-    built = build_connectors({name: {"secret": SECRET, **c} for name, c in connectors.items()}, http)
-    assistant = Assistant(Engine(config, engine.classifier, engine.phrasebook), store, SystemClock(config.flows.tz))
-    return KefuServer(config, assistant, built, http)
+    # no quiet hours: the chase may fire whenever the test runs
+    flows = {"quiet_hours": "00:00-00:00", **config_changes.pop("flows", {})}
+    config = configured(engine.config, flows=flows, **config_changes)
+    return build(config, engine=engine_under(config, engine), store=SqliteStore(tmp_path / "kefu.sqlite"),
+                 http=Outbound(retries=0),
+                 connectors={name: {"secret": SECRET, **c} for name, c in connectors.items()}).server
 
 
 async def post(client, name, payload, path=None):

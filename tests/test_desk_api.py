@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from bot.app import build as compose_app
 from bot.assistant import Assistant
-from bot.engine import Engine
 from bot.handoff import (
     BadDeskRequest,
     ConversationNotFound,
@@ -30,10 +30,16 @@ from bot.scheduler import ManualClock
 from bot.store import SqliteStore
 from bot.store import sqlite as sqlite_module
 from bot.store.sqlite import MIGRATIONS
+from bot.testkit import engine_under
 
 START = datetime.fromisoformat("2026-11-23T10:00:00+08:00")  # a Monday, within working hours
 MIN = timedelta(minutes=1)
 _ids = itertools.count()
+
+
+def compose(engine, store, clock) -> Assistant:
+    """The assistant `bot.app.build` composes on ``store`` (no order source, as before a shop sets one)."""
+    return compose_app(engine.config, engine=engine, store=store, clock=clock, orders=None).assistant
 
 
 @pytest.fixture
@@ -47,7 +53,8 @@ def make(engine):
             setattr(config, section, getattr(config, section).model_copy(update=values))
         store = SqliteStore(":memory:")
         stores.append(store)
-        return Assistant(Engine(config, engine.classifier, engine.phrasebook), store, ManualClock(START))
+        return compose_app(config, engine=engine_under(config, engine), store=store, clock=ManualClock(START),
+                           orders=None).assistant
 
     yield build
     for store in stores:
@@ -281,12 +288,12 @@ def test_sla_breaches_are_noted_once_and_logged(bot, caplog):
 def test_a_breach_noted_survives_a_restart(tmp_path, engine):
     path = tmp_path / "kefu.sqlite"
     clock = ManualClock(START)
-    bot = Assistant(engine, SqliteStore(path), clock)
+    bot = compose(engine, SqliteStore(path), clock)
     hand_off(bot)
     clock.advance(5 * MIN)
     assert len(bot.check_sla()) == 1
     bot.store.close()
-    again = Assistant(engine, SqliteStore(path), clock)
+    again = compose(engine, SqliteStore(path), clock)
     assert again.check_sla() == []
     again.store.close()
 

@@ -20,15 +20,12 @@ import time
 from aiohttp import web
 from click.testing import CliRunner
 
-from bot.assistant import Assistant
+from bot.app import build
 from bot.cli import main
-from bot.engine import Engine
-from bot.scheduler import SystemClock
 from bot.store import SqliteStore
-from bot.web.server import KefuServer
+from bot.testkit import engine_under
 from connectors.crypto import generic as generic_sig
 from connectors.http import Outbound
-from connectors.registry import build_connectors
 from tests_platforms import DINGTALK_SECRET, GENERIC_SECRET, signed
 from tests_support import until, write_config
 
@@ -81,14 +78,12 @@ async def test_a_stuck_and_a_slow_platform_delay_only_their_own_lanes(aiohttp_se
     store_path = tmp_path / "kefu.sqlite"
     store = SqliteStore(store_path)
     http = Outbound(retries=0, timeout=30.0)  # the outbox's attempt timeout is what bounds a hanging call
-    connectors = build_connectors({
+    server = build(config, engine=engine_under(config, engine), store=store, http=http, connectors={
         "generic": {"type": "generic", "secret": GENERIC_SECRET},
         "erp": {"type": "generic", "secret": GENERIC_SECRET, "mode": "callback", "callback_url": fast_url},
         "crm": {"type": "generic", "secret": GENERIC_SECRET, "mode": "callback", "callback_url": slow_url},
         "dingtalk": {"type": "dingtalk", "app_secret": DINGTALK_SECRET},
-    }, http)
-    assistant = Assistant(Engine(config, engine.classifier, engine.phrasebook), store, SystemClock(config.flows.tz))
-    server = KefuServer(config, assistant, connectors, http)
+    }).server
     client = await aiohttp_client(server.app())
 
     latencies: dict[tuple[str, str], list[float]] = {}

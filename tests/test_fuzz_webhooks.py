@@ -26,12 +26,10 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.assistant import Assistant
-from bot.scheduler import SystemClock
+from bot.app import build
 from bot.store import SqliteStore
-from bot.web.server import KefuServer
+from bot.testkit import FakePlatform
 from connectors.http import Outbound
-from connectors.registry import build_connectors
 from tests_platforms import FEISHU_TOKEN, WECOM_CORP, connectors_config, signed
 
 CASES = 5200
@@ -60,23 +58,19 @@ class RunningServer:
     async def _serve(self):
         self.loop, self.stop = asyncio.get_running_loop(), asyncio.Event()
 
-        async def platform(request):  # every platform API call succeeds
-            return web.json_response({"ok": True, "errcode": 0, "code": 0, "errmsg": "ok", "access_token": "t",
-                                      "expires_in": 7200, "tenant_access_token": "t", "expire": 7200,
-                                      "msg_list": [], "has_more": 0, "next_cursor": "", "result": {}})
-
-        fake = web.Application()
-        fake.router.add_route("*", "/{tail:.*}", platform)
-        fake_runner = web.AppRunner(fake)
+        fake = FakePlatform().answer("*", "/{tail:.*}", {  # every platform API call succeeds
+            "ok": True, "errcode": 0, "code": 0, "errmsg": "ok", "access_token": "t", "expires_in": 7200,
+            "tenant_access_token": "t", "expire": 7200, "msg_list": [], "has_more": 0, "next_cursor": "",
+            "result": {}})
+        fake_runner = web.AppRunner(fake.app())
         await fake_runner.setup()
         fake_site = web.TCPSite(fake_runner, "127.0.0.1", 0)
         await fake_site.start()
         self.api_base = f"http://127.0.0.1:{fake_site._server.sockets[0].getsockname()[1]}"
         self.store = SqliteStore(self.folder / "kefu.sqlite")
         http_out = Outbound(retries=0, timeout=2.0)
-        connectors = build_connectors(connectors_config(self.api_base, self.folder), http_out)
-        assistant = Assistant(self.engine, self.store, SystemClock(self.engine.config.flows.tz))
-        self.server = KefuServer(self.engine.config, assistant, connectors, http_out)
+        self.server = build(self.engine.config, engine=self.engine, store=self.store, http=http_out,
+                            connectors=connectors_config(self.api_base, self.folder)).server
         runner = web.AppRunner(self.server.app())
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -13,14 +13,12 @@ import uuid
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from bot.assistant import Assistant
-from bot.scheduler import SystemClock
+from bot.app import build
 from bot.store import SqliteStore
+from bot.testkit import configured, engine_under
 from bot.web import health
-from bot.web.server import KefuServer
 from connectors.crypto import generic as signing
 from connectors.http import Outbound
-from connectors.registry import build_connectors
 
 SECRET = "health-secret-0123456789abcdef"
 MESSAGE = {"conversation_id": "c1", "customer_id": "u1", "text": "包邮吗"}
@@ -40,12 +38,9 @@ class DiskFullStore(SqliteStore):
 
 
 def make(engine, store, **server):
-    config = engine.config.model_copy(deep=True)
-    for key, value in server.items():
-        setattr(config.server, key, value)
-    http = Outbound(retries=0)
-    connectors = build_connectors({"shop": {"type": "generic", "secret": SECRET}}, http)
-    return KefuServer(config, Assistant(engine, store, SystemClock(config.flows.tz)), connectors, http)
+    config = configured(engine.config, server=server)
+    return build(config, engine=engine_under(config, engine), store=store, http=Outbound(retries=0),
+                 connectors={"shop": {"type": "generic", "secret": SECRET}}).server
 
 
 async def post(client, message_id):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.assistant import Assistant
+from bot.app import build
 from bot.models import Inbound, OrderEvent
 from bot.orders.answers import ADDRESS, CANCEL, TRACK, choose_line, question_kind, values_for
 from bot.orders.base import OrderInfo, OrderSource, SourceUnavailable
@@ -136,7 +136,7 @@ def test_a_failing_source_is_unavailable_not_a_crash():
 def make(engine, tmp_path, source=None):
     store = SqliteStore(tmp_path / "kefu.sqlite")
     clock = ManualClock(T0)
-    return Assistant(engine, store, clock, orders=source), store, clock
+    return build(engine.config, engine=engine, store=store, clock=clock, orders=source).assistant, store, clock
 
 
 def answered(decision):

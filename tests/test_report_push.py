@@ -9,7 +9,7 @@ import pytest
 from fake_robots import DING_SECRET, WECOM_KEY, robots_app, targets
 from reports_scenario import play, t
 
-from bot.assistant import Assistant
+from bot.app import build
 from bot.config import ReportSettings
 from bot.reports.push import ReportPusher, summary_text
 from bot.scheduler import ManualClock
@@ -24,7 +24,7 @@ def secrets(monkeypatch):
 
 def pusher_for(engine, store, clock, base_url, **settings):
     config = engine.config.model_copy(update={"reports": ReportSettings(targets=targets(base_url), **settings)})
-    assistant = Assistant(engine, store, clock)
+    assistant = build(engine.config, engine=engine, store=store, clock=clock, orders=None).assistant
     pusher = ReportPusher(store, config, clock)
     assert pusher.install(assistant)
     return assistant, pusher
@@ -102,7 +102,7 @@ async def test_a_day_without_traffic_is_skipped_with_a_log_line(engine, tmp_path
 def test_no_targets_no_push(engine, tmp_path):
     store = SqliteStore(tmp_path / "kefu.sqlite")
     pusher = ReportPusher(store, engine.config, ManualClock(datetime.fromisoformat("2026-11-24T08:00:00+08:00")))
-    assert not pusher.install(Assistant(engine, store, pusher.clock))
+    assert not pusher.install(build(engine.config, engine=engine, store=store, clock=pusher.clock, orders=None).assistant)
     assert store.next_due() is None
     store.close()
 
@@ -143,6 +143,6 @@ def test_a_missing_robot_secret_stops_the_start(engine, tmp_path, monkeypatch):
     clock = ManualClock(t("2026-11-24T08:00:00"))
     config = engine.config.model_copy(update={"reports": ReportSettings(targets=targets("http://127.0.0.1:9"))})
     with pytest.raises(ConfigError, match="KEFU_TEST_DING_SECRET"):
-        ReportPusher(store, config, clock).install(Assistant(engine, store, clock))
+        ReportPusher(store, config, clock).install(build(engine.config, engine=engine, store=store, clock=clock, orders=None).assistant)
     assert store.next_due() is None
     store.close()

@@ -26,18 +26,16 @@ PROCESS = textwrap.dedent(
     """
     import asyncio, sys, time
     from datetime import datetime
-    from bot.assistant import Assistant
+    from bot.app import build
     from bot.config import load_config
-    from bot.engine import Engine
     from bot.reports.push import ReportPusher
     from bot.scheduler import ManualClock
-    from bot.store import open_store
 
     config_path, db, at, mode = sys.argv[1:5]
     config = load_config(config_path)
     clock = ManualClock(datetime.fromisoformat(at))
-    store = open_store(db)
-    assistant = Assistant(Engine.from_config(config), store, clock)
+    app = build(config, store=db, clock=clock, orders=None)
+    store, assistant = app.store, app.assistant
     pusher = ReportPusher(store, config, clock)
     pusher.install(assistant)
     assistant.tick()

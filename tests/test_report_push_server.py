@@ -5,12 +5,9 @@ from __future__ import annotations
 import pytest
 from fake_robots import DING_SECRET, WECOM_KEY, targets
 
-from bot.assistant import Assistant
+from bot.app import build
 from bot.config import ReportSettings
-from bot.scheduler import SystemClock
 from bot.store import SqliteStore
-from bot.web.server import KefuServer
-from connectors.http import Outbound
 
 
 @pytest.mark.parametrize("with_targets", [True, False])
@@ -20,8 +17,8 @@ async def test_the_server_installs_the_daily_push(engine, tmp_path, monkeypatch,
     store = SqliteStore(tmp_path / "kefu.sqlite")
     reports = ReportSettings(targets=targets("http://127.0.0.1:9") if with_targets else [])
     config = engine.config.model_copy(update={"reports": reports})
-    assistant = Assistant(engine, store, SystemClock(config.flows.tz))
-    server = KefuServer(config, assistant, {}, Outbound())
+    server = build(config, engine=engine, store=store, connectors={}).server
+    assistant = server.assistant
     await aiohttp_client(server.app())  # startup runs
     jobs = store.due_jobs(store.next_due()) if store.next_due() else []
     if with_targets:
@@ -44,8 +41,8 @@ async def test_a_message_sent_from_the_agent_workspace_counts_as_a_person(engine
 
     store = SqliteStore(tmp_path / "kefu.sqlite")
     clock = ManualClock(t("2026-11-23T14:00:00"))
-    assistant = Assistant(engine, store, clock)
-    server = KefuServer(engine.config, assistant, {}, Outbound())
+    server = build(engine.config, engine=engine, store=store, clock=clock, connectors={}).server
+    assistant = server.assistant
 
     def say(text, n):
         assistant.handle_message(Inbound(platform="shop", conversation_id="c", customer_id="c", message_id=n,

@@ -11,33 +11,22 @@ import json
 
 import pytest
 
-from bot.assistant import Assistant
-from bot.scheduler import SystemClock
-from bot.store import SqliteStore
-from bot.web.server import KefuServer
+from bot.testkit import configured
 from connectors.crypto import generic as signing
 from connectors.generic import GenericConnector
-from connectors.http import Outbound
-from connectors.registry import build_connectors
 
 SECRET = "test-secret-0123456789abcdef"
 
 
 @pytest.fixture
-def server_parts(engine, tmp_path, monkeypatch):
+def server_parts(kefu_app, monkeypatch):
     monkeypatch.setenv("KEFU_GENERIC_SECRET", SECRET)
-    store = SqliteStore(tmp_path / "kefu.sqlite")
-    config = engine.config
-    http = Outbound()
-    connectors = build_connectors({"shop-system": {"type": "generic", "secret": "${KEFU_GENERIC_SECRET}"}}, http)
-    assistant = Assistant(engine, store, SystemClock(config.flows.tz))
-    yield KefuServer(config, assistant, connectors, http)
-    store.close()
+    return kefu_app(connectors={"shop-system": {"type": "generic", "secret": "${KEFU_GENERIC_SECRET}"}}).server
 
 
 @pytest.fixture
-async def client(aiohttp_client, server_parts):
-    return await aiohttp_client(server_parts.app())
+async def client(kefu_client, server_parts):
+    return await kefu_client(server_parts)
 
 
 def signed(payload, secret=SECRET):
@@ -195,19 +184,15 @@ class RecordingConnector(GenericConnector):
         self.calls.append(("hand_off", decision["payload"]["handoff"]["reason"]))
 
 
-async def test_a_silent_handoff_still_reaches_the_platform(aiohttp_client, engine, tmp_path, monkeypatch):
+async def test_a_silent_handoff_still_reaches_the_platform(kefu_app, kefu_client, engine):
     """In suggest mode the bot may not even say "a person is coming", but the platform must
     still be told to hand the conversation over."""
-    config = engine.config.model_copy(deep=True)
-    config.policy.mode = "suggest"
-    from bot.engine import Engine
-
-    store = SqliteStore(tmp_path / "kefu.sqlite")
+    config = configured(engine.config, policy={"mode": "suggest"})
     settings = GenericConnector.Settings(secret=SECRET, mode="callback", callback_url="http://127.0.0.1:9/none")
     connector = RecordingConnector("shop-system", settings, None)
-    assistant = Assistant(Engine(config, engine.classifier, engine.phrasebook), store, SystemClock(config.flows.tz))
-    server = KefuServer(config, assistant, {"shop-system": connector}, Outbound())
-    client = await aiohttp_client(server.app())
+    app = kefu_app(config, connectors={"shop-system": connector})
+    store = app.store
+    client = await kefu_client(app)
     resp = await post(client, {**MESSAGE, "text": "转人工"})
     assert resp.status == 200
     for _ in range(50):
@@ -217,4 +202,3 @@ async def test_a_silent_handoff_still_reaches_the_platform(aiohttp_client, engin
     assert connector.calls == [("deliver", "handoff"), ("hand_off", "human_request")]
     (decision,) = store.decisions("shop-system:conv-1")
     assert decision["payload"]["replies"] == [] and decision["delivery"] == "done"
-    store.close()

@@ -10,36 +10,18 @@ from datetime import timedelta
 import pytest
 from test_server import MESSAGE, SECRET, post
 
-from bot.assistant import Assistant
-from bot.engine import Engine
-from bot.scheduler import SystemClock
-from bot.store import SqliteStore
-from bot.web.server import KefuServer
-from connectors.http import Outbound
-from connectors.registry import build_connectors
-
 
 @pytest.fixture
-def make_server(engine, tmp_path, monkeypatch, aiohttp_client):
+def make_server(engine, kefu_app, kefu_client, monkeypatch):
     monkeypatch.setenv("KEFU_GENERIC_SECRET", SECRET)
-    stores = []
 
     async def make(**handoff):
         config = engine.config.model_copy(deep=True)
         config.handoff = config.handoff.model_copy(update=handoff)
-        store = SqliteStore(tmp_path / f"kefu-{len(stores)}.sqlite")
-        stores.append(store)
-        http = Outbound()
-        connectors = build_connectors({"shop-system": {"type": "generic", "secret": "${KEFU_GENERIC_SECRET}"}}, http)
-        assistant = Assistant(Engine(config, engine.classifier, engine.phrasebook), store, SystemClock(config.flows.tz))
-        server = KefuServer(config, assistant, connectors, http)
-        client = await aiohttp_client(server.app())
-        client.kefu = server
-        return client
+        app = kefu_app(config, connectors={"shop-system": {"type": "generic", "secret": "${KEFU_GENERIC_SECRET}"}})
+        return await kefu_client(app)
 
-    yield make
-    for store in stores:
-        store.close()
+    return make
 
 
 async def metric(client, line_start: str) -> str | None:

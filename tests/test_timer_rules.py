@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.assistant import Assistant
-from bot.engine import Engine
+from bot.app import build
 from bot.models import Inbound, OrderEvent
 from bot.scheduler import ManualClock
 from bot.store import SqliteStore
+from bot.testkit import engine_under
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -25,7 +25,7 @@ def shop(engine, tmp_path):
     config.policy.mode = "away"
     clock = ManualClock(datetime(2026, 6, 1, 21, 20, tzinfo=SHANGHAI))
     store = SqliteStore(tmp_path / "kefu.sqlite")
-    assistant = Assistant(Engine(config, engine.classifier, engine.phrasebook), store, clock)
+    assistant = build(config, engine=engine_under(config, engine), store=store, clock=clock, orders=None).assistant
     assistant.handle_message(Inbound(platform="shop", conversation_id="shop:c1", customer_id="shop:u1",
                                      message_id="m1", text="在吗"))
     yield assistant, clock, store

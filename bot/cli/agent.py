@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from bot.app import build
 from bot.cli.core import main, with_config
 from bot.config import Config, ConfigError
 
@@ -39,10 +40,5 @@ def token(config: Config, agent_id: str) -> None:
 
 
 def open_config_store(config: Config):
-    """The store `kefu serve` uses (store.path, relative to the config file)."""
-    from bot.store import open_store
-
-    path = config.store.path
-    if "://" not in path and path != ":memory:":
-        path = str(config.resolve(path))
-    return open_store(path)
+    """The store `kefu serve` uses (`bot.app.store_target`: store.path, relative to the config file)."""
+    return build(config).store

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli.core import engine_for, main, with_config
+from bot.cli.core import app_for, main, with_config
 from bot.config import Config, parse_duration
 from bot.handoff import DeskError
 from bot.i18n import _
@@ -68,13 +68,11 @@ class ChatSession:
     """One customer typing to an Assistant; each method returns the lines to print."""
 
     def __init__(self, config: Config, store_path: Path, agents_online: bool, start: datetime | None = None) -> None:
-        from bot.assistant import Assistant
-        from bot.store import open_store
-
         self.config = config
         self.clock = ShiftedClock(config.flows.tz, start)
-        self.store = open_store(str(store_path))
-        self.assistant = Assistant(engine_for(config), self.store, self.clock)
+        app = app_for(config, store=store_path, clock=self.clock)
+        self.store = app.store
+        self.assistant = app.assistant
         self._count = 0
         if agents_online:
             self.assistant.set_all_presence("online")

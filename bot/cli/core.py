@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from bot.app import App, build, store_target
 from bot.cli.progress import retraining, training
 from bot.config import Config, ConfigError, load_config
 from bot.engine import Engine, load_shop_training_set, model_path
@@ -39,9 +40,14 @@ config_option = click.option(
 )
 
 
+def app_for(config: Config, **parts) -> App:
+    """kefu composed for a command (`bot.app.build`), retraining visibly, saying why, when the model is stale."""
+    return build(config, on_retrain=retraining, **parts)
+
+
 def engine_for(config: Config) -> Engine:
-    """The engine, retraining (visibly, saying why) when the saved model is missing or stale."""
-    return Engine.from_config(config, on_retrain=retraining)
+    """The engine of `app_for` (commands that only classify and rank)."""
+    return app_for(config).engine
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -279,16 +285,17 @@ def eval_command(config: Config, data_path: Path | None, as_json: bool, accept_a
 def replay(config: Config, script: Path, as_json: bool, store_url: str) -> None:
     """Run a scripted conversation on a simulated clock (no network, no waiting)."""
     from bot.replay import Replay, format_line, load_script
-    from bot.store import open_store
 
     start, agents_online, events = load_script(script, config)
-    existing = store_url != ":memory:" and Path(store_url).expanduser().exists()
+    target = store_target(config, store_url)
+    existing = target != ":memory:" and Path(target).exists()
+    app = app_for(config, store=target)
     try:
-        store = open_store(store_url)
+        store = app.store
     except ValueError as exc:  # an unsupported URL or an empty path: the user's to fix
         _fail(f"--store: {exc}")
     before = len(store.decisions()) if existing else 0
-    runner = Replay(engine_for(config), start, agents_online, store)
+    runner = Replay(app.engine, start, agents_online, store)
     for line in runner.run(events):
         if as_json:
             click.echo(json.dumps(line.model_dump(include=REPLAY_KEYS), ensure_ascii=False))
@@ -318,13 +325,12 @@ def serve(config: Config, host: str | None, port: int | None) -> None:
 
     from bot.cli.store import store_file
     from bot.store.serve_lock import serve_lock
-    from bot.web.server import build_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     lock = serve_lock(store_file(config))  # one server per SQLite file: a second one exits here
     if lock is not None:
         lock.acquire()  # held until this process exits (the kernel drops it even on kill -9)
-    server = build_server(config)
+    server = app_for(config).server
     host = host or config.server.host
     port = config.server.port if port is None else port
     names = ", ".join(f"/webhook/{name}" for name in server.connectors) or _("no connectors configured")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli.core import main, with_config
+from bot.cli.core import app_for, main, with_config
 from bot.config import Config, ConfigError, parse_duration
 
 
@@ -46,7 +46,6 @@ def demo(config: Config, host: str, port: int, agent_id: str | None, followup: s
     import logging
 
     from bot.web.agent.tokens import issue_token
-    from bot.web.server import build_server
 
     agents = {a.id: a for a in config.handoff.agents}
     if not agents:
@@ -62,7 +61,7 @@ def demo(config: Config, host: str, port: int, agent_id: str | None, followup: s
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         click.echo("loading the intent model (trained on first use, a few seconds)…")
-        server = build_server(demo_config(config, folder, after))
+        server = app_for(demo_config(config, folder, after)).server
         token = issue_token(server.store, agent_id)
         asyncio.run(_serve(server, host, port, agents[agent_id], token, folder))
     finally:

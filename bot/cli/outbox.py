@@ -14,16 +14,14 @@ from datetime import UTC, datetime
 
 import click
 
+from bot.app import build
 from bot.cli.core import main, with_config
-from bot.cli.store import store_file
 from bot.config import Config
 from bot.outbox import STATUSES, Outbox
 
 
 def _outbox(config: Config) -> Outbox:
-    from bot.store import SqliteStore
-
-    return Outbox(SqliteStore(store_file(config)))
+    return Outbox(build(config).store)
 
 
 @main.group(name="outbox", invoke_without_command=True)

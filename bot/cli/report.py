@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from bot.app import build, store_target
 from bot.cli.core import main, with_config
 from bot.config import Config
 
@@ -22,13 +23,13 @@ FORMATS = ("table", "csv", "json", "html")
 
 
 def _store_target(config: Config, store: str | None) -> str:
-    target = store or config.store.path
+    """The store to read (`bot.app.store_target`); a report never creates an empty one."""
+    target = store_target(config, store or None)
     if "://" in target or target == ":memory:":
         return target
-    path = Path(target).expanduser() if store else config.resolve(target)
-    if not path.exists():
-        raise click.ClickException(f"no store at {path}: nothing to report (serve or replay first, or pass --store)")
-    return str(path)
+    if not Path(target).exists():
+        raise click.ClickException(f"no store at {target}: nothing to report (serve or replay first, or pass --store)")
+    return target
 
 
 @main.command()
@@ -59,7 +60,6 @@ def report(
     from bot.engine import load_shop_phrasebook
     from bot.reports import build_report, render_csv, render_html, render_table
     from bot.reports.period import PeriodError, resolve_period
-    from bot.store import open_store
     from phrasebook.matcher import Matcher
 
     now = datetime.now(config.flows.tz)
@@ -67,7 +67,7 @@ def report(
         period = resolve_period(since, until, config.flows.tz, now)
     except PeriodError as exc:
         raise click.UsageError(str(exc)) from None
-    store = open_store(_store_target(config, store_url))
+    store = build(config, store=_store_target(config, store_url)).store
     matcher = Matcher(load_shop_phrasebook(config))
     err = Console(stderr=True)
     try:

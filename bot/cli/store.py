@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from bot.app import store_target
 from bot.cli.core import main, with_config
 from bot.config import Config
 
@@ -21,13 +22,8 @@ SHOWN = 20
 
 
 def store_file(config: Config) -> str:
-    """The store path of a config, as `kefu serve` resolves it (relative to the config file)."""
-    path = config.store.path
-    if path.startswith("sqlite:///"):
-        path = path[len("sqlite:///"):]
-    if "://" in path or path == ":memory:":
-        return path
-    return str(config.resolve(path))
+    """The store path of a config, as `kefu serve` resolves it (`bot.app.store_target`)."""
+    return store_target(config)
 
 
 @main.group(name="store")

@@ -31,7 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from bot.assistant import Assistant
-from bot.config import Config, ConfigError, expand_env
+from bot.config import Config, expand_env
 from bot.identity import scope, scoped
 from bot.models import Decision, Inbound, OrderEvent
 from bot.outbox import Outbox, OutboxItem
@@ -381,25 +381,7 @@ class KefuServer:
 
 
 def build_server(config: Config, *, retrain: bool = True) -> KefuServer:
-    """Everything `kefu serve` runs, from a validated config (no network touched yet)."""
-    from bot.engine import Engine
-    from bot.scheduler import SystemClock
-    from bot.store import open_store
-    from connectors.registry import ConnectorConfigError, build_connectors
+    """Everything `kefu serve` runs, from a validated config (no network touched yet): `bot.app.build`."""
+    from bot.app import build
 
-    http = Outbound()
-    try:
-        connectors = build_connectors(config.connectors, http)
-    except ConnectorConfigError as exc:
-        raise ConfigError(str(exc)) from None
-    store_path = config.store.path
-    if "://" not in store_path and store_path != ":memory:":
-        store_path = str(config.resolve(store_path))
-    store = open_store(store_path, synchronous=config.store.synchronous)
-    from bot.orders.build import order_source
-
-    engine = Engine.from_config(config, retrain=retrain)
-    assistant = Assistant(engine, store, SystemClock(config.flows.tz), orders=order_source(config, store))
-    assistant.orders.chase_only_reachable = True  # a buyer known only from order events has no chat channel
-    return KefuServer(config, assistant, connectors, http)
-
+    return build(config, retrain=retrain).server
