@@ -1,6 +1,7 @@
 """A fake TOP gateway (``router/rest``) for tests: checks every request's signature and common
 parameters, serves TMC messages until they are confirmed (as TMC redelivers what was not
-confirmed), and answers ``taobao.trade.fullinfo.get`` from a dict of trades."""
+confirmed), and answers ``taobao.trade.fullinfo.get`` from a dict of trades. Built on
+`bot.testkit.FakePlatform`: ``forms`` are the requests' parameters, in order."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
+from bot.testkit import FakePlatform
 from connectors.crypto import ProtocolError
 from connectors.crypto import top as signing
 from connectors.taobao_top import BEIJING
@@ -25,11 +27,11 @@ def tmc_message(mid: int, topic: str, pub_time: str = "2026-11-23 10:00:00", **c
             "content": json.dumps(content, ensure_ascii=False)}
 
 
-class FakeTop:
+class FakeTop(FakePlatform):
     def __init__(self):
+        super().__init__()
         self.messages: list[dict] = []
         self.confirmed: set[str] = set()
-        self.calls: list[dict] = []
         self.refused: list[str] = []
         self.fail_next = 0          # answer this many calls with an error_response
         self.http_fail_next = 0     # ...or with HTTP 502
@@ -37,19 +39,24 @@ class FakeTop:
         self.confirm_entered = asyncio.Event()
         self.release = asyncio.Event()  # ends a hanging confirm
         self.trades: dict[str, dict] = {}
+        self.answer("POST", "/router/rest", self.rest)
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/router/rest", self.rest)
-        return app
+    @property
+    def forms(self) -> list[dict]:
+        """The parameters of every call, in order (TOP's requests are urlencoded forms)."""
+        return [c.form for c in self.calls]
+
+    async def start(self, aiohttp_server) -> FakeTop:
+        await super().start(aiohttp_server)
+        self.base = self.url("/router/rest")
+        return self
 
     def error(self, code: int, msg: str, sub: str | None = None) -> web.Response:
         body = {"error_response": {"code": code, "msg": msg, **({"sub_code": sub} if sub else {})}}
         return web.json_response(body)
 
-    async def rest(self, request: web.Request) -> web.StreamResponse:
-        form = dict(await request.post())
-        self.calls.append(form)
+    async def rest(self, call) -> web.StreamResponse:
+        form = call.form
         try:
             signing.verify(form, APP_SECRET)
         except ProtocolError as exc:

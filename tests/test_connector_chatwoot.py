@@ -14,8 +14,8 @@ import time
 import uuid
 
 import pytest
-from aiohttp import web
 
+from bot.testkit import FakePlatform
 from connectors.crypto import chatwoot as signing
 from connectors.http import Outbound
 from connectors.registry import ConnectorConfigError, build_connectors
@@ -68,38 +68,24 @@ def signed(payload, secret=SECRET, timestamp=None, delivery=None):
     }
 
 
-class FakeChatwoot:
-    """Chatwoot's agent-bot API: records each call, answers like Chatwoot (or fails on demand)."""
+class FakeChatwoot(FakePlatform):
+    """Chatwoot's agent-bot API on `bot.testkit.FakePlatform`: records each call, answers like Chatwoot."""
 
     def __init__(self):
-        self.calls: list[dict] = []
-        self.fail_at: dict[int, int] = {}  # call number (1-based) → HTTP status to answer instead
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/api/v1/accounts/{account}/conversations/{conversation}/messages", self.handle)
-        app.router.add_post("/api/v1/accounts/{account}/conversations/{conversation}/toggle_status", self.handle)
-        return app
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.calls.append({"path": request.path, "token": request.headers.get("api_access_token"), "json": body})
-        if len(self.calls) in self.fail_at:
-            return web.json_response({"error": "refused"}, status=self.fail_at[len(self.calls)])
-        if request.path.endswith("toggle_status"):
-            return web.json_response({"meta": {}, "payload": {"success": True, "current_status": body["status"]}})
-        return web.json_response({"id": len(self.calls), "content": body["content"], "private": body["private"]})
+        super().__init__()
+        base = "/api/v1/accounts/{account}/conversations/{conversation}"
+        self.answer("POST", f"{base}/messages", lambda call: {
+            "id": len(self.calls), "content": call.json["content"], "private": call.json["private"]})
+        self.answer("POST", f"{base}/toggle_status", lambda call: {
+            "meta": {}, "payload": {"success": True, "current_status": call.json["status"]}})
 
     def messages(self, private=False):
-        return [c["json"]["content"] for c in self.calls
-                if c["path"] == MESSAGES_PATH and c["json"]["private"] is private]
+        return [c.json["content"] for c in self.calls if c.path == MESSAGES_PATH and c.json["private"] is private]
 
 
 @pytest.fixture
 async def fake(aiohttp_server):
-    chatwoot = FakeChatwoot()
-    chatwoot.server = await aiohttp_server(chatwoot.app())
-    return chatwoot
+    return await FakeChatwoot().start(aiohttp_server)
 
 
 @pytest.fixture
@@ -108,7 +94,7 @@ def make_client(kefu_app, kefu_client, monkeypatch, fake):
     monkeypatch.setenv("KEFU_CW_SECRET", SECRET)
 
     async def make(**settings):
-        config = {"type": "chatwoot", "api_base": str(fake.server.make_url("/")),
+        config = {"type": "chatwoot", "api_base": fake.url(),
                   "api_access_token": "${KEFU_CW_TOKEN}", "webhook_secret": "${KEFU_CW_SECRET}", **settings}
         app = kefu_app(http=Outbound(retries=0, backoff=0.0),
                        connectors={"chatwoot": {k: v for k, v in config.items() if v is not None}})
@@ -147,8 +133,8 @@ async def test_customer_message_is_answered_through_the_chatwoot_api(client, fak
     [expected] = replies_of(client)
     assert len(expected) == 2
     assert fake.messages() == expected
-    assert all(c["token"] == TOKEN for c in fake.calls)
-    assert [c["json"] for c in fake.calls] == [
+    assert all(c.headers.get("api_access_token") == TOKEN for c in fake.calls)
+    assert [c.json for c in fake.calls] == [
         {"content": text, "message_type": "outgoing", "private": False} for text in expected
     ]
     [row] = inbound(client)
@@ -176,28 +162,28 @@ async def test_a_retried_delivery_is_answered_once(client, fake):
 
 async def test_handoff_posts_the_reply_then_a_private_summary_then_opens_the_conversation(client, fake):
     assert (await post(client, message_created("转人工"))).status == 200
-    await until(lambda: any(c["path"] == TOGGLE_PATH for c in fake.calls))
+    await until(lambda: any(c.path == TOGGLE_PATH for c in fake.calls))
     [decision] = client.kefu.store.decisions(f"chatwoot:{CONV_KEY}")
     assert decision["kind"] == "handoff"
     handoff = decision["payload"]["handoff"]
-    paths = [c["path"] for c in fake.calls]
+    paths = [c.path for c in fake.calls]
     assert paths == [MESSAGES_PATH] * (len(paths) - 1) + [TOGGLE_PATH]
     assert fake.messages() == [r["text"] for r in decision["payload"]["replies"]]
     [note] = fake.messages(private=True)
-    assert fake.calls[-2]["json"] == {"content": note, "message_type": "outgoing", "private": True}
+    assert fake.calls[-2].json == {"content": note, "message_type": "outgoing", "private": True}
     assert handoff["summary"] in note and handoff["reason"] in note and f"#{handoff['ticket_id']}" in note
-    assert fake.calls[-1]["json"] == {"status": "open"}
-    assert all(c["token"] == TOKEN for c in fake.calls)
+    assert fake.calls[-1].json == {"status": "open"}
+    assert all(c.headers.get("api_access_token") == TOKEN for c in fake.calls)
 
 
 async def test_a_failed_call_is_retried_without_resending_what_went_out(client, fake):
-    fake.fail_at = {2: 503}  # the answer after the away greeting fails once (a 4xx would go to dead-letter)
+    fake.fail_at = {2: (503, {"error": "refused"})}  # the answer after the away greeting fails once (a 4xx would go to dead-letter)
     assert (await post(client, message_created())).status == 200
     await until(lambda: len(fake.calls) == 3)
     [expected] = replies_of(client)
     greeting, answer = expected
     # the greeting went out once; the refused answer was posted again by the retry
-    assert [c["json"]["content"] for c in fake.calls] == [greeting, answer, answer]
+    assert [c.json["content"] for c in fake.calls] == [greeting, answer, answer]
     await until(lambda: client.kefu.store.decisions(f"chatwoot:{CONV_KEY}")[0]["delivery"] == "done")
 
 
@@ -372,7 +358,7 @@ def agent_message(text="您好，我是客服小美，马上帮您查", message_
 
 async def handed_off(client, fake):
     assert (await post(client, message_created("转人工"))).status == 200
-    await until(lambda: any(c["path"] == TOGGLE_PATH for c in fake.calls))
+    await until(lambda: any(c.path == TOGGLE_PATH for c in fake.calls))
     return client.kefu.assistant.desk.open_ticket(SCOPED)
 
 

@@ -11,7 +11,6 @@ import json
 import time
 
 import pytest
-from aiohttp import web
 
 from bot.store import StoredMessage
 from bot.web.server import KefuServer
@@ -35,27 +34,17 @@ def now_ms() -> int:
 # --- the fake DingTalk session webhook -------------------------------------------------------
 
 
-class FakeDingTalk:
-    def __init__(self):
-        self.calls: list[dict] = []
-        self.errcodes: list[int] = []  # answered in turn, then 0
-
-    async def send_by_session(self, request: web.Request) -> web.Response:
-        self.calls.append({"session": request.query.get("session"), "body": await request.json()})
-        errcode = self.errcodes.pop(0) if self.errcodes else 0
-        return web.json_response({"errcode": errcode, "errmsg": "ok" if errcode == 0 else "send failed"})
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/robot/sendBySession", self.send_by_session)
-        return app
+def errcodes(fake, *codes: int) -> None:
+    """The next calls of the session webhook answer these errcodes in turn (then 0 again)."""
+    for code in codes:
+        fake.answer("POST", "/robot/sendBySession", {"errcode": code, "errmsg": "ok" if code == 0 else "send failed"},
+                    times=1)
 
 
 @pytest.fixture
-async def dingtalk(aiohttp_server):
-    fake = FakeDingTalk()
-    fake.server = await aiohttp_server(fake.app())
-    return fake
+def dingtalk(fake_platform):
+    """The session webhook (`bot.testkit.FakePlatform`): errcode 0 unless `errcodes` says otherwise."""
+    return fake_platform.answer("POST", "/robot/sendBySession", {"errcode": 0, "errmsg": "ok"})
 
 
 @pytest.fixture
@@ -97,7 +86,7 @@ def message(dingtalk, **overrides) -> dict:
         "senderId": "$:LWCP_v1:$Ff09GIxxxxx",
         "conversationTitle": "小鹿家居售后群",
         "isInAtList": True,
-        "sessionWebhook": str(dingtalk.server.make_url("/robot/sendBySession").with_query(session="s-42")),
+        "sessionWebhook": dingtalk.url("/robot/sendBySession?session=s-42"),
         "text": {"content": " 转人工"},
         "msgtype": "text",
     }
@@ -164,7 +153,8 @@ async def test_reply_is_delivered_to_the_session_webhook(client, server, dingtal
     assert decision["kind"] == "handoff" and decision["delivery"] == "done"
     replies = [r["text"] for r in decision["payload"]["replies"]]
     assert replies, "a handoff tells the customer a person takes over"
-    assert dingtalk.calls == [{"session": "s-42", "body": {"msgtype": "text", "text": {"content": t}}} for t in replies]
+    assert [(c.query.get("session"), c.json) for c in dingtalk.calls] == [
+        ("s-42", {"msgtype": "text", "text": {"content": t}}) for t in replies]
 
 
 async def test_duplicate_delivery_is_answered_once(client, server, dingtalk):
@@ -281,7 +271,7 @@ async def test_expired_session_webhook_fails_the_delivery_without_a_call(client,
 
 
 async def test_webhook_errcode_fails_the_delivery(client, server, dingtalk):
-    dingtalk.errcodes = [310000] * 10
+    errcodes(dingtalk, *[310000] * 10)
     await post(client, message(dingtalk))
     assert await until(lambda: delivered(server))
     assert server.store.decisions(f"{NAME}:{CONV}")[0]["delivery"] == "failed"
@@ -294,12 +284,12 @@ async def test_a_retried_delivery_does_not_resend_replies_already_sent(dingtalk)
     context = {"session_webhook": message(dingtalk)["sessionWebhook"], "session_webhook_expires_ms": now_ms() + 60_000}
     stored = StoredMessage(1, CONV, "in", "在吗", None, "dt", "m-1", True, "user123", {"context": context})
     decision = {"id": 7, "payload": {"replies": [{"id": "a", "text": "第一句"}, {"id": "b", "text": "第二句"}]}}
-    dingtalk.errcodes = [0, 310000]  # the second reply fails once
+    errcodes(dingtalk, 0, 310000)  # the second reply fails once
     with pytest.raises(RuntimeError, match="errcode 310000"):
         await connector.deliver(stored, decision)
     await connector.deliver(stored, decision)  # the server's retry
     await http.close()
-    assert [c["body"]["text"]["content"] for c in dingtalk.calls] == ["第一句", "第二句", "第二句"]
+    assert [c.json["text"]["content"] for c in dingtalk.calls] == ["第一句", "第二句", "第二句"]
 
 
 async def test_deliver_refuses_an_expired_webhook_directly(dingtalk):

@@ -14,9 +14,9 @@ import secrets
 import time
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from bot.testkit import FakePlatform
 from connectors.base import Rejected
 from connectors.crypto import feishu as crypto
 from connectors.feishu import UNSIGNED, FeishuConnector
@@ -37,45 +37,50 @@ CHAT = "oc_5ad11d72b830411d72b836c20"
 # --- the fake Feishu open platform ----------------------------------------------------------
 
 
-class FakeFeishu:
+TOKEN_PATH, REPLY_PATH = "/open-apis/auth/v3/tenant_access_token/internal", "/open-apis/im/v1/messages/{message_id}/reply"
+
+
+def _bearer(call) -> str:
+    return call.headers.get("Authorization", "").removeprefix("Bearer ")
+
+
+class FakeFeishu(FakePlatform):
+    """Feishu's token and reply APIs on `bot.testkit.FakePlatform`, answering as Feishu does."""
+
     def __init__(self):
-        self.token_calls: list[dict] = []
-        self.replies: list[dict] = []
+        super().__init__()
         self.refused_tokens: set[str] = set()
         self.refusal = (200, 99991663)  # HTTP status and code answered to a refused token
         self.fail_code: int | None = None
+        self.answer("POST", TOKEN_PATH, self._token)
+        self.answer("POST", REPLY_PATH, self._reply)
 
-    async def token(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.token_calls.append(body)
-        if body != {"app_id": APP_ID, "app_secret": APP_SECRET}:
-            return web.json_response({"code": 10014, "msg": "app secret invalid"}, status=400)
-        return web.json_response({"code": 0, "msg": "ok", "tenant_access_token": f"t-{len(self.token_calls)}",
-                                  "expire": 7200})
+    @property
+    def token_calls(self) -> list[dict]:
+        return [c.json for c in self.calls_to(TOKEN_PATH)]
 
-    async def reply(self, request: web.Request) -> web.Response:
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        self.replies.append({"message_id": request.match_info["message_id"], "token": token,
-                             "body": await request.json()})
-        if token in self.refused_tokens:
+    @property
+    def replies(self) -> list[dict]:
+        return [{"message_id": c.match["message_id"], "token": _bearer(c), "body": c.json}
+                for c in self.calls_to(REPLY_PATH)]
+
+    def _token(self, call):
+        if call.json != {"app_id": APP_ID, "app_secret": APP_SECRET}:
+            return 400, {"code": 10014, "msg": "app secret invalid"}
+        return {"code": 0, "msg": "ok", "tenant_access_token": f"t-{len(self.token_calls)}", "expire": 7200}
+
+    def _reply(self, call):
+        if _bearer(call) in self.refused_tokens:
             status, code = self.refusal
-            return web.json_response({"code": code, "msg": "Invalid access token for authorization."}, status=status)
+            return status, {"code": code, "msg": "Invalid access token for authorization."}
         if self.fail_code is not None:
-            return web.json_response({"code": self.fail_code, "msg": "The message was withdrawn."}, status=400)
-        return web.json_response({"code": 0, "msg": "success", "data": {"message_id": "om_reply"}})
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", self.token)
-        app.router.add_post("/open-apis/im/v1/messages/{message_id}/reply", self.reply)
-        return app
+            return 400, {"code": self.fail_code, "msg": "The message was withdrawn."}
+        return {"code": 0, "msg": "success", "data": {"message_id": "om_reply"}}
 
 
 @pytest.fixture
 async def feishu(aiohttp_server):
-    fake = FakeFeishu()
-    fake.server = await aiohttp_server(fake.app())
-    return fake
+    return await FakeFeishu().start(aiohttp_server)
 
 
 @pytest.fixture
@@ -87,7 +92,7 @@ def server(kefu_app, monkeypatch, feishu):
     return kefu_app(http=Outbound(backoff=0.01), connectors={NAME: {
         "type": "feishu", "encrypt_key": "${KEFU_FEISHU_ENCRYPT_KEY}", "verification_token": "${KEFU_FEISHU_TOKEN}",
         "app_id": "${KEFU_FEISHU_APP_ID}", "app_secret": "${KEFU_FEISHU_APP_SECRET}",
-        "api_base": str(feishu.server.make_url("/")),
+        "api_base": feishu.url(),
     }}).server
 
 

@@ -36,10 +36,7 @@ def settings(base, **over):
 
 @pytest.fixture
 async def gateway(aiohttp_server):
-    fake = FakeTop()
-    server = await aiohttp_server(fake.app())
-    fake.base = str(server.make_url("/router/rest"))
-    return fake
+    return await FakeTop().start(aiohttp_server)
 
 
 @pytest.fixture
@@ -85,9 +82,9 @@ async def test_orders_arrive_confirmed_and_every_request_is_signed(start, gatewa
     client, server, store = await start(sign_method=method)
     await until(lambda: len(gateway.confirmed) == 3)
     assert gateway.refused == []
-    assert {c["sign_method"] for c in gateway.calls} == {method}
+    assert {c["sign_method"] for c in gateway.forms} == {method}
     assert gateway.confirmed == {str(BIG_ID), str(BIG_ID + 1), str(BIG_ID + 2)}  # exact 19-digit ids
-    consume = next(c for c in gateway.calls if c["method"] == "taobao.tmc.messages.consume")
+    consume = next(c for c in gateway.forms if c["method"] == "taobao.tmc.messages.consume")
     assert consume["group_name"] == "default" and consume["format"] == "json"
     assert store.order_status(TID) == "paid"
     assert [m["outcome"] for m in store.source_messages("taobao-orders")] == ["order", "order", "ignored"]
@@ -214,8 +211,9 @@ async def test_kill_9_between_consume_and_confirm_loses_nothing_and_chases_once(
         tmc_message(12, "taobao_trade_TradeCreate", tid=43, buyer_nick="tb_b"),
     ]
     gateway.hang_confirm = True
+    # no quiet hours: the chase fires (and finds no conversation) whatever the time of day the test runs
     config = write_config(tmp_path, intents={"model_path": str(session_dir / "intent-model.joblib")},
-                          store={"path": str(tmp_path / "kefu.sqlite")})
+                          store={"path": str(tmp_path / "kefu.sqlite")}, flows={"quiet_hours": "00:00-00:00"})
     raw = yaml.safe_load(config.read_text(encoding="utf-8"))
     raw["connectors"]["taobao-orders"] = {**settings(gateway.base), "app_secret": APP_SECRET}
     config.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")

@@ -12,7 +12,6 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from aiohttp import web
 
 from bot.models import Inbound
 from bot.store import StoredMessage
@@ -44,33 +43,15 @@ def as_body(payload):
     return payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode("utf-8")
 
 
-class FakeBotApi:
-    """The Bot API's sendMessage: records each call and answers like Telegram."""
-
-    def __init__(self):
-        self.calls: list[dict] = []
-        self.fail_at: dict[int, tuple[int, dict]] = {}  # call number (1-based) → (status, body)
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/bot{token}/sendMessage", self.send_message)
-        return app
-
-    async def send_message(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.calls.append({"path": request.path, "json": body})
-        if len(self.calls) in self.fail_at:
-            status, answer = self.fail_at[len(self.calls)]
-            return web.json_response(answer, status=status)
-        return web.json_response({"ok": True, "result": {"message_id": len(self.calls), "text": body["text"],
-                                                         "chat": {"id": body["chat_id"]}, "date": 1}})
-
-
 @pytest.fixture
-async def fake(aiohttp_server):
-    api = FakeBotApi()
-    api.server = await aiohttp_server(api.app())
-    return api
+def fake(fake_platform):
+    """The Bot API's sendMessage (`bot.testkit.FakePlatform`): records each call and answers like Telegram."""
+
+    def send_message(call):
+        return {"ok": True, "result": {"message_id": len(fake_platform.calls), "text": call.json["text"],
+                                       "chat": {"id": call.json["chat_id"]}, "date": 1}}
+
+    return fake_platform.answer("POST", "/bot{token}/sendMessage", send_message)
 
 
 @pytest.fixture
@@ -78,7 +59,7 @@ def settings(fake, monkeypatch):
     monkeypatch.setenv("KEFU_TG_TOKEN", TOKEN)
     monkeypatch.setenv("KEFU_TG_SECRET", SECRET)
     return {"type": "telegram", "bot_token": "${KEFU_TG_TOKEN}", "secret_token": "${KEFU_TG_SECRET}",
-            "api_base": str(fake.server.make_url("/"))}
+            "api_base": fake.url()}
 
 
 @pytest.fixture
@@ -169,7 +150,7 @@ async def test_an_update_that_failed_midway_is_answered_on_telegrams_retry(make_
     client = await make_client()  # restarted on the same store: recovery delivers through the API
     await until(lambda: len(fake.calls) == 1)
     [replies] = replies_of(client)
-    assert fake.calls == [{"path": SEND_PATH, "json": {"chat_id": USER, "text": "\n\n".join(replies)}}]
+    assert [(c.path, c.json) for c in fake.calls] == [(SEND_PATH, {"chat_id": USER, "text": "\n\n".join(replies)})]
     retry = await post(client, update())  # Telegram's retry of the update that got the 500
     assert retry.status == 200 and await retry.json() == {}  # already sent: not again
     await asyncio.sleep(0.1)
@@ -294,7 +275,7 @@ async def test_replies_too_long_for_one_message_go_out_in_order_through_the_api(
     resp = connector.acknowledge(Parsed(messages=[inbound_]), [Answered(inbound_, decision, duplicate=False)])
     assert json.loads(resp.body) == {}
     await until(lambda: len(fake.calls) == 2)
-    assert [c["json"] for c in fake.calls] == [{"chat_id": USER, "text": "甲" * 3000}, {"chat_id": USER, "text": "乙" * 3000}]
+    assert [c.json for c in fake.calls] == [{"chat_id": USER, "text": "甲" * 3000}, {"chat_id": USER, "text": "乙" * 3000}]
     again = connector.acknowledge(Parsed(messages=[inbound_]), [Answered(inbound_, decision, duplicate=True)])
     assert json.loads(again.body) == {}
     await asyncio.sleep(0.1)
@@ -318,7 +299,7 @@ async def test_a_refused_send_raises_without_showing_the_token(settings, fake, s
     with pytest.raises(OutboundError) as raised:
         await connector.deliver(message, {"id": 1, "message_row": 1, "payload": {"replies": [{"id": "x", "text": "hi"}]}})
     assert reason in str(raised.value) and TOKEN not in str(raised.value)
-    assert fake.calls[0]["path"] == SEND_PATH
+    assert fake.calls[0].path == SEND_PATH
     await connector.http.close()
 
 

@@ -111,9 +111,7 @@ TRADE = {"tid": 3141592653, "status": "WAIT_BUYER_CONFIRM_GOODS", "buyer_nick": 
 
 @pytest.fixture
 async def top(aiohttp_server):
-    fake = FakeTop()
-    server = await aiohttp_server(fake.app())
-    fake.base = str(server.make_url("/router/rest"))
+    fake = await FakeTop().start(aiohttp_server)
     fake.trades = {"3141592653": TRADE}
     return fake
 
@@ -125,7 +123,7 @@ async def test_taobao_source_reads_the_trade_with_the_shops_session(top, tmp_pat
     info = await asyncio.to_thread(source.get, "3141592653")
     assert (info.status, info.courier, info.tracking_no) == ("shipped", "中通快递", "7310001")
     assert set(info.buyer_ids) == {"tb_nick", "AAH-open"}
-    call = top.calls[-1]
+    call = top.forms[-1]
     assert call["method"] == "taobao.trade.fullinfo.get" and call["session"] == SESSION and top.refused == []
     assert "orders.invoice_no" in call["fields"]
     # recent: the order ids the store knows for the buyer (from TMC), refreshed from the API

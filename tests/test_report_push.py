@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 
 import pytest
-from fake_robots import DING_SECRET, WECOM_KEY, robots_app, targets
+from fake_robots import DING_SECRET, WECOM_KEY, FakeRobots, targets
 from reports_scenario import play, t
 
 from bot.app import build
@@ -32,21 +32,20 @@ def pusher_for(engine, store, clock, base_url, **settings):
 
 @pytest.mark.usefixtures("secrets")
 async def test_the_day_is_pushed_once_to_both_robots(engine, tmp_path, aiohttp_server):
-    server = await aiohttp_server(robots_app())
+    robots = await FakeRobots().start(aiohttp_server)
     store = SqliteStore(tmp_path / "kefu.sqlite")
     play(engine, store)
     clock = ManualClock(t("2026-11-24T08:00:00"))
-    assistant, pusher = pusher_for(engine, store, clock, str(server.make_url("")).rstrip("/"))
+    assistant, pusher = pusher_for(engine, store, clock, robots.base())
     assert store.get_job("report_push:2026-11-24").due_at == t("2026-11-24T09:00:00")
     assistant.tick()
     assert await pusher.deliver() == 0  # not due yet
     clock.set(t("2026-11-24T09:00:00"))
     assistant.tick()
     assert await pusher.deliver() == 2
-    app = server.app
-    assert app["rejected"] == []
-    assert len(app["ding"]) == 1 and app["ding"] == app["wecom"]
-    text = app["ding"][0]
+    assert robots.rejected == []
+    assert len(robots.ding) == 1 and robots.ding == robots.wecom
+    text = robots.ding[0]
     assert text.startswith("【小鹿家居旗舰店 客服日报 2026-11-23】")
     assert "询单 14 人 · 下单 3 · 付款 2 · 询单转化 14.3%" in text
     assert "1. 刻字可以吗（4 次）" in text or "（4 次）" in text.splitlines()[-4]
@@ -56,9 +55,9 @@ async def test_the_day_is_pushed_once_to_both_robots(engine, tmp_path, aiohttp_s
     clock.set(t("2026-11-24T09:30:00"))
     assistant.tick()
     assert await pusher.deliver() == 0
-    _, again = pusher_for(engine, store, clock, str(server.make_url("")).rstrip("/"))
+    _, again = pusher_for(engine, store, clock, robots.base())
     assert await again.deliver() == 0
-    assert len(app["ding"]) == 1 and len(app["wecom"]) == 1
+    assert len(robots.ding) == 1 and len(robots.wecom) == 1
     assert store.get_job("report_push:2026-11-25").status == "pending"
     await pusher.http.close()
     await again.http.close()
@@ -68,17 +67,17 @@ async def test_the_day_is_pushed_once_to_both_robots(engine, tmp_path, aiohttp_s
 async def test_a_wrong_secret_is_refused_and_retried_not_marked_sent(engine, tmp_path, aiohttp_server, monkeypatch):
     monkeypatch.setenv("KEFU_TEST_DING_SECRET", "SECwrong")
     monkeypatch.setenv("KEFU_TEST_WECOM_KEY", WECOM_KEY)
-    server = await aiohttp_server(robots_app())
+    robots = await FakeRobots().start(aiohttp_server)
     store = SqliteStore(tmp_path / "kefu.sqlite")
     play(engine, store)
     clock = ManualClock(t("2026-11-24T08:59:00"))
-    assistant, pusher = pusher_for(engine, store, clock, str(server.make_url("")).rstrip("/"))
+    assistant, pusher = pusher_for(engine, store, clock, robots.base())
     clock.set(t("2026-11-24T09:00:00"))
     assistant.tick()
     assert await pusher.deliver() == 1  # WeCom only
     (pending,) = store.pending_report_pushes()
     assert pending["target"] == "team-ding" and pending["attempts"] == 1 and "310000" in store.report_pushes()[0]["error"]
-    assert server.app["rejected"][0][0] == "ding" and server.app["ding"] == []
+    assert robots.rejected[0][0] == "ding" and robots.ding == []
     await pusher.http.close()
     store.close()
 

@@ -15,7 +15,7 @@ import sys
 import textwrap
 
 import pytest
-from fake_robots import DING_SECRET, WECOM_KEY, robots_app, targets
+from fake_robots import DING_SECRET, WECOM_KEY, FakeRobots, targets
 from reports_scenario import play
 
 from bot.config import load_config
@@ -70,8 +70,8 @@ async def deliver(*args, env):
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 async def test_kill_9_at_the_due_time_sends_once(engine, config_path, tmp_path, aiohttp_server):
-    server = await aiohttp_server(robots_app())
-    base = str(server.make_url("")).rstrip("/")
+    robots = await FakeRobots().start(aiohttp_server)
+    base = robots.base()
     model = load_config(config_path).intents.model_path  # the session's model: no retraining
     (tmp_path / "up").mkdir()
     (tmp_path / "down").mkdir()
@@ -95,12 +95,12 @@ async def test_kill_9_at_the_due_time_sends_once(engine, config_path, tmp_path, 
     assert store.get_job("report_push:2026-11-24").status == "done"
     assert [p["target"] for p in store.pending_report_pushes()] == ["team-ding", "team-wecom"]
     store.close()
-    assert server.app["ding"] == [] and server.app["wecom"] == []
+    assert robots.ding == [] and robots.wecom == []
 
     assert await deliver(up, db, "2026-11-24T09:01:00+08:00", env=env) == "sent 2"
     assert await deliver(up, db, "2026-11-24T09:30:00+08:00", env=env) == "sent 0"
-    assert len(server.app["ding"]) == 1 and len(server.app["wecom"]) == 1 and server.app["rejected"] == []
-    assert "询单 14 人" in server.app["ding"][0]
+    assert len(robots.ding) == 1 and len(robots.wecom) == 1 and robots.rejected == []
+    assert "询单 14 人" in robots.ding[0]
     store = SqliteStore(db)
     assert {p["status"] for p in store.report_pushes()} == {"sent"}
     assert store.get_job("report_push:2026-11-25").status == "pending"

@@ -11,8 +11,9 @@ template (aiohttp's ``{name}`` syntax):
     fake.answer("POST", "/api", lambda call: {"echo": call.json})      # computed from the call
 
 A reply is a JSON value, a ``(status, JSON value)`` pair, an aiohttp response, or a function of
-the `Call` (sync or async) returning one of those. One-shot answers (``times=``) go first, in
-the order they were added; then the latest standing answer for the route. A call with no
+the `Call` (sync or async) returning one of those. ``fail_at[n] = reply`` answers the n-th call
+(counting from 1, whatever its route) with ``reply`` instead. One-shot answers (``times=``) go
+first, in the order they were added; then the latest standing answer for the route. A call with no
 answer gets 404 and is listed in `FakePlatform.unanswered`, so a test sees a wrong path
 instead of a confusing retry.
 """
@@ -87,6 +88,8 @@ class FakePlatform:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.unanswered: list[Call] = []
+        #: call number (1-based, over all routes) → the reply it gets instead of the route's
+        self.fail_at: dict[int, Any] = {}
         self._answers: list[_Answer] = []
         self.server: Any = None  # the aiohttp TestServer once started
 
@@ -148,6 +151,8 @@ class FakePlatform:
             if answer.times <= 0:
                 self._answers.remove(answer)
         reply, status = answer.reply, answer.status
+        if len(self.calls) in self.fail_at:
+            reply = self.fail_at[len(self.calls)]
         if callable(reply):
             reply = reply(call)
             if inspect.isawaitable(reply):
