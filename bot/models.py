@@ -6,6 +6,7 @@ Nothing here knows about a platform or a classifier.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -119,3 +120,24 @@ class Decision(BaseModel):
     def reply(self) -> Suggestion | None:
         """The first line sent to the customer, if any."""
         return self.replies[0] if self.replies else None
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message as the store keeps it, and what a connector gets back to answer it later.
+
+    Defined here with the other boundary models (not in `bot.store`) so connectors depend on
+    this vocabulary only, never on the store (the layering check in pyproject.toml).
+    """
+
+    id: int
+    conversation_id: str
+    direction: Literal["in", "out"]
+    text: str
+    at: datetime
+    platform: str | None = None
+    message_id: str | None = None
+    processed: bool = False
+    customer_id: str | None = None
+    #: What the connector needs to answer this message later (its reply context), as JSON.
+    raw: dict[str, Any] = field(default_factory=dict)

@@ -25,8 +25,7 @@ from typing import Any, ClassVar, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
-from bot.models import Inbound
-from bot.store import StoredMessage
+from bot.models import Inbound, StoredMessage
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

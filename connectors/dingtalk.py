@@ -24,8 +24,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field
 
-from bot.models import Inbound
-from bot.store import StoredMessage
+from bot.models import Inbound, StoredMessage
 from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Rejected, Undeliverable
 from connectors.crypto import SignatureError, StaleTimestamp
 from connectors.crypto import dingtalk as signing

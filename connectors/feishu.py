@@ -39,8 +39,7 @@ from urllib.parse import quote
 from aiohttp import web
 from pydantic import Field, field_validator
 
-from bot.models import Inbound
-from bot.store import StoredMessage
+from bot.models import Inbound, StoredMessage
 from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Rejected
 from connectors.crypto import ProtocolError, SignatureError
 from connectors.crypto import feishu as crypto

@@ -25,8 +25,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import Field, model_validator
 
-from bot.models import Inbound
-from bot.store import StoredMessage
+from bot.models import Inbound, StoredMessage
 from connectors.base import (
     Answered,
     Connector,

@@ -23,8 +23,7 @@ from typing import Any
 from pydantic import Field
 
 from bot.identity import unscoped
-from bot.models import Inbound
-from bot.store import StoredMessage
+from bot.models import Inbound, StoredMessage
 from connectors.base import Connector, ConnectorSettings, Rejected
 
 

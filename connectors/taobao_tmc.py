@@ -33,18 +33,32 @@ import contextlib
 import json
 import logging
 import sqlite3
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from aiohttp import web
 from pydantic import Field
 
-from bot.models import Decision, OrderEvent
-from bot.store import Store, StoredMessage
+from bot.models import Decision, OrderEvent, StoredMessage
 from connectors.base import Connector, ConnectorSettings, Parsed, Rejected
 from connectors.taobao_top import BEIJING, TopError, request_params, response_body
 
 _LOGGER = logging.getLogger(__name__)
+
+
+class OrderRecords(Protocol):
+    """What the poller needs of kefu's store (`bot.store.Store` has it): the orders' history and
+    the TMC messages already seen. Named here so the connector depends on no store module."""
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+    def order_events(self, order_id: str) -> list[dict[str, Any]]: ...
+
+    def order_status(self, order_id: str) -> str | None: ...
+
+    def add_source_message(self, source: str, message_id: str, topic: str, at: datetime, outcome: str,
+                           payload: dict[str, Any]) -> bool: ...
 
 CONSUME = "taobao.tmc.messages.consume"
 CONFIRM = "taobao.tmc.messages.confirm"
@@ -96,14 +110,14 @@ def message_content(message: dict[str, Any]) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def previous_status(store: Store, order_id: str) -> str | None:
+def previous_status(store: OrderRecords, order_id: str) -> str | None:
     """The order's status before its refund (or now, when it never had one)."""
     statuses = [e["status"] for e in store.order_events(order_id)]
     before = [s for s in statuses if s != "refunding"]
     return before[-1] if before else None
 
 
-def to_order_event(message: dict[str, Any], store: Store, now: datetime) -> OrderEvent | None:
+def to_order_event(message: dict[str, Any], store: OrderRecords, now: datetime) -> OrderEvent | None:
     """The order event a TMC message means, or None (an unknown topic, or nothing to act on)."""
     topic = str(message.get("topic", ""))
     if topic not in TOPICS:

@@ -33,8 +33,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field, field_validator
 
-from bot.models import Inbound
-from bot.store import StoredMessage
+from bot.models import Inbound, StoredMessage
 from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Rejected
 from connectors.crypto import ProtocolError
 from connectors.crypto import telegram as secret_header

@@ -34,8 +34,7 @@ from urllib.parse import unquote
 from aiohttp import web
 from pydantic import Field, field_validator
 
-from bot.models import Inbound
-from bot.store import StoredMessage
+from bot.models import Inbound, StoredMessage
 from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Rejected
 from connectors.crypto import MalformedPayload, ProtocolError, ReceiverMismatch, SignatureError
 from connectors.crypto.wecom import WeComCrypto, xml_fields

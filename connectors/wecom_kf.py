@@ -53,8 +53,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field, field_validator
 
-from bot.models import Inbound
-from bot.store import StoredMessage, files
+from bot.models import Inbound, StoredMessage
+from bot.store import files  # the store's private-file rule, for the cursor file (see pyproject.toml)
 from connectors.base import Answered, Connector, ConnectorSettings, DeskAction, DeskEvent, Parsed, Rejected
 from connectors.crypto.wecom import WeComCrypto
 from connectors.http import OutboundError

@@ -8,8 +8,8 @@ import pytest
 from aiohttp import web
 from reports_scenario import NOW, play
 
-from bot.reports.page import report_handler
 from bot.store import SqliteStore
+from bot.web.report_page import report_handler
 
 
 @pytest.fixture

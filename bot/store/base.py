@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from bot.models import StoredMessage
 from bot.store.report_reads import ReportReads
+
+__all__ = ["PRESENCE_STATUSES", "Job", "JobStatus", "Store", "StoredMessage"]
 
 JobStatus = Literal["pending", "done", "cancelled"]
 #: An agent's presence: taking tickets, signed in but taking no new ones, gone.
@@ -39,21 +42,6 @@ class Job:
     status: JobStatus = "pending"
     created_at: datetime | None = None
     fired_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class StoredMessage:
-    id: int
-    conversation_id: str
-    direction: Literal["in", "out"]
-    text: str
-    at: datetime
-    platform: str | None = None
-    message_id: str | None = None
-    processed: bool = False
-    customer_id: str | None = None
-    #: What the connector needs to answer this message later (its reply context), as JSON.
-    raw: dict[str, Any] = field(default_factory=dict)
 
 
 class Store(ReportReads, abc.ABC):

@@ -1,5 +1,5 @@
 """The pages: sign-in, the sidebar (`/agent`), the customer simulator (`/agent/simulate`), the
-shop report (`/agent/reports`, from `bot.reports.page`), their static files, and the
+shop report (`/agent/reports`, from `bot.web.report_page`), their static files, and the
 simulator's own message and stream routes.
 
 No build step and nothing from a CDN: plain HTML, CSS and JS in ``static/``. Every route here
@@ -14,9 +14,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.reports.page import report_handler
 from bot.web.agent.live import HEARTBEAT_SECONDS, _cursor
 from bot.web.agent.workspace import COOKIE, ApiError, Workspace, api, json_body
+from bot.web.report_page import report_handler
 from connectors.base import json_response
 
 STATIC = Path(__file__).with_name("static")
@@ -35,7 +35,7 @@ def _page(name: str, status: int = 200) -> web.Response:
 class PageRoutes:
     def __init__(self, workspace: Workspace) -> None:
         self.ws = workspace
-        server = workspace.server  # the shop report (bot/reports/page.py), built on the store thread
+        server = workspace.server  # the shop report (bot/web/report_page.py), built on the store thread
         self._report = report_handler(server.store, server.config, server.run, server.assistant.engine.matcher)
 
     def add_to(self, router: web.UrlDispatcher) -> None:
