@@ -43,16 +43,6 @@ def message(conversation, message_id, text, customer="buyer-1"):
     return {"conversation_id": conversation, "customer_id": customer, "message_id": message_id, "text": text}
 
 
-async def fake_platform(aiohttp_server, received: list):
-    async def callback(request):
-        received.append(await request.json())
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_post("/callback", callback)
-    return await aiohttp_server(app)
-
-
 # --- scoped identity ---------------------------------------------------------------------------
 
 
@@ -169,17 +159,16 @@ def test_callback_mode_without_a_url_is_refused_at_start():
 # --- the one path out: agents' messages --------------------------------------------------------
 
 
-async def test_an_agent_message_goes_out_through_the_outbox(aiohttp_client, aiohttp_server, engine, tmp_path):
-    received: list[dict] = []
-    platform = await fake_platform(aiohttp_server, received)
-    url = str(platform.make_url("/callback"))
+async def test_an_agent_message_goes_out_through_the_outbox(aiohttp_client, fake_platform, engine, tmp_path):
+    url = fake_platform.answer("POST", "/callback", {"ok": True}).url("/callback")
     server = make_server(engine, tmp_path, {"shop": {"type": "generic", "mode": "callback", "callback_url": url}})
     client = await aiohttp_client(server.app())
     assert (await post(client, "shop", message("c1", "m1", "在吗"))).status == 200
-    await until(lambda: received)
+    await until(lambda: fake_platform.calls)
     item = await server.send_agent_message("shop:c1", "您好，我是客服小王", "wang")
     assert item.status == "pending" and item.lane == "shop"
-    await until(lambda: len(received) == 2)
+    await until(lambda: len(fake_platform.calls) == 2)
+    received = [c.json for c in fake_platform.calls]
     assert received[1]["conversation_id"] == "c1"  # the platform gets its own id back
     assert received[1]["replies"] == [{"text": "您好，我是客服小王", "phrase_id": "agent:wang"}]
     await until(lambda: server.outbox.get(item.id).status == "done")
