@@ -75,3 +75,16 @@ async def test_kefu_client_talks_to_the_composed_server(kefu_app, kefu_client):
     resp = await client.get("/healthz")
     assert resp.status == 200 and (await resp.json())["ok"] is True
     assert list(client.kefu.connectors) == ["sim"]
+
+
+@pytest.fixture
+def generic_secret(monkeypatch):
+    monkeypatch.setenv("KEFU_GENERIC_SECRET", "testkit-secret-0123456789")
+
+
+@pytest.mark.usefixtures("generic_secret")
+async def test_kefu_http_is_a_client_on_the_configs_own_server(kefu_http, kefu_server, engine):
+    assert kefu_http.kefu is kefu_server and list(kefu_server.connectors) == list(engine.config.connectors)
+    resp = await kefu_http.post("/webhook/shop-system", data=b"{}", headers={"X-Kefu-Signature": "sha256=bad"})
+    assert resp.status == 401 and (await resp.json())["ok"] is False
+    assert kefu_server.store.decisions() == []
