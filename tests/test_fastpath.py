@@ -114,12 +114,8 @@ def test_an_unsupported_vectoriser_keeps_sklearns_path():
 
 async def test_the_server_sets_jieba_up_before_it_answers(aiohttp_client, engine, tmp_path, monkeypatch):
     """The first message after start must not pay jieba's set-up: the server's start-up does."""
-    from bot.assistant import Assistant
-    from bot.scheduler import SystemClock
+    from bot.app import build
     from bot.store import SqliteStore
-    from bot.web.server import KefuServer
-    from connectors.http import Outbound
-    from connectors.registry import build_connectors
     from tests_support import until
 
     builds = []
@@ -134,11 +130,8 @@ async def test_the_server_sets_jieba_up_before_it_answers(aiohttp_client, engine
     monkeypatch.setattr(engine.classifier, "_fast", None, raising=False)
     monkeypatch.setenv("KEFU_GENERIC_SECRET", "s" * 24)
     store = SqliteStore(tmp_path / "kefu.sqlite")
-    http = Outbound()
-    connectors = build_connectors({"shop": {"type": "generic", "secret": "${KEFU_GENERIC_SECRET}",
-                                            "mode": "sync"}}, http)
-    server = KefuServer(engine.config, Assistant(engine, store, SystemClock(engine.config.flows.tz)),
-                        connectors, http)
+    server = build(engine.config, engine=engine, store=store, connectors={
+        "shop": {"type": "generic", "secret": "${KEFU_GENERIC_SECRET}", "mode": "sync"}}).server
     try:
         client = await aiohttp_client(server.app())
         assert builds == [1]  # set up during start-up

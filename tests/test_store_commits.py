@@ -16,15 +16,13 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
-from bot.assistant import Assistant
+from bot.app import build
 from bot.config import ConfigError, load_config
-from bot.engine import Engine
-from bot.scheduler import SystemClock
 from bot.store import SqliteStore, open_store
+from bot.testkit import engine_under
 from bot.web.server import KefuServer
 from connectors.crypto import generic as signing
 from connectors.http import Outbound
-from connectors.registry import build_connectors
 from tests_support import until, write_config
 
 SECRET = "commit-count-secret-0123456789"
@@ -151,10 +149,8 @@ def make_server(engine, tmp_path, connector: dict, synchronous: str = "full", mo
     config.flows.quiet_hours = "00:00-00:00"
     config.policy.mode = mode
     store = SqliteStore(tmp_path / "kefu.sqlite", synchronous=synchronous)
-    http = Outbound(retries=0)
-    built = build_connectors({"shop": {"secret": SECRET, **connector}}, http)
-    assistant = Assistant(Engine(config, engine.classifier, engine.phrasebook), store, SystemClock(config.flows.tz))
-    return KefuServer(config, assistant, built, http)
+    return build(config, engine=engine_under(config, engine), store=store, http=Outbound(retries=0),
+                 connectors={"shop": {"secret": SECRET, **connector}}).server
 
 
 async def post(client, conversation: str, message_id: str, text: str):
