@@ -285,7 +285,6 @@ NEVER_SENT_ALONE = {
     "handoff.notice": "sent when a configured agent is assigned at once; the default suite runs without agents",
     "handoff.back": "no flow sends it yet",
     "handoff.after_hours": "a hand-off outside working hours; the default suite runs within them",
-    "thanks.satisfied": "its questions read as product_quality or quality_complaint (reported as a classifier gap)",
 }
 
 
