@@ -68,6 +68,9 @@ class Assistant(DeskActions):
         self.orders = OrderDesk(store, orders, self.config.orders.timeout_seconds)
         #: With no agents in config, presence is this one flag (a shop that only uses suggest).
         self._anonymous_online = False
+        #: Connectors whose every decision on a message is delivered, suggest-only ones too
+        #: (the generic webhook in callback mode); others get decisions with replies or a handoff.
+        self.post_every_decision: frozenset[str] = frozenset()
         if agents_online:
             self.set_all_agents(True)
 
@@ -454,7 +457,8 @@ class Assistant(DeskActions):
             state.conversation_id, now, trigger, decision.kind,
             decision.model_dump(mode="json", exclude={"trace", "id"}),
             message_row=message_row,
-            delivery="pending" if decision.replies or decision.kind == "handoff" else None,
+            delivery="pending" if decision.replies or decision.kind == "handoff" or (
+                message_row is not None and state.platform in self.post_every_decision) else None,
         )
         self.store.save_state(state.conversation_id, state.customer_id, state.model_dump(mode="json"), now)
         return decision.model_copy(update={"id": decision_id})

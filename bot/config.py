@@ -327,6 +327,10 @@ class ServerSettings(_Section):
     events_secret: str = ""
     #: How long shutdown waits for accepted messages to be processed and replies delivered.
     drain_seconds: float = Field(10.0, ge=0)
+    #: Messages one worker may hold (accepted and not yet answered, or in requests being read).
+    #: When it is full, webhooks get 503 with Retry-After before anything is read or stored,
+    #: and the platform delivers again; a message waits about max_queue ÷ messages/s at most.
+    max_queue: int = Field(1000, ge=1)
     #: Bearer token that shows connector names and volumes on /healthz and /metrics to callers
     #: other than loopback (put ${ENV_VAR} here). Empty: only loopback sees them.
     metrics_token: str = ""

@@ -142,6 +142,15 @@ class Connector(abc.ABC):
         """Replies can ride in the webhook's own HTTP response."""
         return bool(self.sync_reply)
 
+    @property
+    def posts_every_decision(self) -> bool:
+        """Every decision on a message is delivered, a suggest-only one too (not only replies).
+
+        For connectors whose receiver is the shop's own system, which shows suggestions to its
+        agents: the generic webhook in ``mode: callback`` (it has no HTTP answer to carry them).
+        """
+        return False
+
     def lane(self, message: StoredMessage) -> str:
         """The outbox lane a reply to ``message`` waits in (order is kept within a lane)."""
         return f"{self.name}/{message.conversation_id}" if self.lane_per_chat else self.name

@@ -129,6 +129,10 @@ class GenericConnector(Connector):
     def can_push(self) -> bool:  # type: ignore[override]
         return bool(self.settings.callback_url)
 
+    @property
+    def posts_every_decision(self) -> bool:  # type: ignore[override]
+        return self.settings.mode == "callback"
+
     async def deliver(self, message: StoredMessage, decision: dict[str, Any]) -> None:
         if not self.settings.callback_url:
             raise Undeliverable(f"connector {self.name}: no callback_url to push to (mode sync holds such lines)")

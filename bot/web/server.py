@@ -36,6 +36,7 @@ from bot.identity import scope, scoped
 from bot.models import Decision, Inbound, OrderEvent
 from bot.outbox import Outbox, OutboxItem
 from bot.web import health
+from bot.web.backpressure import Backlog, Hold
 from bot.web.delivery import Delivery
 from bot.web.desk_events import apply_desk_event
 from bot.web.errors import error_middleware, error_response
@@ -66,6 +67,7 @@ class KefuServer:
         self.connectors = connectors
         self.http = http
         self.metrics = Metrics()
+        assistant.post_every_decision = frozenset(n for n, c in connectors.items() if c.posts_every_decision)
         self.outbox = Outbox(self.store)
         self.delivery = Delivery(self.outbox, connectors, config.outbox, self.metrics)
         self.store_watch = health.StoreWatch()
@@ -73,6 +75,8 @@ class KefuServer:
         # writer, and messages of a conversation must be handled in the order they were accepted.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kefu-worker")
         self._queue: asyncio.Queue[int] = asyncio.Queue()
+        # what the worker holds, bounded: a full worker answers webhooks 503 + Retry-After
+        self.backlog = Backlog(config.server.max_queue)
         self._stop = asyncio.Event()
         self.worker_task: asyncio.Task | None = None
         self.timer_task: asyncio.Task | None = None
@@ -153,6 +157,17 @@ class KefuServer:
         connector = self.connectors.get(name)
         if connector is None:
             return error_response(404, f"no connector named {name!r}")
+        # full: refuse before reading, so nothing is persisted (or pulled) that the worker cannot take
+        hold = self.backlog.admit()
+        if hold is None:
+            self.metrics.rejected.labels(name, "503").inc()
+            return self.backlog.refusal()
+        try:
+            return await self._webhook(request, name, connector, hold)
+        finally:
+            hold.release()
+
+    async def _webhook(self, request: web.Request, name: str, connector: Connector, hold: Hold) -> web.StreamResponse:
         started = time.perf_counter()
         try:
             body = await self._read(request)
@@ -161,6 +176,7 @@ class KefuServer:
             self.metrics.rejected.labels(name, str(exc.status)).inc()
             _LOGGER.info("webhook %s rejected: %s %s", name, exc.status, exc.reason)
             return error_response(exc.status, exc.reason)
+        hold.resize(len(parsed.messages))
         if parsed.skipped:
             self.metrics.skipped.labels(name).inc(parsed.skipped)
         if parsed.response is not None:
@@ -183,6 +199,7 @@ class KefuServer:
                     answered.append(Answered(original, None, duplicate=not new))
                     if new:
                         self._queue.put_nowait(row)
+                        hold.hand_over()
         except sqlite3.OperationalError as exc:
             # a full disk, a read-only file: the platform must retry later, and health must say so
             self.store_watch.failed(exc)
@@ -198,6 +215,7 @@ class KefuServer:
         row, new = await self.run(self.assistant.accept, scoped(inbound))
         if new:
             self.metrics.messages.labels(inbound.platform).inc()
+            self.backlog.add(1)  # counted, never refused: a person is typing in the simulator
             self._queue.put_nowait(row)
         return row, new
 
@@ -239,6 +257,7 @@ class KefuServer:
         started = time.perf_counter()
         decision = self.assistant.process(row)
         if decision is not None:
+            self.backlog.processed_in(time.perf_counter() - started)
             self.metrics.process_seconds.observe(time.perf_counter() - started)
             self.metrics.decided(decision)
         return decision
@@ -307,6 +326,7 @@ class KefuServer:
         # here, before the port opens and /healthz can answer, not on the first customer's message
         await self.run(self.assistant.engine.classifier.warm)
         for row in await self.run(self.assistant.pending):
+            self.backlog.add(1)
             self._queue.put_nowait(row)  # accepted before a crash, never processed
         await self.delivery.start()  # undelivered decisions of before the restart go out first
         self.worker_task = asyncio.create_task(self._worker(), name="kefu-worker")
@@ -326,9 +346,11 @@ class KefuServer:
         """
         with self.store.transaction():
             decision = self._process(row)
-            if decision is None or decision.id is None or not needs_delivery(decision):
+            if decision is None or decision.id is None:
                 return None
-            return self.delivery.enqueue(decision.id)
+            if not (needs_delivery(decision) or self.assistant.post_every_decision):
+                return None
+            return self.delivery.enqueue(decision.id)  # None for a decision not pending delivery
 
     async def _worker(self) -> None:
         while True:
@@ -344,6 +366,7 @@ class KefuServer:
             except Exception:  # one bad message must not stop the worker
                 _LOGGER.exception("processing message row %s failed; it stays unprocessed", row)
             finally:
+                self.backlog.done()
                 self._queue.task_done()
 
     async def _timers(self) -> None:
