@@ -45,14 +45,16 @@ class Gate:
         return self.process(row)
 
 
-def make_server(engine, tmp_path, connector: dict, max_queue: int, agents_online: bool = False):
+def make_server(engine, tmp_path, connector: dict, max_queue: int, suggest_only: bool = False):
     config = engine.config.model_copy(deep=True)
     config.server.max_queue = max_queue
+    if suggest_only:
+        config.policy.mode = "suggest"  # the bot only suggests: decisions without any reply
     store = SqliteStore(tmp_path / "kefu.sqlite")
     http = Outbound(retries=0)
     connectors = build_connectors({"shop": {"type": "generic", "secret": SECRET, **connector}}, http)
     assistant = Assistant(Engine(config, engine.classifier, engine.phrasebook), store,
-                          SystemClock(config.flows.tz), agents_online=agents_online)
+                          SystemClock(config.flows.tz))
     gate = Gate(assistant.process)
     assistant.process = gate  # the slow processing stub
     return KefuServer(config, assistant, connectors, http), gate
@@ -95,10 +97,9 @@ async def assert_refused(resp) -> int:
 async def test_a_full_callback_worker_refuses_and_loses_nothing(aiohttp_client, aiohttp_server, engine, tmp_path):
     received: list[dict] = []
     receiver = await fake_receiver(aiohttp_server, received)
-    # agents online: the bot only suggests, so these decisions have no replies at all
     server, gate = make_server(engine, tmp_path, {"mode": "callback",
                                                   "callback_url": str(receiver.make_url("/callback"))},
-                               max_queue=2, agents_online=True)
+                               max_queue=2, suggest_only=True)
     client = await aiohttp_client(server.app())
 
     assert (await post(client, "m1")).status == 200  # the worker takes it and is held
@@ -161,7 +162,7 @@ async def test_sync_mode_with_a_callback_url_does_not_post_what_its_answer_carri
     received: list[dict] = []
     receiver = await fake_receiver(aiohttp_server, received)
     server, gate = make_server(engine, tmp_path, {"mode": "sync", "callback_url": str(receiver.make_url("/callback"))},
-                               max_queue=10, agents_online=True)
+                               max_queue=10, suggest_only=True)
     gate.open.set()
     client = await aiohttp_client(server.app())
     answer = await (await post(client, "m1")).json()
