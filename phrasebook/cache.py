@@ -36,24 +36,25 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
+from phrasebook.columns import INT_COLUMNS, TEXT_COLUMNS, ColumnsInvalid, from_columns, to_columns
 from phrasebook.index import NgramIndex
-from phrasebook.schema import Entry, Phrasebook, Sharing
+from phrasebook.schema import Entry, Phrasebook
 
 _LOGGER = logging.getLogger(__name__)
 
 FORMAT = "kefu-phrasebook-cache"
 #: Bump when the stored layout changes (the code hash below catches most other changes).
-VERSION = 1
+VERSION = 2
 #: How many cache files (sets of phrasebook paths) are kept; the least recently written go.
 KEEP = 16
 #: The modules whose behaviour decides what a load produces.
 _CODE = (
-    "phrasebook/cache.py", "phrasebook/conditions.py", "phrasebook/index.py", "phrasebook/loader.py",
-    "phrasebook/matcher.py", "phrasebook/render.py", "phrasebook/schema.py",
+    "phrasebook/cache.py", "phrasebook/columns.py", "phrasebook/conditions.py", "phrasebook/index.py",
+    "phrasebook/loader.py", "phrasebook/matcher.py", "phrasebook/render.py", "phrasebook/schema.py",
     "intents/text.py", "intents/yamlfile.py",
 )
 _ROOT = Path(__file__).resolve().parent.parent
-_ARRAYS = {"owners": np.int32, "slots": np.int32, "idf": np.float64, "indptr": np.int64,
+_ARRAYS = {"key_ends": np.int64, "owners": np.int32, "slots": np.int32, "idf": np.float64, "indptr": np.int64,
            "indices": np.int32, "data": np.float32}
 
 
@@ -100,17 +101,13 @@ def cache_file(directory: Path, files: Sequence[Path]) -> Path:
 
 def write(path: Path, key: str, book: Phrasebook, index: NgramIndex) -> None:
     """Store ``book`` and its index atomically (temp file + rename), private to the user."""
-    files: dict[str, int] = {}
-    rows = []
-    for e in book.entries:
-        rows.append([e.id, e.intent, e.questions, e.replies, e.auto_send, e.stage, e.tags, e.requires,
-                     files.setdefault(e.file, len(files)), e.line])
-    meta = {"format": FORMAT, "version": VERSION, "key": key, "files": list(files),
-            "entries": len(rows), "questions": len(index)}
+    text, ints = to_columns(book.entries)
+    meta = {"format": FORMAT, "version": VERSION, "key": key, "entries": len(book.entries), "questions": len(index)}
     arrays = {
         "meta": _text(json.dumps(meta, ensure_ascii=False)),
-        "entries": _text(json.dumps(rows, ensure_ascii=False, separators=(",", ":"))),
-        "keys": _text("\n".join(index.keys)),
+        **{f"e_{name}": _text(value) for name, value in text.items()},
+        **{f"e_{name}": values for name, values in ints.items()},
+        "keys": _text(index.keys_text),
         "terms": _text("\n".join(index.terms())),
         **{name: np.ascontiguousarray(getattr(index, name), dtype=dtype) for name, dtype in _ARRAYS.items()},
     }
@@ -157,7 +154,8 @@ def read(path: Path, key: str) -> tuple[Phrasebook, NgramIndex]:
             if meta.get("format") != FORMAT or meta.get("version") != VERSION or meta.get("key") != key:
                 raise CacheInvalid("written for other files, options or code")
             arrays = {name: npz[name] for name in _ARRAYS}
-            entries_json = _untext(npz["entries"])
+            columns = {name: _untext(npz[f"e_{name}"]) for name in TEXT_COLUMNS}
+            int_columns = {name: npz[f"e_{name}"] for name in INT_COLUMNS}
             keys_text, terms_text = _untext(npz["keys"]), _untext(npz["terms"])
     except CacheInvalid:
         raise
@@ -166,16 +164,18 @@ def read(path: Path, key: str) -> tuple[Phrasebook, NgramIndex]:
     for name, dtype in _ARRAYS.items():
         if arrays[name].dtype != dtype or arrays[name].ndim != 1:
             raise CacheInvalid(f"{name} is not a {np.dtype(dtype).name} vector")
-    files = meta.get("files")
-    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-        raise CacheInvalid("bad file list")
-    entries = _entries(entries_json, files, meta.get("entries"))
-    keys = keys_text.split("\n") if keys_text else []
+    count = meta.get("entries")
+    if type(count) is not int or count < 0:
+        raise CacheInvalid("bad entry count")
+    try:
+        entries = from_columns(columns, int_columns, count)
+    except (ColumnsInvalid, ValueError) as exc:  # JSON errors are ValueErrors too
+        raise CacheInvalid(f"entries: {exc}") from exc
     terms = terms_text.split("\n") if terms_text else []
     vocabulary = {t: i for i, t in enumerate(terms)}
     if len(vocabulary) != len(terms):
         raise CacheInvalid("repeated terms")
-    index = NgramIndex(keys=keys, vocabulary=vocabulary, **arrays)
+    index = NgramIndex(keys_text=keys_text, vocabulary=vocabulary, **arrays)
     _check_index(index, len(terms), [e for e in entries if e.matchable])
     if len(index) != meta.get("questions"):
         raise CacheInvalid("question count differs")
@@ -188,37 +188,15 @@ def _untext(array: np.ndarray) -> str:
     return array.tobytes().decode("utf-8")
 
 
-def _entries(text: str, files: list[str], count: object) -> list[Entry]:
-    rows = json.loads(text)
-    if not isinstance(rows, list) or len(rows) != count:
-        raise CacheInvalid("entry count differs")
-    share = Sharing()
-    out = []
-    strs = (str,)
-    for row in rows:
-        if not (isinstance(row, list) and len(row) == 10):
-            raise CacheInvalid("bad entry row")
-        id_, intent, questions, replies, auto_send, stage, tags, requires, file, line = row
-        if not (isinstance(id_, str) and isinstance(intent, str) and isinstance(auto_send, bool)
-                and (stage is None or type(stage) is int) and type(file) is int and 0 <= file < len(files)
-                and type(line) is int and replies):
-            raise CacheInvalid(f"bad entry {id_!r}")
-        fields = []
-        for values in (questions, replies, tags, requires):
-            if not isinstance(values, list) or not all(isinstance(v, strs) for v in values):
-                raise CacheInvalid(f"bad entry {id_!r}")
-            fields.append(share(tuple(values)) if values else ())
-        out.append(Entry(id_, share(intent), fields[0], fields[1], auto_send, stage, fields[2], fields[3],
-                         share(files[file]), line))
-    if len({e.id for e in out}) != len(out):
-        raise CacheInvalid("duplicate ids")
-    return out
-
-
 def _check_index(index: NgramIndex, n_terms: int, matchable: list[Entry]) -> None:
     """Everything the matcher indexes by must be in range, or a query could crash or lie."""
-    n = len(index.keys)
+    n = len(index)
     indptr, indices = index.indptr, index.indices
+    ends = index.key_ends
+    if n and (ends[0] <= 0 or ends[-1] != len(index.keys_text) or np.any(np.diff(ends) <= 0)):
+        raise CacheInvalid("match keys do not add up")
+    if not n and index.keys_text:
+        raise CacheInvalid("match keys do not add up")
     if not (index.owners.size == index.slots.size == n and index.idf.size == n_terms
             and indptr.size == n_terms + 1 and index.data.size == indices.size):
         raise CacheInvalid("array sizes differ")

@@ -93,7 +93,7 @@ class Matcher:
         candidates, cosines = self._prefilter(key)
         if candidates.size == 0:
             return []
-        ratios = cdist([key], [self.index.keys[i] for i in candidates], scorer=fuzz.ratio, workers=1)[0]
+        ratios = cdist([key], [self.index.key(i) for i in candidates.tolist()], scorer=fuzz.ratio, workers=1)[0]
         similarity = 0.5 * cosines + 0.5 * (ratios / 100.0)
         best: dict[int, tuple[float, int]] = {}
         for sim, row in zip(similarity.tolist(), candidates.tolist()):

@@ -165,7 +165,7 @@ def _rewrite(stored: Path, **changes) -> None:
         np.savez(f, **arrays)
 
 
-@pytest.mark.parametrize("lie", ["owner", "posting", "unsorted", "entry", "key"])
+@pytest.mark.parametrize("lie", ["owner", "posting", "unsorted", "entry", "replies", "key"])
 def test_a_cache_that_does_not_add_up_is_refused(book_file, cache_dir, lie):
     load([book_file], cache_dir)
     stored = only_cache_file(cache_dir)
@@ -184,9 +184,10 @@ def test_a_cache_that_does_not_add_up_is_refused(book_file, cache_dir, lie):
         bad = indices.copy()
         bad[lo:hi] = bad[lo:hi][::-1]
         _rewrite(stored, indices=bad)
-    elif lie == "entry":
-        text = b'[["greet.hi","greeting",[1],["x"],true,null,[],[],0,1]]'
-        _rewrite(stored, entries=np.frombuffer(text, dtype=np.uint8))
+    elif lie == "entry":  # a question that is not text
+        _rewrite(stored, e_questions=np.frombuffer('["在吗", 1, "包邮吗", "偏远地区包邮吗"]'.encode(), dtype=np.uint8))
+    elif lie == "replies":  # an entry pointing past the reply table
+        _rewrite(stored, e_replies_of=np.array([0, 1, 9], dtype=np.int32))
     else:
         key = cache.cache_key([book_file], _options(disabled=frozenset({"greeting"})))
     with pytest.raises(cache.CacheInvalid):

@@ -54,7 +54,7 @@ def best_of_all(matcher: Matcher, query: str):
     rows, cosines = index.candidates(key, len(index) + 1, common_share=1.0)
     if rows.size == 0:
         return None
-    ratios = cdist([key], [index.keys[r] for r in rows.tolist()], scorer=fuzz.ratio, workers=1)[0]
+    ratios = cdist([key], [index.key(r) for r in rows.tolist()], scorer=fuzz.ratio, workers=1)[0]
     similarity = 0.5 * cosines + 0.5 * (ratios / 100.0)
     top = similarity.max()
     ids = sorted(matcher.entries[index.owners[r]].id for r in rows[similarity == top].tolist())
