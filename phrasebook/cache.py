@@ -108,7 +108,7 @@ def write(path: Path, key: str, book: Phrasebook, index: NgramIndex) -> None:
         **{f"e_{name}": _text(value) for name, value in text.items()},
         **{f"e_{name}": values for name, values in ints.items()},
         "keys": _text(index.keys_text),
-        "terms": _text("\n".join(index.terms())),
+        "terms": np.ascontiguousarray(index.terms, dtype="<U2"),
         **{name: np.ascontiguousarray(getattr(index, name), dtype=dtype) for name, dtype in _ARRAYS.items()},
     }
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -156,7 +156,7 @@ def read(path: Path, key: str) -> tuple[Phrasebook, NgramIndex]:
             arrays = {name: npz[name] for name in _ARRAYS}
             columns = {name: _untext(npz[f"e_{name}"]) for name in TEXT_COLUMNS}
             int_columns = {name: npz[f"e_{name}"] for name in INT_COLUMNS}
-            keys_text, terms_text = _untext(npz["keys"]), _untext(npz["terms"])
+            keys_text, terms = _untext(npz["keys"]), npz["terms"]
     except CacheInvalid:
         raise
     except Exception as exc:  # a damaged zip or array can fail in many ways; all mean "rebuild"
@@ -171,12 +171,11 @@ def read(path: Path, key: str) -> tuple[Phrasebook, NgramIndex]:
         entries = from_columns(columns, int_columns, count)
     except (ColumnsInvalid, ValueError) as exc:  # JSON errors are ValueErrors too
         raise CacheInvalid(f"entries: {exc}") from exc
-    terms = terms_text.split("\n") if terms_text else []
-    vocabulary = {t: i for i, t in enumerate(terms)}
-    if len(vocabulary) != len(terms):
-        raise CacheInvalid("repeated terms")
-    index = NgramIndex(keys_text=keys_text, vocabulary=vocabulary, **arrays)
-    _check_index(index, len(terms), [e for e in entries if e.matchable])
+    if terms.dtype != np.dtype("<U2") or terms.ndim != 1 or np.any(terms[1:] <= terms[:-1]) or (
+            terms.size and not terms[0]):
+        raise CacheInvalid("terms are not distinct sorted 1–2-grams")
+    index = NgramIndex(keys_text=keys_text, terms=terms, **arrays)
+    _check_index(index, terms.size, [e for e in entries if e.matchable])
     if len(index) != meta.get("questions"):
         raise CacheInvalid("question count differs")
     return Phrasebook(entries, index=index), index

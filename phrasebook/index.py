@@ -20,7 +20,6 @@ The arrays are plain numpy, so the compiled cache (`phrasebook.cache`) stores th
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -50,7 +49,7 @@ class NgramIndex:
     key_ends: np.ndarray  # int64, one per question
     owners: np.ndarray  # int32, one per question
     slots: np.ndarray  # int32, one per question
-    vocabulary: dict[str, int]
+    terms: np.ndarray  # <U2, the 1–2-grams in column order, which is sorted (as sklearn orders them)
     idf: np.ndarray  # float64, one per term
     indptr: np.ndarray  # int64, terms + 1
     indices: np.ndarray  # int32, question of each posting, sorted within a term
@@ -65,18 +64,23 @@ class NgramIndex:
 
         if not keys:
             empty = np.zeros(0, dtype=np.int32)
-            return cls("", np.zeros(0, dtype=np.int64), empty, empty, {}, np.zeros(0), np.zeros(1, dtype=np.int64),
-                       empty, np.zeros(0, dtype=np.float32))
+            return cls("", np.zeros(0, dtype=np.int64), empty, empty, np.zeros(0, dtype="<U2"), np.zeros(0),
+                       np.zeros(1, dtype=np.int64), empty, np.zeros(0, dtype=np.float32))
         vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32)
         postings = vectorizer.fit_transform(keys).T.tocsr()
+        terms = np.asarray(vectorizer.get_feature_names_out(), dtype="<U2")
+        idf = vectorizer.idf_.astype(np.float64)
+        order = np.argsort(terms, kind="stable")  # already sorted by sklearn; the lookup relies on it
+        if np.any(order != np.arange(order.size)):
+            postings, terms, idf = postings[order], terms[order], idf[order]
         postings.sort_indices()
         return cls(
             keys_text="".join(keys),
             key_ends=np.cumsum([len(k) for k in keys], dtype=np.int64),
             owners=np.asarray(owners, dtype=np.int32),
             slots=np.asarray(slots, dtype=np.int32),
-            vocabulary={str(t): int(c) for t, c in vectorizer.vocabulary_.items()},
-            idf=vectorizer.idf_.astype(np.float64),
+            terms=terms,
+            idf=idf,
             indptr=postings.indptr.astype(np.int64),
             indices=postings.indices.astype(np.int32),
             data=postings.data.astype(np.float32),
@@ -90,28 +94,20 @@ class NgramIndex:
         start = int(self.key_ends[row - 1]) if row else 0
         return self.keys_text[start : int(self.key_ends[row])]
 
-    def terms(self) -> list[str]:
-        """The vocabulary in column order (how the cache stores it)."""
-        out = [""] * len(self.vocabulary)
-        for term, col in self.vocabulary.items():
-            out[col] = term
-        return out
-
     def query_terms(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """The query's TF-IDF columns and weights, computed as the fitted vectoriser would
         (sublinear tf, idf, l2) but without its per-call overhead (~1 ms a query)."""
         counts = Counter(key)
         counts.update(key[i : i + 2] for i in range(len(key) - 1))
-        cols, weights = [], []
-        for gram, tf in counts.items():
-            col = self.vocabulary.get(gram)
-            if col is not None:
-                cols.append(col)
-                weights.append((1.0 + math.log(tf)) * self.idf[col])
-        values = np.asarray(weights, dtype=np.float64)
-        if cols:
+        grams = np.asarray(list(counts), dtype="<U2")
+        at = np.minimum(np.searchsorted(self.terms, grams), max(self.terms.size - 1, 0))
+        known = self.terms[at] == grams if self.terms.size else np.zeros(grams.size, dtype=bool)
+        cols = at[known].astype(np.int64)
+        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))[known]
+        values = (1.0 + np.log(tf)) * self.idf[cols]
+        if cols.size:
             values /= np.linalg.norm(values)
-        return np.asarray(cols, dtype=np.int64), values
+        return cols, values
 
     def candidates(
         self, key: str, limit: int, *, common_share: float = COMMON_SHARE, min_common: int = MIN_COMMON
