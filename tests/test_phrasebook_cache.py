@@ -165,7 +165,7 @@ def _rewrite(stored: Path, **changes) -> None:
         np.savez(f, **arrays)
 
 
-@pytest.mark.parametrize("lie", ["owner", "posting", "unsorted", "entry", "replies", "key"])
+@pytest.mark.parametrize("lie", ["owner", "posting", "unsorted", "entry", "replies", "terms", "keys", "key"])
 def test_a_cache_that_does_not_add_up_is_refused(book_file, cache_dir, lie):
     load([book_file], cache_dir)
     stored = only_cache_file(cache_dir)
@@ -188,6 +188,14 @@ def test_a_cache_that_does_not_add_up_is_refused(book_file, cache_dir, lie):
         _rewrite(stored, e_questions=np.frombuffer('["在吗", 1, "包邮吗", "偏远地区包邮吗"]'.encode(), dtype=np.uint8))
     elif lie == "replies":  # an entry pointing past the reply table
         _rewrite(stored, e_replies_of=np.array([0, 1, 9], dtype=np.int32))
+    elif lie == "terms":  # the term lookup is a binary search: unsorted terms would find wrong columns
+        with np.load(stored, allow_pickle=False) as npz:
+            terms = npz["terms"]
+        _rewrite(stored, terms=terms[::-1].copy())
+    elif lie == "keys":  # match keys that do not cover the stored text
+        with np.load(stored, allow_pickle=False) as npz:
+            ends = npz["key_ends"]
+        _rewrite(stored, key_ends=ends - 1)
     else:
         key = cache.cache_key([book_file], _options(disabled=frozenset({"greeting"})))
     with pytest.raises(cache.CacheInvalid):
