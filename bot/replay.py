@@ -264,9 +264,14 @@ class Replay:
     def advance(self, delta) -> None:
         """Move the clock; each job due on the way fires at its own due time."""
         target = self.clock.now() + delta
-        while (due := self.store.next_due()) is not None and due <= target:
-            self.clock.set(max(self.clock.now(), due))
+        last = None
+        while (due := self.assistant.scheduler.next_fire_time(target)) is not None:
+            at = max(self.clock.now(), due)
+            if at == last:  # a job keeps failing at this instant (no back-off): it stays pending
+                break
+            self.clock.set(at)
             self._tick()
+            last = at
         self.clock.set(target)
         self._tick()  # nothing is due now, but idle conversations go back to the bot
 

@@ -166,6 +166,21 @@ class Scheduler:
             job.key, job.kind, job.conversation_id, count, now + wait, exc_info=True,
         )
 
+    def next_fire_time(self, until: datetime) -> datetime | None:
+        """The first moment up to ``until`` at which `run_due` has a job to try, or None.
+
+        A job that failed counts from the end of its back-off, not from its due time: a replay
+        moving the clock from one due job to the next (`bot.replay`) must not stand still on a
+        job whose firing keeps raising.
+        """
+        # Due order; at most len(failures) of the rows failed, so the first fresh job is among them.
+        jobs = self.store.due_jobs(until, limit=len(self._failures) + 1)
+        times = []
+        for job in jobs:
+            failure = self._failures.get(job.id)
+            times.append(job.due_at if failure is None else max(job.due_at, failure[1]))
+        return min((t for t in times if t <= until), default=None)
+
     def seconds_until_next(self, max_sleep: float) -> float:
         """How long a loop may sleep before a job is due, at most ``max_sleep``.
 
