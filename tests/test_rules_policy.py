@@ -1,0 +1,212 @@
+"""The send policy's pure rules, table-driven: `decide`, `auto_send_blockers`, `mode_blockers`,
+`line_blockers`, `script_blockers` and `below`.
+
+Each row is one condition that must stop (or allow) an auto-send, so a mutant that drops the
+platform from the red-line check, forgets the shop's banned words or sends a pre-sale handoff
+to the after-sale queue fails a named case here.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import PolicySettings
+from bot.models import Suggestion
+from bot.policy import Gate, auto_send_blockers, below, decide, line_blockers, mode_blockers, script_blockers
+from intents.classifier import IntentResult
+
+AUTO = PolicySettings(mode="auto")
+
+
+def result(intent="free_shipping", score=0.99, confident=True, runner_up=("other", 0.01)):
+    return IntentResult(intent, score, [(intent, score), runner_up], confident)
+
+
+def line(text="亲，全国包邮哦", *, id="shipping.free", intent="free_shipping", score=0.9, auto_send=True, requires=()):
+    return Suggestion(id=id, text=text, score=score, intent=intent, auto_send=auto_send, requires=list(requires))
+
+
+# --- decide ------------------------------------------------------------------------------------
+
+
+def test_a_confident_clean_line_is_auto_sent():
+    assert decide(AUTO, result(), [line()]) == ("auto_send", [], None)
+
+
+@pytest.mark.parametrize(
+    ("intent", "group"),
+    [("lost_parcel", "aftersale"), ("quality_complaint", "aftersale"), ("bad_review_threat", "aftersale")],
+)
+def test_a_handoff_intent_goes_to_its_queue(intent, group):
+    kind, reasons, handoff = decide(AUTO, result(intent), [line(intent=intent)])
+    assert kind == "handoff"
+    assert reasons == [f"intent {intent} is handled by a person"]
+    assert (handoff.reason, handoff.group, handoff.priority) == (intent, group, "normal")
+
+
+def test_a_pre_sale_handoff_intent_goes_to_the_presale_queue():
+    policy = PolicySettings(mode="auto", handoff_intents=["human_request", "bulk_discount"])
+    for intent in ("human_request", "bulk_discount"):
+        kind, _, handoff = decide(policy, result(intent), [line(intent=intent)])
+        assert (kind, handoff.group) == ("handoff", "presale"), intent
+
+
+def test_no_handoff_when_unsure_or_a_person_already_owns_it():
+    kind, _, handoff = decide(AUTO, result("lost_parcel", confident=False), [])
+    assert (kind, handoff) == ("suggest", None)
+    kind, reasons, handoff = decide(AUTO, result("lost_parcel"), [line(intent="lost_parcel")], Gate(owner="human"))
+    assert (kind, handoff) == ("suggest", None)
+    assert "a person owns this conversation" in reasons
+
+
+def test_decide_passes_the_gate_on():
+    kind, reasons, _ = decide(AUTO, result(), [line("抱歉，本店不开发票")], Gate(platform="tmall"))
+    assert (kind, reasons) == ("suggest", ["red line invoice_refusal: '不开发票'"])
+
+
+# --- auto_send_blockers ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("res", "lines", "expected"),
+    [
+        (result(), [line()], []),
+        (result(score=0.62, confident=False), [line()], ["intent unsure (free_shipping p=0.62)"]),
+        (result(score=0.955), [line()], ["intent p=0.95 < auto_intent_min 0.96"]),
+        (result(score=0.96), [line()], []),  # exactly the minimum is enough
+        (result(), [], ["no matching reply"]),
+        (result(score=0.5, confident=False), [], ["intent unsure (free_shipping p=0.50)", "no matching reply"]),
+        (result(), [line(intent="invoice", id="invoice.ok")], ["best reply invoice.ok is for invoice, not free_shipping"]),
+        (result(), [line(score=0.49)], ["score 0.49 < auto_send_min 0.5"]),
+        (result(), [line(score=0.5)], []),  # exactly the minimum is enough
+        (result(), [line(auto_send=False)], ["shipping.free is marked auto_send: false"]),
+        (result(), [line(), line("加我微信", id="x")], []),  # only the best line is judged
+    ],
+)
+def test_auto_send_blockers(res, lines, expected):
+    assert auto_send_blockers(AUTO, res, lines) == expected
+
+
+def test_mode_blockers_come_first_even_with_no_reply():
+    policy = PolicySettings(mode="suggest")
+    assert auto_send_blockers(policy, result(confident=False, score=0.3), []) == [
+        "mode is suggest", "intent unsure (free_shipping p=0.30)", "no matching reply",
+    ]
+    assert auto_send_blockers(policy, result(), [line("加我微信")]) == [
+        "mode is suggest", "red line off_platform: '加我微信'",
+    ]
+
+
+# --- mode_blockers ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "gate", "expected"),
+    [
+        ("auto", Gate(), []),
+        ("auto", Gate(agents_online=True), []),
+        ("away", Gate(), []),
+        ("away", Gate(agents_online=True), ["an agent is online"]),
+        ("suggest", Gate(), ["mode is suggest"]),
+        ("suggest", Gate(agents_online=True), ["mode is suggest"]),
+        ("auto", Gate(owner="human"), ["a person owns this conversation"]),
+        ("auto", Gate(recent_auto_sends=5, max_auto_per_minute=6), []),
+        ("auto", Gate(recent_auto_sends=6, max_auto_per_minute=6), ["rate limit: 6 auto-sends in the last minute"]),
+        ("away", Gate(agents_online=True, owner="human", recent_auto_sends=9, max_auto_per_minute=2),
+         ["an agent is online", "a person owns this conversation", "rate limit: 9 auto-sends in the last minute"]),
+    ],
+)
+def test_mode_blockers(mode, gate, expected):
+    assert mode_blockers(PolicySettings(mode=mode), gate) == expected
+
+
+# --- line_blockers: what this text may not say -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("platform", "text", "expected"),
+    [
+        ("tmall", "抱歉，本店不开发票", ["red line invoice_refusal: '不开发票'"]),
+        ("taobao", "抱歉，本店不开发票", []),  # the platform reaches the red-line check
+        ("jd", "抱歉，本店不开发票", []),
+        ("jd", "加我微信更便宜", ["red line off_platform: '加我微信'"]),
+        ("taobao", "全网最低价", ["red line banned_word: '全网最低'", "red line banned_word: '最低价'"]),
+    ],
+)
+def test_line_blockers_check_the_red_lines_of_the_gate_platform(platform, text, expected):
+    assert line_blockers(AUTO, line(text), Gate(platform=platform)) == expected
+
+
+def test_line_blockers_check_the_shops_banned_words():
+    policy = PolicySettings(mode="auto", banned_words=["秒杀", "清仓"])
+    assert line_blockers(policy, line("今天秒杀价"), Gate()) == ["red line banned_word: '秒杀'"]
+    assert line_blockers(AUTO, line("今天秒杀价"), Gate()) == []
+
+
+@pytest.mark.parametrize(
+    ("requires", "facts", "expected"),
+    [
+        ((), None, []),
+        (("platform:tmall",), None, ["shipping.free requires platform:tmall, which does not hold"]),
+        (("platform:taobao",), None, []),  # with no facts, the platform is known
+        (("order_paid",), frozenset({"order_paid"}), []),
+        (("order_paid", "concession_made"), frozenset({"order_paid"}),
+         ["shipping.free requires concession_made, which does not hold"]),
+    ],
+)
+def test_line_blockers_check_requires_against_the_facts(requires, facts, expected):
+    assert line_blockers(AUTO, line(requires=requires), Gate(facts=facts)) == expected
+
+
+def test_line_blockers_list_every_reason():
+    bad = line("加我微信", auto_send=False, requires=("order_paid",))
+    assert line_blockers(AUTO, bad, Gate(facts=frozenset())) == [
+        "shipping.free is marked auto_send: false",
+        "shipping.free requires order_paid, which does not hold",
+        "red line off_platform: '加我微信'",
+    ]
+
+
+def test_gate_known_facts():
+    assert Gate(platform="jd").known_facts() == frozenset({"platform:jd"})
+    assert Gate(facts=frozenset({"order_paid"})).known_facts() == frozenset({"order_paid"})
+    assert Gate(facts=frozenset()).known_facts() == frozenset()
+
+
+# --- script_blockers: a flow's line skips the intent checks, never the rest ---------------------
+
+
+@pytest.mark.parametrize(
+    ("policy", "gate", "scripted", "expected"),
+    [
+        (AUTO, Gate(), line(score=0.0, intent="other"), []),
+        (PolicySettings(mode="suggest"), Gate(), line(), ["mode is suggest"]),
+        (AUTO, Gate(recent_auto_sends=2, max_auto_per_minute=2), line(),
+         ["rate limit: 2 auto-sends in the last minute"]),
+        (AUTO, Gate(platform="tmall"), line("发票开不了哦"), ["red line invoice_refusal: '发票开不了'"]),
+        (AUTO, Gate(platform="taobao"), line("发票开不了哦"), []),
+        (PolicySettings(mode="auto", banned_words=["秒杀"]), Gate(), line("秒杀"), ["red line banned_word: '秒杀'"]),
+        (AUTO, Gate(owner="human"), line(auto_send=False),
+         ["a person owns this conversation", "shipping.free is marked auto_send: false"]),
+    ],
+)
+def test_script_blockers(policy, gate, scripted, expected):
+    assert script_blockers(policy, scripted, gate) == expected
+
+
+# --- below ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "threshold", "shown"),
+    [
+        (0.42, 0.5, "0.42"),
+        (0.4952, 0.5, "0.495"),
+        (0.49999, 0.5, "0.49999"),
+        (0.4999999, 0.5, "0.499999"),  # rounding to 6 digits still reads 0.500000: truncated
+        (0.9599, 0.96, "0.9599"),
+    ],
+)
+def test_below_never_prints_the_threshold(value, threshold, shown):
+    assert below(value, threshold) == shown
+    assert float(shown) < threshold
