@@ -274,3 +274,33 @@ def test_same_results_as_before_the_hoisting():
     for platform in ("taobao", "tmall", "jd"):
         for text in texts:
             assert find_red_lines(text, platform, ["秒杀"]) == _old_find(text, platform, ["秒杀"]), text
+
+
+def test_the_compiled_rules_are_built_from_the_constants():
+    assert redlines._compile(OFF_PLATFORM).pattern == redlines._OFF_PLATFORM_RE.pattern
+    assert redlines._compile(INVOICE_REFUSAL).pattern == redlines._INVOICE_REFUSAL_RE.pattern
+    assert redlines._ABSOLUTE_NEEDLES == tuple((word, word) for word in ABSOLUTE)
+
+
+@pytest.mark.parametrize(
+    ("forms", "text", "found"),
+    [
+        ((((("加",), ("我", ""), ("微信",)),)), "加我微信", ["加我微信"]),
+        ((((("加",), ("我", ""), ("微信",)),)), "加微信", ["加微信"]),  # "" makes the slot optional
+        ((((("加",), ("我", ""), ("微信",)),)), "加你微信", []),
+        ((((("加",), ("我",), ("微信",)),)), "加微信", []),  # required without ""
+        ((((("a.b",),),)), "axb", []),  # options are literal text, not patterns
+        ((((("a.b",),),)), "a.b", ["a.b"]),
+        ((((("x",),), (("y",), ("z", "")))), "x yz y", ["x", "yz", "y"]),  # forms are alternatives
+        ((((("ＶＸ",),),)), "vx", ["vx"]),  # options are normalised when compiled
+    ],
+)
+def test_compile_forms(forms, text, found):
+    pattern = redlines._compile(forms)
+    assert [m.group(0) for m in pattern.finditer(text)] == found
+
+
+def test_slot():
+    assert redlines._slot(("a", "b")) == "(?:a|b)"
+    assert redlines._slot(("a", "")) == "(?:a)?"
+    assert redlines._slot(("a+",)) == r"(?:a\+)"

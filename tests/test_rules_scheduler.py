@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -153,7 +153,7 @@ def test_the_failure_is_logged_with_its_count_and_retry_time(store, clock, caplo
         "job bad (payment_chase, conversation conv-9) failed 1 time(s); stays pending, "
         f"retry after {T0 + timedelta(seconds=30)}"
     )
-    assert record.exc_info is not None
+    assert record.exc_info[0] is RuntimeError, "logged with the traceback"
 
 
 def test_paging_reaches_every_due_job_past_a_full_page_of_failures(store, clock):
@@ -184,6 +184,7 @@ def test_paging_reaches_every_due_job_past_a_full_page_of_failures(store, clock)
         (0.5, False, 2.0, 0.5),
         (2.0, False, 2.0, 2.0),
         (0.0, False, 2.0, 0.0),  # due exactly now: go
+        (0.0, True, 2.0, 2.0),  # due exactly now but failed: no tight loop
         (-1.0, True, 2.0, 2.0),  # only a failed job is overdue
     ],
 )
@@ -267,3 +268,52 @@ def test_next_fire_time_finds_a_fresh_job_behind_failed_ones(store, clock):
     scheduler.run_due(Fire(failing={"bad0", "bad1", "bad2"}))
     scheduler.schedule("fresh", "k", T0 + timedelta(minutes=1), "c1")
     assert scheduler.next_fire_time(T0 + timedelta(hours=1)) == T0 + timedelta(minutes=1)
+
+
+class _NoOffset(tzinfo):
+    """A tzinfo that does not know its offset: such a datetime is naive in practice."""
+
+    def utcoffset(self, dt):
+        return None
+
+    def dst(self, dt):
+        return None
+
+
+def test_times_without_an_offset_are_refused():
+    vague = datetime(2024, 6, 1, 12, 0, tzinfo=_NoOffset())
+    with pytest.raises(ValueError, match="aware"):
+        ManualClock(vague)
+    with pytest.raises(ValueError, match="aware"):
+        shift_out_of_quiet_hours(vague, time(22), time(8), SHANGHAI)
+
+
+def test_outside_quiet_hours_the_time_is_returned_as_given():
+    at = datetime(2024, 6, 1, 6, 0, tzinfo=UTC)  # 14:00 in Shanghai: the end of 13:00-14:00
+    assert shift_out_of_quiet_hours(at, time(13), time(14), SHANGHAI) is at
+    assert shift_out_of_quiet_hours(at, time(22), time(8), SHANGHAI) is at
+
+
+def test_more_than_a_page_of_failures_does_not_hide_a_fresh_job(store, clock):
+    scheduler = Scheduler(store, clock, retry_delay=timedelta(minutes=10))
+    for n in range(101):
+        scheduler.schedule(f"bad{n:03}", "k", T0 - timedelta(minutes=30), "c1")
+    scheduler.run_due(Fire(failing={f"bad{n:03}" for n in range(101)}))
+    scheduler.schedule("fresh", "k", T0 - timedelta(minutes=1), "c1")
+    assert scheduler.next_fire_time(T0 + timedelta(hours=1)) == T0 - timedelta(minutes=1)
+    assert scheduler.seconds_until_next(2.0) == 0.0, "a fresh overdue job behind 101 failed ones: go"
+
+
+async def test_run_forever_sleeps_at_most_a_second_by_default(store, clock):
+    scheduler = Scheduler(store, clock)
+    stop = asyncio.Event()
+    asked = []
+
+    def seconds_until_next(max_sleep):
+        asked.append(max_sleep)
+        stop.set()
+        return 0.0
+
+    scheduler.seconds_until_next = seconds_until_next
+    await asyncio.wait_for(scheduler.run_forever(Fire(), stop), timeout=5)
+    assert asked == [1.0]
