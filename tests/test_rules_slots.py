@@ -92,6 +92,8 @@ def test_amount(text, amount):
         ("快递单号9876543210", {"tracking_no": "9876543210"}),
         ("75123456789012", {"tracking_no": "75123456789012", "courier": "中通"}),
         ("[订单x]3件", {"order_id": "[订单x]", "quantity": 3}),  # a slot right after a claimed one
+        ("13800138000[订单x]", {"order_id": "[订单x]", "phone": "13800138000"}),  # ... and right before one
+        ("¥59[订单x]", {"order_id": "[订单x]", "amount": 59.0}),
         ("开封市的朋友要", {"city": "开封", "province": "河南"}),  # 市 right after an ambiguous city
         ("没开封的可以退吗", {}),
     ],
