@@ -187,6 +187,7 @@ def test_the_chase_checks_the_order_is_still_unpaid(status):
 
 def test_the_chase_line_depends_on_whether_the_customer_consulted():
     assert on_chase_due("created", True).phrase_id == "pay.chase.consulted"
+    assert on_chase_due("created", True).why == "unpaid order, customer consulted before ordering"
     assert on_chase_due("created", False).phrase_id == "pay.chase.plain"
     assert on_chase_due("created", False).why == "unpaid order"
 
@@ -227,8 +228,9 @@ def test_away_greeting_once_a_day():
 
 
 def test_farewell_depends_on_the_deal():
-    assert farewell(state()).phrase_id == "farewell.no_deal"
-    assert farewell(state(orders={"o1": "paid"})).phrase_id == "farewell.deal"
+    assert (farewell(state()).phrase_id, farewell(state()).why) == ("farewell.no_deal", "farewell without an order")
+    deal = farewell(state(orders={"o1": "paid"}))
+    assert (deal.phrase_id, deal.why) == ("farewell.deal", "farewell after an order")
     assert farewell(state(orders={"o1": "closed"})).phrase_id == "farewell.no_deal"
 
 
@@ -343,8 +345,8 @@ def test_note_agent_line():
 
 
 def _reading(act="yes", bare=True):
-    result = IntentResult("other", 0.3, [("other", 0.3), ("invoice", 0.2)], False)
-    return Reading("是", result, "是", acts=(act,) if bare else ())
+    result = IntentResult("other", 0.3, [("other", 0.3), ("bulk_discount", 0.25), ("invoice", 0.2)], False)
+    return Reading("是的", result, "是", clauses=("c",), parts=("p",), main=0, acts=(act,) if bare else ())
 
 
 def test_read_against_a_question():
@@ -352,7 +354,13 @@ def test_read_against_a_question():
     reading, why = answering.read_against(_reading(), prompt)
     assert why == "answer (yes) to bargain.bulk: an agent confirms"
     assert reading.result.intent == "bulk_discount" and reading.result.confident is False
-    assert reading.result.ranking[0] == ("bulk_discount", 1.0) and reading.notes == (why,)
+    assert reading.result.ranking == [("bulk_discount", 1.0), ("other", 0.3), ("invoice", 0.2)]
+    assert reading.result.score == 0.0 and reading.notes == (why,)
+    original = _reading()
+    kept = ("text", "core", "clauses", "parts", "main", "acts")
+    assert [getattr(reading, f) for f in kept] == [getattr(original, f) for f in kept]
+    _, why = answering.read_against(_reading(), {"phrase_id": None, "intent": "invoice", "expects": "answer"})
+    assert why == "answer (yes) to the bot's question: an agent confirms"
     agent = {"by": "agent", "phrase_id": None, "intent": None, "expects": "answer"}
     reading, why = answering.read_against(_reading(act="no"), agent)
     assert why == "answer (no) to the agent's question: an agent confirms" and reading.result.intent == "other"

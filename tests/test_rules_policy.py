@@ -205,6 +205,7 @@ def test_script_blockers(policy, gate, scripted, expected):
         (0.49999, 0.5, "0.49999"),
         (0.4999999, 0.5, "0.499999"),  # rounding to 6 digits still reads 0.500000: truncated
         (0.9599, 0.96, "0.9599"),
+        (0.9999999, 1.0, "0.999999"),  # truncated to 6 digits, not rounded up to the threshold
     ],
 )
 def test_below_never_prints_the_threshold(value, threshold, shown):
