@@ -13,15 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from bot.assistant import Assistant
-from bot.engine import Engine
+from bot.app import build
 from bot.replay import Replay
-from bot.scheduler import SystemClock
 from bot.store import SqliteStore
+from bot.testkit import configured, engine_under
 from bot.web.server import KefuServer
 from connectors.crypto import generic as signing
 from connectors.http import Outbound
-from connectors.registry import build_connectors
 from tests_support import until
 
 START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -55,14 +53,10 @@ def test_a_timer_that_raises_does_not_make_replay_loop_forever(engine):
 
 
 def _server(engine, tmp_path, callback_url: str) -> KefuServer:
-    config = engine.config.model_copy(deep=True)
-    config.flows.quiet_hours = "00:00-00:00"  # the chase may fire whenever the test runs
-    store = SqliteStore(tmp_path / "kefu.sqlite")
-    http = Outbound(retries=0)
-    connectors = build_connectors(
-        {"shop": {"type": "generic", "secret": SECRET, "mode": "callback", "callback_url": callback_url}}, http)
-    assistant = Assistant(Engine(config, engine.classifier, engine.phrasebook), store, SystemClock(config.flows.tz))
-    return KefuServer(config, assistant, connectors, http)
+    config = configured(engine.config, flows={"quiet_hours": "00:00-00:00"})  # the chase fires at any hour
+    connectors = {"shop": {"type": "generic", "secret": SECRET, "mode": "callback", "callback_url": callback_url}}
+    return build(config, engine=engine_under(config, engine), store=SqliteStore(tmp_path / "kefu.sqlite"),
+                 http=Outbound(retries=0), connectors=connectors).server
 
 
 async def _post(client, path, payload):
