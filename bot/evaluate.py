@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING
 
 from sklearn.metrics import precision_recall_fscore_support
 
+from bot.errors import DataFileError
+
 if TYPE_CHECKING:
     from bot.engine import Engine
 
 
-class EvalDataError(ValueError):
+class EvalDataError(DataFileError, ValueError):
     """The labelled file is unusable; the message names file:line."""
 
     exit_code = 1

@@ -95,6 +95,8 @@ def fragments() -> tuple[str, ...]:
         N_("already exists (use --force to overwrite the kefu files)"),
         N_("the saved model was trained on other examples or versions"), N_("no saved model"),
         N_("the saved model cannot be read"),
+        N_("unsupported store URL"), N_("names no file"), N_("upgrade kefu or use another store file"),
+        N_("unknown connector type"),
     )
 
 

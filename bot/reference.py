@@ -24,6 +24,8 @@ from pathlib import Path
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from bot.config.times import TimeWindow
+
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "reference"
 _FIELD = re.compile(r"^\s+(\w+)\s*:")
 _HEADER = (
@@ -111,6 +113,7 @@ def type_name(annotation: object) -> str:
             return " \\| ".join(str(m.value) for m in annotation)
         return {
             str: "text", int: "integer", float: "number", bool: "true/false", timedelta: "duration (30m, 2m30s, 90)",
+            TimeWindow: "time window (HH:MM-HH:MM, may wrap midnight)",
         }.get(annotation, annotation.__name__)
     return str(annotation).replace("typing.", "")
 
@@ -129,7 +132,7 @@ def _default(info) -> str:
         value = {k: _duration(v) if isinstance(v, timedelta) else v for k, v in value.items()}
     if isinstance(value, tuple | frozenset | set):
         value = list(value)
-    if isinstance(value, Path):
+    if isinstance(value, Path | TimeWindow):
         value = str(value)
     return f"`{json.dumps(value, ensure_ascii=False)}`"
 

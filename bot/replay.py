@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.assistant import Assistant
 from bot.config import Config, parse_duration
 from bot.engine import Engine
+from bot.errors import DataFileError
 from bot.models import Decision, Inbound, OrderEvent
 from bot.orders.base import OrderInfo, OrderSource, SourceUnavailable
 from bot.orders.store_source import StoreOrderSource
@@ -45,7 +46,7 @@ from connectors.taobao_top import BEIJING
 from intents.yamlfile import YamlFileError, line_of, load_yaml
 
 
-class ReplayError(ValueError):
+class ReplayError(DataFileError, ValueError):
     """The replay file is unusable; the message names file:line."""
 
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
+from bot.config.times import TimeWindow
 from bot.store.base import Job, Store
 
 _LOGGER = logging.getLogger(__name__)
@@ -233,17 +234,5 @@ def shift_out_of_quiet_hours(at: datetime, quiet_start: time, quiet_end: time, t
     """
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"shift_out_of_quiet_hours needs an aware datetime, got {at!r}")
-    start, end = quiet_start.replace(tzinfo=None), quiet_end.replace(tzinfo=None)
-    if start == end:
-        return at
-    local = at.astimezone(tz)
-    wall = local.time().replace(tzinfo=None)
-    if start < end:
-        quiet, end_day = start <= wall < end, local.date()
-    else:  # wraps midnight: the evening part ends tomorrow, the early-morning part today
-        quiet = wall >= start or wall < end
-        end_day = local.date() + timedelta(days=1) if wall >= start else local.date()
-    if not quiet:
-        return at
-    # Through UTC and back, so an end falling in a DST gap lands on a real instant.
-    return datetime.combine(end_day, end, tzinfo=tz).astimezone(UTC).astimezone(tz)
+    window = TimeWindow(quiet_start.replace(tzinfo=None), quiet_end.replace(tzinfo=None))
+    return window.shift_out(at, tz)

@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
+from bot.errors import PermanentDeliveryError, RefusedError
 from bot.models import Inbound, StoredMessage
 
 
@@ -33,7 +34,7 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
 
 
-class Rejected(Exception):
+class Rejected(RefusedError):
     """The request is refused; ``status`` is the HTTP status (4xx), ``reason`` says why."""
 
     def __init__(self, status: int, reason: str):
@@ -41,7 +42,7 @@ class Rejected(Exception):
         self.status, self.reason = status, reason
 
 
-class Undeliverable(RuntimeError):
+class Undeliverable(PermanentDeliveryError, RuntimeError):
     """Delivery can never succeed (an expired reply window, no push channel): no retry, dead-letter."""
 
 

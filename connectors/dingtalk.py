@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field
 
+from bot.errors import TransientDeliveryError
 from bot.models import Inbound, StoredMessage
 from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Rejected, Undeliverable
 from connectors.crypto import SignatureError, StaleTimestamp
@@ -50,7 +51,7 @@ class SessionWebhookExpired(Undeliverable):
     """The message's sessionWebhook is past ``sessionWebhookExpiredTime``: no reply is possible."""
 
 
-class DingTalkError(RuntimeError):
+class DingTalkError(TransientDeliveryError, RuntimeError):
     """The session webhook answered with a non-zero ``errcode``."""
 
 

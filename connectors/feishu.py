@@ -39,6 +39,7 @@ from urllib.parse import quote
 from aiohttp import web
 from pydantic import Field, field_validator
 
+from bot.errors import TransientDeliveryError
 from bot.models import Inbound, StoredMessage
 from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Rejected
 from connectors.crypto import ProtocolError, SignatureError
@@ -76,7 +77,7 @@ class FeishuSettings(ConnectorSettings):
         return value.rstrip("/")
 
 
-class FeishuError(RuntimeError):
+class FeishuError(TransientDeliveryError, RuntimeError):
     """A Feishu API call failed; the message carries Feishu's ``code`` and ``msg``."""
 
 

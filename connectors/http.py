@@ -19,17 +19,24 @@ from typing import Any
 
 import aiohttp
 
+from bot.errors import DeliveryError
+
 _LOGGER = logging.getLogger(__name__)
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
-class OutboundError(RuntimeError):
+class OutboundError(DeliveryError, RuntimeError):
     """A platform call failed for good (after retries, or with a non-retryable status)."""
 
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
+
+    @property
+    def permanent(self) -> bool:
+        """A 4xx other than 429 (too many requests) will be refused again: no retry helps."""
+        return self.status is not None and 400 <= self.status < 500 and self.status != 429
 
 
 class Outbound:

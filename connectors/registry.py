@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bot.errors import ConfigError
 from connectors.base import Connector
 
 #: type name in config.yaml → "module:Class". Imported on use, so a shop pays only for what it runs.
@@ -23,7 +24,7 @@ CONNECTOR_TYPES: dict[str, str] = {
 }
 
 
-class ConnectorConfigError(ValueError):
+class ConnectorConfigError(ConfigError, ValueError):
     """A connector's settings are unusable; the message names the connector and the key."""
 
 

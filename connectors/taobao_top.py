@@ -20,12 +20,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.errors import TransientDeliveryError
 from connectors.crypto import top as signing
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 
 
-class TopError(RuntimeError):
+class TopError(TransientDeliveryError, RuntimeError):
     """The gateway answered with an error_response (or something that is not a TOP answer)."""
 
     def __init__(self, message: str, code: str | None = None, sub_code: str | None = None):

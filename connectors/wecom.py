@@ -34,6 +34,7 @@ from urllib.parse import unquote
 from aiohttp import web
 from pydantic import Field, field_validator
 
+from bot.errors import TransientDeliveryError
 from bot.models import Inbound, StoredMessage
 from connectors.base import Answered, Connector, ConnectorSettings, Parsed, Rejected
 from connectors.crypto import MalformedPayload, ProtocolError, ReceiverMismatch, SignatureError
@@ -51,7 +52,7 @@ MAX_TEXT_BYTES = 2048
 _NONCE = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
-class WeComApiError(RuntimeError):
+class WeComApiError(TransientDeliveryError, RuntimeError):
     """A WeCom API call answered a non-zero errcode (the errmsg never holds a secret)."""
 
     def __init__(self, path: str, errcode: int, errmsg: str = ""):

@@ -48,6 +48,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
+from bot.errors import DataFileError
 from intents.augment import augment
 from intents.dataset import TrainingSet
 from intents.fastpath import FastScorer
@@ -64,7 +65,7 @@ CALIBRATION_FOLDS = 3
 MIN_DF = 3
 
 
-class StaleModelError(RuntimeError):
+class StaleModelError(DataFileError, RuntimeError):
     """The saved model was trained on other examples (or another version) than the current ones."""
 
 

@@ -14,13 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.errors import DataFileError
 from intents.labels import DEFAULT_INTENTS, FALLBACK
 from intents.yamlfile import YamlFileError, line_of, load_yaml
 
 DEFAULT_DIR = Path(__file__).parent / "data"
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(DataFileError, ValueError):
     """Training files are unusable; ``problems`` lists each ``file:line: reason``."""
 
     def __init__(self, problems: list[str]):

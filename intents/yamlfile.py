@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from bot.errors import DataFileError
+
 #: Maps a path into the document (keys and list indexes) to its 1-based line.
 LineMap = dict[tuple[Any, ...], int]
 
@@ -20,7 +22,7 @@ LineMap = dict[tuple[Any, ...], int]
 FastLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class YamlFileError(ValueError):
+class YamlFileError(DataFileError, ValueError):
     """A data file could not be read or parsed; ``str()`` starts with ``file:line:``."""
 
     def __init__(self, path: Path | str, line: int | None, message: str):

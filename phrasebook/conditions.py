@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from bot.errors import DataFileError
+
 PLATFORMS = ("taobao", "tmall", "jd")
 
 #: condition → what makes it true (documentation; the facts are computed in bot.flows.truth).
@@ -31,7 +33,7 @@ CONDITIONS: dict[str, str] = {
 }
 
 
-class ConditionError(ValueError):
+class ConditionError(DataFileError, ValueError):
     """A ``requires`` item is not a known condition."""
 
 

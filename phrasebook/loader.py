@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from bot.errors import DataFileError
 from intents.labels import DEFAULT_INTENTS
 from intents.yamlfile import YamlFileError, line_of, load_yaml
 from phrasebook import cache as compiled
@@ -26,7 +27,7 @@ _LOGGER = logging.getLogger(__name__)
 USER_CACHE = "user"
 
 
-class PhrasebookError(ValueError):
+class PhrasebookError(DataFileError, ValueError):
     """The phrasebook cannot be used; ``problems`` lists every ``file:line: reason``."""
 
     def __init__(self, problems: Sequence[str], entries: Sequence[Entry] = ()):

@@ -9,12 +9,13 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable, Mapping
 
+from bot.errors import DataFileError
 from phrasebook.schema import Entry, PhraseEntry
 
 _FORMATTER = string.Formatter()
 
 
-class TemplateError(ValueError):
+class TemplateError(DataFileError, ValueError):
     """A reply template is malformed or uses a placeholder that is not plain ``{name}``."""
 
 

@@ -14,6 +14,7 @@ import os
 import pytest
 from agent_helpers import tokens
 
+from bot.config import TimeWindow
 from tests_support import REPO, launch_chromium, until
 
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -33,7 +34,7 @@ WIDTH = 420  # beside the platform's own chat window
 async def live(engine, kefu_app, aiohttp_server):
     """A real server on a free port: the shop's config, on duty all day (so the test runs at any hour)."""
     config = engine.config.model_copy(update={
-        "flows": engine.config.flows.model_copy(update={"working_hours": "00:00-23:59"})})
+        "flows": engine.config.flows.model_copy(update={"working_hours": TimeWindow.parse("00:00-23:59")})})
     server = kefu_app(config, connectors={"simulator": {"type": "simulator"}}).server
     running = await aiohttp_server(server.app())
     return server, str(running.make_url("")).rstrip("/"), tokens(server)

@@ -58,7 +58,7 @@ def test_init_with_yes_names_the_flag_and_takes_every_flag(tmp_path):
     assert "using defaults" not in result.output
     shop = load_config(tmp_path / "config.yaml").shop
     assert (shop.platform, shop.courier, shop.phone, shop.service_hours) == ("jd", "京东快递", "400-1", "08:30-22:00")
-    assert load_config(tmp_path / "config.yaml").flows.working_hours == "08:30-22:00"
+    assert str(load_config(tmp_path / "config.yaml").flows.working_hours) == "08:30-22:00"
 
 
 def test_init_asks_its_questions_on_a_terminal(tmp_path, monkeypatch):

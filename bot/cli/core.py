@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -18,15 +19,13 @@ import click
 
 from bot.app import App, build, store_target
 from bot.cli.progress import retraining, training
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, load_config
 from bot.engine import Engine, load_shop_training_set, model_path
-from bot.evaluate import EvalDataError, evaluate, format_report, read_examples
-from bot.handoff.ticket import DeskError
+from bot.errors import RefusedError, UserError
+from bot.evaluate import evaluate, format_report, read_examples
 from bot.i18n import LANGUAGES, N_, _, localise, set_language
-from bot.replay import ReplayError
-from bot.store.files import StoreError
-from connectors.registry import ConnectorConfigError
-from intents.classifier import StaleModelError, train
+from bot.suites.loader import SuiteError
+from intents.classifier import train
 from intents.dataset import TrainingDataError
 from phrasebook.loader import PhrasebookError
 from phrasebook.schema import Phrasebook
@@ -55,9 +54,16 @@ def _fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-#: Errors a user can cause and fix (a file, a setting, a store): one line, exit 1, no traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ConfigError, StaleModelError, ReplayError, StoreError, ConnectorConfigError, DeskError,
+#: Errors a user can cause and fix (a file, a setting, a store — `bot.errors.UserError`) or a
+#: refused request (a desk action, `RefusedError`): one line, exit 1, no traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (UserError, RefusedError)
+
+#: The closing sentence after a list of problems, by the kind of file they are in.
+PROBLEM_SUMMARIES: tuple[tuple[type[BaseException], str], ...] = (
+    (PhrasebookError, N_("{n} problem(s) in the phrasebook (listed above); `kefu lint` checks everything")),
+    (TrainingDataError, N_("{n} problem(s) in the training data (listed above); `kefu lint` checks everything")),
+    (SuiteError, N_("{n} problem(s) in the test suites (listed above)")),
+    (Exception, N_("{n} problem(s) (listed above)")),
 )
 
 
@@ -84,25 +90,51 @@ def with_config(command):
     return wrapper
 
 
-def explain(exc: Exception) -> None:
-    """Print a foreseeable error as one line (problem lists first) and exit; re-raise a bug."""
-    if isinstance(exc, PhrasebookError | TrainingDataError):
-        for problem in exc.problems:
-            click.echo(localise(problem), err=True)
-        template = (N_("{n} problem(s) in the phrasebook (listed above); `kefu lint` checks everything")
-                    if isinstance(exc, PhrasebookError)
-                    else N_("{n} problem(s) in the training data (listed above); `kefu lint` checks everything"))
-        _fail(_(template).format(n=len(exc.problems)))
-    if isinstance(exc, EvalDataError):
-        _fail(str(exc), exc.exit_code)
+def explain(exc: BaseException) -> None:
+    """Print a foreseeable error as one line (problem lists first) and exit; re-raise a bug.
+
+    Foreseeable: the `bot.errors` user family and refused requests, a file the system cannot
+    open (an OSError naming it) and a store SQLite cannot write. Anything else is a bug and
+    keeps its traceback.
+    """
     if isinstance(exc, USER_ERRORS):
-        _fail(str(exc))
+        code = getattr(exc, "exit_code", 1)
+        problems = list(getattr(exc, "problems", ()) or ())
+        if problems:
+            for problem in problems:
+                click.echo(localise(problem), err=True)
+            template = next(t for kind, t in PROBLEM_SUMMARIES if isinstance(exc, kind))
+            _fail(_(template).format(n=len(problems)), code)
+        _fail(one_line(exc), code)
     if isinstance(exc, OSError) and exc.filename:
         _fail(f"{exc.filename}: {exc.strerror or exc}")
+    if isinstance(exc, sqlite3.OperationalError):  # a full disk, a locked or read-only file
+        _fail(_("the store cannot be used ({reason}); free disk space or fix the store file's permissions,"
+                " and make sure no other program holds it").format(reason=exc))
     raise exc
 
 
-@click.group()
+def one_line(exc: BaseException) -> str:
+    """The error's message on one line (a message spanning lines is joined with "; ")."""
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+
+
+class KefuGroup(click.Group):
+    """The `kefu` group: any foreseeable error of any command is one line and exit 1 (`explain`),
+    whether or not the command loads a config; ``--debug`` keeps the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if debugging():
+                raise
+            explain(exc)
+
+
+@click.group(cls=KefuGroup)
 @click.version_option(package_name="kefu")
 @click.option("--debug", is_flag=True, help="Show the full traceback when a command fails.")
 @click.option("--lang", type=click.Choice(LANGUAGES), default=None,

@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 
 from bot.cli.core import app_for, main, with_config
-from bot.config import Config, ConfigError, parse_duration
+from bot.config import Config, ConfigError, TimeWindow, parse_duration
 
 
 def demo_config(config: Config, folder: Path, followup: timedelta) -> Config:
@@ -29,7 +29,7 @@ def demo_config(config: Config, folder: Path, followup: timedelta) -> Config:
     return config.model_copy(update={
         "store": config.store.model_copy(update={"path": str(folder / "kefu-demo.sqlite")}),
         "connectors": {"simulator": {"type": "simulator"}},
-        "flows": config.flows.model_copy(update={"working_hours": "00:00-23:59",
+        "flows": config.flows.model_copy(update={"working_hours": TimeWindow.parse("00:00-23:59"),
                                                  "bargain_followup_after": followup}),
     })
 

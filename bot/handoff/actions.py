@@ -20,7 +20,6 @@ import math
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot.config import in_window, parse_hours
 from bot.flows.answering import note_agent_line
 from bot.handoff.summary import build_summary
 from bot.handoff.ticket import PLATFORM_AGENT, ConversationNotFound, Ticket, TicketStateError
@@ -82,8 +81,7 @@ class DeskActions:
 
     def agents_available(self, now: datetime) -> bool:
         """An agent is online and it is within working hours (shop time): away mode only suggests."""
-        local = now.astimezone(self.config.flows.tz)
-        return self.agents_online and in_window(local.time(), parse_hours(self.config.flows.working_hours))
+        return self.agents_online and self.config.flows.working_hours.contains(now, self.config.flows.tz)
 
     # --- tickets ----------------------------------------------------------------------------
 
@@ -241,8 +239,7 @@ class DeskActions:
         if ticket.assignee:
             return self._line("handoff.notice", state, 1.0, f"assigned to {ticket.assignee}")
         if not self.desk.on_duty(ticket.group):
-            local = now.astimezone(self.config.flows.tz).time()
-            if in_window(local, parse_hours(self.config.flows.working_hours)):
+            if self.config.flows.working_hours.contains(now, self.config.flows.tz):
                 return self._line("handoff.no_agent", state, 1.0, f"queued: nobody of {ticket.group} is online")
             return self._line("handoff.after_hours", state, 1.0, "queued: outside working hours")
         wait = self.desk.expected_wait(ticket)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.errors import RefusedError
 from bot.handoff.routing import PRIORITY_ORDER
 
 Priority = Literal["urgent", "high", "normal"]
@@ -28,7 +29,7 @@ PRESENCE: tuple[str, ...] = get_args(Presence)
 PLATFORM_AGENT = "platform"
 
 
-class DeskError(Exception):
+class DeskError(RefusedError):
     """A desk action refused; ``status`` is the HTTP status an API answers with."""
 
     status: ClassVar[int] = 400

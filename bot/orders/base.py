@@ -8,6 +8,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from bot.errors import KefuError
 from bot.models import OrderStatus
 
 #: How each status reads to a customer ({order_status} in the phrasebook).
@@ -59,7 +60,7 @@ class OrderInfo(BaseModel):
         return not self.buyer_ids or bool(set(self.buyer_ids) & set(buyer_ids))
 
 
-class SourceUnavailable(RuntimeError):
+class SourceUnavailable(KefuError, RuntimeError):
     """The source failed, timed out or answered something unusable: the bot only suggests."""
 
 

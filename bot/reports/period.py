@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.errors import UserError
 
-class PeriodError(ValueError):
+
+class PeriodError(UserError, ValueError):
     """--since / --until are unusable; the message says why."""
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bot.config import ReportTarget
+from bot.errors import TransientDeliveryError
 from connectors.crypto.dingtalk import sign as dingtalk_sign
 from connectors.http import Outbound
 
@@ -24,7 +25,7 @@ WECOM_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 WECOM_TEXT_BYTES = 2048
 
 
-class RobotError(RuntimeError):
+class RobotError(TransientDeliveryError, RuntimeError):
     """The robot refused the message (errcode ≠ 0) or could not be reached."""
 
 

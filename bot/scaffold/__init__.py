@@ -13,13 +13,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bot.config import PLATFORM_NAMES, parse_hours
+from bot.errors import UserError
 
 TEMPLATE = Path(__file__).with_name("template")
 #: Filled with the answers; every other template file is copied byte for byte.
 FILLED = frozenset({"config.yaml", "README.md"})
 
 
-class ScaffoldError(ValueError):
+class ScaffoldError(UserError, ValueError):
     """The folder cannot be created as asked (it already holds a shop, or an answer is invalid)."""
 
 

@@ -9,10 +9,17 @@ from bot.store.base import Job, Store, StoredMessage
 from bot.store.files import StoreError
 from bot.store.sqlite import MEMORY, SqliteStore, StoreSchemaError
 
-__all__ = ["Job", "SqliteStore", "Store", "StoreError", "StoreSchemaError", "StoredMessage", "open_store"]
+__all__ = ["Job", "SqliteStore", "Store", "StoreError", "StoreSchemaError", "StoredMessage", "UnsupportedStore",
+           "open_store"]
 
 _SQLITE_URL = "sqlite:///"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+class UnsupportedStore(StoreError, ValueError):
+    """``store.path`` (or ``--store``) names a kind of store this kefu cannot open."""
+
+
 SUPPORTED = "sqlite:///relative/path, sqlite:////absolute/path, a plain file path, or :memory:"
 
 
@@ -30,14 +37,14 @@ def open_store(url_or_path: str, *, synchronous: str = "full") -> Store:
         The opened store.
 
     Raises:
-        ValueError: An unsupported scheme (e.g. ``redis://`` before that backend exists), or an
-            empty path.
+        UnsupportedStore: An unsupported scheme, or an empty path (a `StoreError`, and a
+            ValueError for callers that check arguments).
     """
     target = url_or_path.strip()
     if target.startswith(_SQLITE_URL):
         target = target[len(_SQLITE_URL) :]
     elif _SCHEME.match(target) or target.startswith("sqlite:"):
-        raise ValueError(f"unsupported store URL {url_or_path!r}; supported: {SUPPORTED}")
+        raise UnsupportedStore(f"unsupported store URL {url_or_path!r}; supported: {SUPPORTED}")
     if not target:
-        raise ValueError(f"store URL {url_or_path!r} names no file; supported: {SUPPORTED}")
+        raise UnsupportedStore(f"store URL {url_or_path!r} names no file; supported: {SUPPORTED}")
     return SqliteStore(MEMORY if target == MEMORY else Path(target), synchronous=synchronous)

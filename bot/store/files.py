@@ -15,13 +15,11 @@ import sqlite3
 import stat
 from pathlib import Path
 
+from bot.errors import StoreError
+
 PRIVATE = 0o600
 #: Files SQLite keeps next to the store (same permissions as the store: SQLite copies its mode).
 COMPANIONS = ("-wal", "-shm", "-journal")
-
-
-class StoreError(RuntimeError):
-    """The store cannot be used; the message names the file and what to do about it."""
 
 
 def prepare(path: Path) -> None:

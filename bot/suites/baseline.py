@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bot.config import RUNTIME_PLACEHOLDERS, Config
 from bot.engine import Engine, phrasebook_paths, training_paths
+from bot.errors import UserError
 from intents.classifier import train
 from intents.dataset import DEFAULT_DIR as DEFAULT_TRAINING_DIR
 from intents.dataset import load_training_set
@@ -32,7 +33,7 @@ from phrasebook.loader import load_phrasebook
 _DEFAULTS = {DEFAULT_PHRASEBOOK_DIR.resolve(), DEFAULT_TRAINING_DIR.resolve()}
 
 
-class BaselineError(ValueError):
+class BaselineError(UserError, ValueError):
     """REF is neither a folder nor a git revision of the shop's repository."""
 
 

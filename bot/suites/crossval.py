@@ -14,13 +14,14 @@ from collections.abc import Callable
 
 from sklearn.model_selection import StratifiedKFold
 
+from bot.errors import UserError
 from bot.evaluate import Example, score
 from bot.suites.intents import details
 from intents.classifier import IntentClassifier
 from intents.dataset import TrainingSet
 
 
-class CrossValidationError(ValueError):
+class CrossValidationError(UserError, ValueError):
     """The examples cannot be split as asked (e.g. an intent has fewer examples than folds)."""
 
 

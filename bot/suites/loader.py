@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from bot.config import parse_duration
+from bot.errors import DataFileError
 from bot.models import DecisionKind
 from bot.replay import _AgentReply, _Event, _Order, _Presence
 from intents.yamlfile import LineMap, YamlFileError, line_of, load_yaml
@@ -52,7 +53,7 @@ GROUPS = ("presale", "aftersale", "sales")
 PRIORITIES = ("urgent", "high", "normal")
 
 
-class SuiteError(ValueError):
+class SuiteError(DataFileError, ValueError):
     """Suites cannot be run; ``problems`` lists every ``file:line: reason``."""
 
     def __init__(self, problems: Sequence[str]):

@@ -8,8 +8,8 @@ the worker that processes new messages never waits for any delivery.
 
 An attempt is bounded by ``outbox.attempt_timeout``; a failure waits ``backoff`` doubled per
 failure with jitter (at most ``max_backoff``) and counts against the ``attempts`` budget; an
-error that cannot get better (`connectors.base.Undeliverable`, a 4xx other than 429) or the
-last failure of the budget puts the item in dead-letter, counted by
+error that cannot get better (a `bot.errors.DeliveryError` whose ``permanent`` is true:
+`Undeliverable`, a 4xx other than 429) or the last failure of the budget puts the item in dead-letter, counted by
 ``kefu_outbox_dead_letters_total``, shown by /healthz and listed by ``kefu outbox``.
 
 A line whose connector cannot push (see `Connector.can_push`) is *held*: the next webhook
@@ -29,10 +29,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.config import OutboxSettings
+from bot.errors import DeliveryError
 from bot.outbox import Outbox, OutboxItem
 from bot.store import StoredMessage
-from connectors.base import Connector, Undeliverable
-from connectors.http import OutboundError
+from connectors.base import Connector
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -46,9 +46,7 @@ def utcnow() -> datetime:
 
 def is_permanent(exc: BaseException) -> bool:
     """Errors a retry cannot fix: straight to dead-letter, the budget is not spent on them."""
-    if isinstance(exc, Undeliverable):
-        return True
-    return isinstance(exc, OutboundError) and exc.status is not None and 400 <= exc.status < 500 and exc.status != 429
+    return isinstance(exc, DeliveryError) and exc.permanent
 
 
 class Delivery:

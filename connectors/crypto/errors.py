@@ -7,9 +7,13 @@ names the failing check. Messages never contain a secret or an expected signatur
 
 from __future__ import annotations
 
+from bot.errors import RefusedError
 
-class ProtocolError(Exception):
+
+class ProtocolError(RefusedError):
     """An inbound request failed a protocol-level check and must be rejected."""
+
+    status = 401
 
 
 class SignatureError(ProtocolError):
@@ -30,3 +34,5 @@ class ReceiverMismatch(ProtocolError):
 
 class MalformedPayload(ProtocolError):
     """A required field is absent or the body cannot be parsed (bad XML, forbidden DOCTYPE)."""
+
+    status = 400

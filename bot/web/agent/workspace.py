@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.config import Agent
+from bot.errors import RefusedError
 from bot.handoff import DeskError, Ticket
 from bot.web.agent.privacy import mask_summary
 from bot.web.agent.tokens import TokenVerifier
@@ -35,7 +36,7 @@ TICKET_KEYS = ("id", "conversation_id", "status", "reason", "group", "priority",
                "sla_due", "summary")
 
 
-class ApiError(Exception):
+class ApiError(RefusedError):
     def __init__(self, status: int, reason: str):
         super().__init__(reason)
         self.status, self.reason = status, reason
