@@ -36,6 +36,7 @@ from bot.assistant import Assistant
 from bot.config import Config, parse_duration
 from bot.engine import Engine
 from bot.errors import DataFileError
+from bot.handoff.failed import answer_or_hand_over
 from bot.models import Decision, Inbound, OrderEvent
 from bot.orders.base import OrderInfo, OrderSource, SourceUnavailable
 from bot.orders.store_source import StoreOrderSource
@@ -222,7 +223,8 @@ class Replay:
                     message_id=event.message_id or f"m{self._count}", text=event.text,
                     attachments=[f"image-{self._count}-{i}" for i in range(event.images)],
                 )
-                decision = self.assistant.handle_message(inbound)
+                row, new = self.assistant.accept(inbound)
+                decision = answer_or_hand_over(self.assistant, row) if new else None  # bot.handoff.failed
                 if decision is not None:
                     self._emit(event.customer, "message", decision, said=event.text)
             elif event.advance is not None:

@@ -37,6 +37,38 @@ def connector_class(type_name: str) -> type[Connector]:
     return getattr(importlib.import_module(module), cls)
 
 
+def connector_problems(section: dict[str, Any], is_reference: Any) -> list[tuple[tuple, str]]:
+    """Every problem of a ``connectors:`` section, found without reading a secret.
+
+    Checked at config load, so `kefu lint` and every command see ``type: generc`` or a typo in
+    a setting at once, not only `kefu serve`. Each connector's settings go through its own
+    model; a value that is a ``${VAR}`` reference (``is_reference``) is not judged — the
+    server resolves and checks it when it starts. Returns (key path, reason) pairs.
+    """
+    problems: list[tuple[tuple, str]] = []
+    known = ", ".join(sorted(CONNECTOR_TYPES))
+    for name, raw in section.items():
+        if not isinstance(raw, dict) or "type" not in raw:
+            problems.append((("connectors", name), f"needs a `type:` (known: {known})"))
+            continue
+        if raw["type"] not in CONNECTOR_TYPES:
+            problems.append((("connectors", name, "type"), f"unknown connector type {raw['type']!r} (known: {known})"))
+            continue
+        settings = {k: v for k, v in raw.items() if k != "type"}
+        references = {k for k, v in settings.items() if is_reference(v)}
+        try:
+            connector_class(raw["type"]).Settings(**settings)
+        except ValidationError as exc:
+            for err in exc.errors():
+                if err["loc"] and err["loc"][0] in references:
+                    continue
+                if not err["loc"] and references:
+                    continue  # a check across settings that holds a secret: judged at start
+                reason = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
+                problems.append((("connectors", name, *err["loc"]), reason.removeprefix("Value error, ")))
+    return problems
+
+
 def build_connectors(section: dict[str, dict[str, Any]], http: Any = None) -> dict[str, Connector]:
     """One connector per ``connectors:`` entry, settings validated by the connector's own model.
 

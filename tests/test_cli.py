@@ -128,9 +128,12 @@ def test_lint_lists_every_problem_with_file_and_line(tmp_path):
 def test_bad_config_is_one_line_error(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text("shop:\n  platfrom: tmall\n", encoding="utf-8")
-    result = CliRunner().invoke(main, ["lint", "--config", str(config)])
+    result = CliRunner().invoke(main, ["train", "--config", str(config)])
     assert result.exit_code == 1
-    assert result.output.strip() == f"error: {config}: shop.platfrom: unknown setting"
+    assert result.output.strip() == f"error: {config}:2: shop.platfrom: unknown setting"
+    linted = CliRunner().invoke(main, ["lint", "--config", str(config)])  # lint lists it as a problem
+    assert linted.exit_code == 1
+    assert linted.output.strip().splitlines() == [f"{config}:2: shop.platfrom: unknown setting", "1 problem(s)"]
 
 
 def test_train_writes_the_model(tmp_path):

@@ -121,13 +121,17 @@ def test_lint_reports_every_kind_of_problem_in_one_pass(tmp_path):
 def test_a_foreseeable_error_is_one_line_and_debug_shows_the_traceback(tmp_path):
     bad = tmp_path / "config.yaml"
     bad.write_text("policy: {mode: loud}\n", encoding="utf-8")
-    plain = run("lint", "--config", str(bad))
+    plain = run("train", "--config", str(bad))
     assert plain.exit_code == 1
-    assert plain.output.count("\n") == 1 and plain.output.startswith(f"error: {bad}: policy.mode:")
-    debug = run("--debug", "lint", "--config", str(bad))
+    assert plain.output.count("\n") == 1 and plain.output.startswith(f"error: {bad}:1: policy.mode:")
+    debug = run("--debug", "train", "--config", str(bad))
     assert isinstance(debug.exception, ConfigError)
-    zh = run("--lang", "zh", "lint", "--config", str(bad))
+    zh = run("--lang", "zh", "train", "--config", str(bad))
     assert zh.output.startswith("错误：")
+    linted = run("lint", "--config", str(bad))  # lint lists config problems like any other: file:line
+    assert linted.exit_code == 1
+    assert linted.output.splitlines() == [f"{bad}:1: policy.mode: Input should be 'auto', 'away' or 'suggest'",
+                                          "1 problem(s)"]
 
 
 def test_a_file_system_error_names_the_path(tmp_path, config_path):

@@ -34,7 +34,7 @@ def test_unknown_key(tmp_path):
     path = write(tmp_path, "shop:\n  shop_nmae: x\n")
     with pytest.raises(ConfigError) as info:
         load_config(path)
-    assert str(info.value) == f"{path}: shop.shop_nmae: unknown setting"
+    assert str(info.value) == f"{path}:2: shop.shop_nmae: unknown setting"
 
 
 def test_bad_value(tmp_path):

@@ -61,10 +61,15 @@ def test_near_duplicate_replies(tmp_path):
     assert f"{book}:1: warning: my.a reply 1 is 100% the same as my.b reply 1 (at {book}:5)" in result.output.splitlines()
 
 
+#: what a wecom_kf connector must name (as ${VAR} references: the config is checked at load)
+KF_REQUIRED = ("token", "encoding_aes_key", "corp_id", "secret", "cursor_path")
+
+
 def test_platform_length_limits_of_configured_connectors_are_errors(tmp_path):
     long_reply = "您好" * 400  # 800 characters, 2400 bytes in UTF-8
     book, result = lint(tmp_path, f"- id: my.long\n  intent: stock\n  questions: [有货吗]\n  replies: [{long_reply}]\n",
-                        connectors={"kf": {"type": "wecom_kf"}, "tg": {"type": "telegram"}})
+                        connectors={"kf": {"type": "wecom_kf", **{k: "${KF_SETTING}" for k in KF_REQUIRED}},
+                                    "tg": {"type": "telegram", "bot_token": "${TG}", "secret_token": "${TG_S}"}})
     assert result.exit_code == 1
     lines = result.output.splitlines()
     assert f"{book}:1: my.long reply 1 is 2400 bytes; wecom_kf accepts 2048" in lines
@@ -82,7 +87,8 @@ def test_few_examples_and_empty_placeholders(tmp_path):
 
 
 def test_lint_json_is_one_document(tmp_path):
-    book, result = lint(tmp_path, CLASHING, "--json", connectors={"kf": {"type": "wecom_kf"}})
+    book, result = lint(tmp_path, CLASHING, "--json",
+                        connectors={"kf": {"type": "wecom_kf", **{k: "${KF_SETTING}" for k in KF_REQUIRED}}})
     doc = json.loads(result.output)
     assert (doc["ok"], doc["errors"], doc["entries"]) == (True, 0, 2)
     assert doc["warnings"] == len(doc["problems"]) >= 1

@@ -1,6 +1,6 @@
 """The `kefu` command line: one group, commands in the modules of this package.
 
-``core`` holds the first commands (suggest, train, lint, eval, replay, serve) and the
+``core`` holds the first commands (suggest, train, eval, replay, serve) and the
 shared helpers (``with_config``, ``config_option``). A new command lives in its own module here
 that decorates ``main`` from ``bot.cli.core``, and is imported below so it registers.
 """
@@ -12,6 +12,7 @@ from bot.cli import (
     chat,  # noqa: F401  (registers `kefu chat`)
     demo,  # noqa: F401  (registers `kefu demo`)
     init,  # noqa: F401  (registers `kefu init`)
+    lint,  # noqa: F401  (registers `kefu lint`)
     outbox,  # noqa: F401  (registers `kefu outbox`)
     report,  # noqa: F401  (registers `kefu report`)
     store,  # noqa: F401  (registers `kefu store check`)

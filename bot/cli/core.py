@@ -21,14 +21,13 @@ from bot.app import App, build, store_target
 from bot.cli.progress import retraining, training
 from bot.config import Config, load_config
 from bot.engine import Engine, load_shop_training_set, model_path
-from bot.errors import RefusedError, UserError
+from bot.errors import ConfigError, RefusedError, UserError
 from bot.evaluate import evaluate, format_report, read_examples
 from bot.i18n import LANGUAGES, N_, _, localise, set_language
 from bot.suites.loader import SuiteError
 from intents.classifier import train
 from intents.dataset import TrainingDataError
 from phrasebook.loader import PhrasebookError
-from phrasebook.schema import Phrasebook
 
 config_option = click.option(
     "--config",
@@ -63,6 +62,7 @@ PROBLEM_SUMMARIES: tuple[tuple[type[BaseException], str], ...] = (
     (PhrasebookError, N_("{n} problem(s) in the phrasebook (listed above); `kefu lint` checks everything")),
     (TrainingDataError, N_("{n} problem(s) in the training data (listed above); `kefu lint` checks everything")),
     (SuiteError, N_("{n} problem(s) in the test suites (listed above)")),
+    (ConfigError, N_("{n} problem(s) in the config (listed above); `kefu lint` checks everything")),
     (Exception, N_("{n} problem(s) (listed above)")),
 )
 
@@ -222,48 +222,6 @@ def train_command(config: Config, output: Path | None) -> None:
     click.echo(_("trained on {n} examples of {k} intents in {s:.1f}s").format(
         n=len(data), k=len(data.examples), s=seconds))
     click.echo(_("digest {digest}  saved to {path}").format(digest=data.digest()[:16], path=path))
-
-
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document with every problem.")
-@click.option("--min-examples", default=20, show_default=True, help="Warn about intents with fewer training examples.")
-@with_config
-def lint(config: Config, as_json: bool, min_examples: int) -> None:
-    """Check phrasebook and training data: structure, red lines, clashes, platform limits; file:line each."""
-    from bot.lint_report import collect, format_text
-    from phrasebook.lint_checks import Problem
-
-    report = collect(config, min_examples)
-    report.problems += [Problem("", None, "warning", "shop_intent", w)
-                        for w in shop_intent_warnings(config, report.book, report.data)]
-    if as_json:
-        click.echo(json.dumps(report.as_json(), ensure_ascii=False))
-    else:
-        out, err = format_text(report)
-        for line in out:
-            click.echo(line)
-        for line in err:
-            click.echo(line, err=True)
-    if report.errors:
-        sys.exit(1)
-
-
-#: A shop intent with fewer training lines than this is hard to learn: lint says so.
-FEW_EXAMPLES = 20
-
-
-def shop_intent_warnings(config: Config, phrasebook: Phrasebook, data) -> list[str]:
-    """What a shop's own intent still lacks: enough examples, a reply (warnings: lint still passes)."""
-    warnings = []
-    for intent in config.intents.custom:
-        count = len(data.examples.get(intent.name, ())) if data is not None else 0
-        if count < FEW_EXAMPLES:
-            warnings.append(_("intents.custom: {name} has {count} training examples; write at least {want} lines"
-                              " of how customers ask it (intents.data_paths)").format(
-                name=intent.name, count=count, want=FEW_EXAMPLES))
-        if not any(e.intent == intent.name and e.matchable for e in phrasebook):
-            warnings.append(_("intents.custom: {name} has no phrasebook entry to suggest").format(name=intent.name))
-    return warnings
 
 
 @main.command(name="eval")

@@ -25,7 +25,7 @@ from bot.config.conversation import (
     ShopIntent,
 )
 from bot.config.handoff import DEFAULT_SLA, Agent, HandoffSettings
-from bot.config.loading import SERVER_SECRETS, expand_env, load_config
+from bot.config.loading import SERVER_SECRETS, config_warnings, expand_env, load_config
 from bot.config.model import Config
 from bot.config.service import (
     OrderSettings,
@@ -63,6 +63,7 @@ __all__ = [
     "ShopIntent",
     "StoreSettings",
     "TimeWindow",
+    "config_warnings",
     "expand_env",
     "in_window",
     "load_config",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from bot.config.base import Section as _Section
 from bot.config.conversation import FlowSettings, IntentSettings, PhrasebookSettings, PolicySettings
@@ -14,6 +15,17 @@ from bot.config.handoff import HandoffSettings
 from bot.config.service import OrderSettings, OutboxSettings, ReportSettings, ServerSettings, StoreSettings
 from bot.config.shop import Shop
 from intents.labels import IntentSet
+
+
+def _did_you_mean(unknown: list[str], known: Iterable[str]) -> str:
+    """`` (did you mean 'lost_parcel'?)`` for the first typo that is close to a known name."""
+    import difflib
+
+    for name in unknown:
+        close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+        if close:
+            return f" (did you mean {close[0]!r}?)"
+    return ""
 
 
 class Config(_Section):
@@ -35,6 +47,8 @@ class Config(_Section):
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: Folder the config was read from; relative paths in it are relative to this.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+    #: (key path, reason) → ``file:line: key: reason``, set by `load_config` for later checks.
+    _locate: Any = PrivateAttr(default=None)
 
     @field_validator("base_dir", mode="before")
     @classmethod
@@ -47,7 +61,8 @@ class Config(_Section):
         intents = self.intents.intent_set()
         unknown = [n for n in self.policy.handoff_intents if n not in intents.groups]
         if unknown:
-            raise ValueError(f"policy.handoff_intents: unknown intent {', '.join(map(repr, unknown))}")
+            raise ValueError(f"policy.handoff_intents: unknown intent {', '.join(map(repr, unknown))}"
+                             f"{_did_you_mean(unknown, intents.groups)}")
         off = [n for n in self.policy.handoff_intents if n in intents.disabled]
         if off:
             raise ValueError(f"policy.handoff_intents: {', '.join(off)} is switched off in intents.disabled")

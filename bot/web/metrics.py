@@ -31,6 +31,8 @@ class Metrics:
         self.dead_letters = Counter("kefu_outbox_dead_letters_total", "Deliveries put in dead-letter",
                                     ["connector"], registry=r)
         self.outbox_items = Gauge("kefu_outbox_items", "Outbox items by status", ["status"], registry=r)
+        self.failed_turns = Counter("kefu_failed_turns_total", "Messages whose processing failed, handed to a person",
+                                    registry=r)
         self.store_errors = Counter("kefu_store_errors_total", "Store writes that failed", registry=r)
         self.http_responses = Counter("kefu_http_responses_total", "HTTP responses by status", ["status"],
                                       registry=r)

@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from bot.assistant import Assistant
 from bot.config import Config, expand_env
+from bot.handoff.failed import answer_or_hand_over
 from bot.identity import scope, scoped
 from bot.models import Decision, Inbound, OrderEvent
 from bot.outbox import Outbox, OutboxItem
@@ -100,7 +101,7 @@ class KefuServer:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.server.max_body_bytes,
-                              middlewares=[error_middleware(self.metrics)])
+                              middlewares=[error_middleware(self.metrics, self._store_failed)])
         app.router.add_post("/webhook/{name}", self.webhook)
         app.router.add_get("/webhook/{name}", self.verify_url)
         app.router.add_post("/events/order", self.order_event)
@@ -112,6 +113,11 @@ class KefuServer:
         app.on_startup.append(self._start)
         app.on_shutdown.append(self._shutdown)
         return app
+
+    def _store_failed(self, exc: BaseException) -> None:
+        """A handler met a store it cannot use (answered 503): /healthz and /metrics say so."""
+        self.store_watch.failed(exc)
+        self.metrics.store_errors.inc()
 
     async def run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -254,8 +260,9 @@ class KefuServer:
         return payload
 
     def _process(self, row: int) -> Decision | None:
+        """Answer message ``row``; a turn that fails is handed to a person (`bot.handoff.failed`)."""
         started = time.perf_counter()
-        decision = self.assistant.process(row)
+        decision = answer_or_hand_over(self.assistant, row, lambda _exc: self.metrics.failed_turns.inc())
         if decision is not None:
             self.backlog.processed_in(time.perf_counter() - started)
             self.metrics.process_seconds.observe(time.perf_counter() - started)
@@ -363,8 +370,9 @@ class KefuServer:
                 self.store_watch.failed(exc)
                 _LOGGER.error("processing message row %s failed: store cannot write (%s); it stays unprocessed",
                               row, exc)
-            except Exception:  # one bad message must not stop the worker
-                _LOGGER.exception("processing message row %s failed; it stays unprocessed", row)
+            except Exception:  # one bad message must not stop the worker (its hand-over failed too)
+                _LOGGER.exception("processing message row %s failed and could not be handed over; it stays"
+                                  " unprocessed", row)
             finally:
                 self.backlog.done()
                 self._queue.task_done()
