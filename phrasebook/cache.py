@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
+from bot.errors import KefuError
 from phrasebook.columns import INT_COLUMNS, TEXT_COLUMNS, ColumnsInvalid, from_columns, to_columns
 from phrasebook.index import NgramIndex
 from phrasebook.schema import Entry, Phrasebook
@@ -58,7 +59,7 @@ _ARRAYS = {"key_ends": np.int64, "owners": np.int32, "slots": np.int32, "idf": n
            "indices": np.int32, "data": np.float32}
 
 
-class CacheInvalid(ValueError):
+class CacheInvalid(KefuError, ValueError):
     """The cache file is not one this code wrote for this phrasebook."""
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.errors import KefuError
 from phrasebook.schema import Entry
 
 #: Integer columns and their dtypes (stage -1 = none).
@@ -23,7 +24,7 @@ INT_COLUMNS = {"intent_of": np.int32, "question_counts": np.int32, "replies_of":
 TEXT_COLUMNS = ("ids", "intents", "questions", "reply_sets", "tag_sets", "require_sets", "files")
 
 
-class ColumnsInvalid(ValueError):
+class ColumnsInvalid(KefuError, ValueError):
     """The columns do not describe a list of entries."""
 
 
