@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from datetime import UTC, datetime
 
 import pytest
@@ -66,9 +67,11 @@ def settings(fake, monkeypatch):
 def make_client(kefu_app, kefu_client, tmp_path, settings):
     async def make(store_file="kefu.sqlite", broken=False):
         app = kefu_app(store=tmp_path / store_file, http=Outbound(retries=0, backoff=0.0), connectors={"tg": settings})
-        if broken:  # the process dies between accepting a message and answering it
+        if broken:  # the turn cannot be written (the store fails) between accepting and answering:
+            # the message waits for Telegram's retry (a turn that raises instead goes to a
+            # person, tests/test_failed_turns.py)
             def crash(row):
-                raise RuntimeError("worker died")
+                raise sqlite3.OperationalError("disk I/O error")
             app.assistant.process = crash
         return await kefu_client(app)
 
@@ -145,7 +148,7 @@ async def test_a_duplicate_update_is_answered_with_the_same_reply_and_not_proces
 async def test_an_update_that_failed_midway_is_answered_on_telegrams_retry(make_client, fake):
     broken = await make_client(broken=True)
     failed = await post(broken, update())
-    assert failed.status == 500  # Telegram will retry
+    assert failed.status == 503  # Telegram will retry
     await broken.close()
     client = await make_client()  # restarted on the same store: recovery delivers through the API
     await until(lambda: len(fake.calls) == 1)
@@ -166,11 +169,11 @@ async def test_a_retry_of_an_update_never_answered_gets_the_reply(make_client, f
     def crash_once(row):
         calls.append(row)
         if len(calls) == 1:
-            raise RuntimeError("worker died")
+            raise sqlite3.OperationalError("disk I/O error")  # the store failed: nothing was written
         return original(row)
 
     client.kefu.assistant.process = crash_once
-    assert (await post(client, update())).status == 500
+    assert (await post(client, update())).status == 503
     retry = await post(client, update())
     assert retry.status == 200
     [replies] = replies_of(client)
