@@ -1,9 +1,11 @@
 """The engine: the only place that knows the order of the steps (DESIGN.md).
 
-``Engine.suggest`` is the stateless core every use of kefu shares: normalise → slots →
-intent ranking → phrasebook match (boosted by the intents) → render → decide. Each step is a
-plain function or small object, testable alone; the engine records each step's result in the
-decision's trace so a shop can see why a reply was (or was not) chosen.
+``Engine.answer`` is the stateless reader every use of kefu shares: normalise → slots →
+intent ranking → phrasebook match (boosted by the intents) → render. It decides nothing: the
+turn pipeline (`bot.pipeline`) adds the conversation (flows, intake, handoff, away) and the
+policy decides once. Each step is a plain function or small object, testable alone; the
+engine records each step's result in the answer's trace so a shop can see why a reply was (or
+was not) chosen.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import platformdirs
 from bot.config import RUNTIME_PLACEHOLDERS, Config
 from bot.flows.aftersale import reroute
 from bot.models import ClauseReading, Decision, Suggestion
-from bot.policy import Gate, auto_send_blockers, decide
+from bot.policy import Gate, Verdict, decide_answer
 from bot.reading import Reading, read_many
 from intents.classifier import IntentClassifier, IntentResult, load_or_train
 from intents.dataset import DEFAULT_DIR as DEFAULT_TRAINING_DIR
@@ -80,7 +82,8 @@ class Context:
     per-minute rate limit.
     """
 
-    agents_online: bool = False
+    #: An agent is online within working hours (away mode then only suggests).
+    available: bool = False
     avoid: tuple[str, ...] = ()
     uses: Mapping[str, int] = field(default_factory=dict)
     owner: str = "bot"
@@ -90,13 +93,52 @@ class Context:
 
     def gate(self, config: Config) -> Gate:
         return Gate(
-            agents_online=self.agents_online,
+            available=self.available,
             platform=config.shop.platform,
             owner=self.owner,
             recent_auto_sends=self.recent_auto_sends,
             max_auto_per_minute=config.flows.max_auto_per_minute,
             facts=self.facts,
         )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The engine's stateless answer to one message: what it says and the replies that match.
+
+    No policy has been applied: the pipeline (`bot.pipeline`) decides once, on this and on what
+    the flows propose; `Engine.suggest` decides on it alone (a message out of any conversation).
+    """
+
+    said: str
+    clean: str
+    reading: Reading
+    slots: dict[str, Any]
+    suggestions: list[Suggestion]
+    clauses: list[ClauseReading]
+    #: The further real questions: their clause reading (with suggestions) and intent result.
+    questions: list[tuple[ClauseReading, IntentResult]]
+    trace: dict[str, Any]
+
+    @property
+    def result(self) -> IntentResult:
+        return self.reading.result
+
+    @property
+    def intent(self) -> str:
+        return self.reading.result.intent
+
+    def decision(self, verdict: Verdict, **fields: Any) -> Decision:
+        """The one place a message's `Decision` is built (validated: a bad kind is refused)."""
+        values: dict[str, Any] = {
+            "kind": verdict.kind, "said": self.said, "intent": self.result.intent,
+            "intent_score": round(self.result.score, 4),
+            "intents": [(name, round(p, 4)) for name, p in self.result.ranking],
+            "slots": self.slots, "suggestions": self.suggestions, "replies": verdict.replies,
+            "handoff": verdict.handoff, "reasons": verdict.reasons, "clauses": self.clauses, "trace": self.trace,
+        }
+        values.update(fields)
+        return Decision.model_validate(values)
 
 
 class Engine:
@@ -144,8 +186,21 @@ class Engine:
     def suggest_with(
         self, text: str, reading: Reading | IntentResult, context: Context | None = None
     ) -> Decision:
-        """Decide on one message already read (a bare `IntentResult` is read as one clause)."""
+        """Decide on one message already read, out of any conversation (no flows, no memory).
+
+        `kefu suggest`, `kefu eval` and the server answer through the pipeline
+        (`bot.pipeline`); this is the engine alone, for the agent view and the engine's tests.
+        """
         context = context or Context()
+        answer = self.answer(text, reading, context.avoid, context.uses)
+        return answer.decision(decide_answer(self.config.policy, answer, context.gate(self.config)))
+
+    def answer(
+        self, text: str, reading: Reading | IntentResult, avoid: tuple[str, ...] = (),
+        uses: Mapping[str, int] | None = None, clean: str | None = None,
+    ) -> Answer:
+        """Match replies for one message already read (a bare `IntentResult` is read as one clause)."""
+        uses = uses or {}
         started = time.perf_counter()
         if isinstance(reading, IntentResult):
             reading = Reading(text, reading, text)
@@ -153,21 +208,14 @@ class Engine:
         if result is not reading.result:
             reading = replace(reading, result=result,
                               notes=(*reading.notes, "faulty goods: a quality complaint, not a no-reason return"))
-        clean = normalise(text)
-        slots = extract_slots(text)
-        probs = result.probs()
-        gate = context.gate(self.config)
+        clean = normalise(text) if clean is None else clean
+        slots = extract_slots(clean)
         if reading.bare_answer and not result.confident:
             matches, suggestions = [], []
         else:
-            matches = self.matcher.match(reading.core, probs, k=self.config.policy.top_k)
-            suggestions = [self._suggestion(m, context) for m in matches]
-        kind, reasons, handoff = decide(self.config.policy, result, suggestions, gate)
-        reasons = [*reading.notes, *reasons]
-        clauses, extra, blocked = self._questions(reading, context, gate)
-        if kind == "auto_send" and blocked:
-            kind, reasons = "suggest", blocked
-        replies = [*suggestions[:1], *extra] if kind == "auto_send" else []
+            matches = self.matcher.match(reading.core, result.probs(), k=self.config.policy.top_k)
+            suggestions = [self._suggestion(m, avoid, uses) for m in matches]
+        clauses, questions = self._clauses(reading, avoid, uses)
         trace: dict[str, Any] = {
             "normalised": clean,
             "clauses": [c.model_dump(exclude={"suggestions"}) for c in clauses],
@@ -179,33 +227,16 @@ class Engine:
             ],
             "ms": round((time.perf_counter() - started) * 1000, 3),
         }
-        return Decision(
-            kind=kind,
-            text=text,
-            intent=result.intent,
-            intent_score=round(result.score, 4),
-            intents=[(name, round(p, 4)) for name, p in result.ranking],
-            slots=slots.model_dump(exclude_none=True),
-            suggestions=suggestions,
-            replies=replies,
-            handoff=handoff,
-            reasons=reasons,
-            clauses=clauses,
-            trace=trace,
-        )
+        return Answer(text, clean, reading, slots.model_dump(exclude_none=True), suggestions, clauses, questions,
+                      trace)
 
-    def _questions(
-        self, reading: Reading, context: Context, gate: Gate
-    ) -> tuple[list[ClauseReading], list[Suggestion], list[str]]:
-        """Every clause's reading; the best reply of each further question; why one may not go out alone.
-
-        A further question is answered alone only when its own reply passes every auto-send
-        check; otherwise the whole message goes to an agent (half an answer is no answer).
-        """
+    def _clauses(
+        self, reading: Reading, avoid: tuple[str, ...], uses: Mapping[str, int]
+    ) -> tuple[list[ClauseReading], list[tuple[ClauseReading, IntentResult]]]:
+        """Every clause's reading; the further real questions with their own suggestions."""
         further = {text: result for text, result in reading.questions}
         clauses: list[ClauseReading] = []
-        extra: list[Suggestion] = []
-        blocked: list[str] = []
+        questions: list[tuple[ClauseReading, IntentResult]] = []
         j = 0  # the parts are the substantive clauses, in order; the rest are fillers or short answers
         for clause in reading.clauses:
             if clause.filler:
@@ -226,15 +257,13 @@ class Engine:
             suggestions: list[Suggestion] = []
             if role == "question":
                 matches = self.matcher.match(clause.text, result.probs(), k=2)
-                suggestions = [self._suggestion(m, context) for m in matches]
-                why = auto_send_blockers(self.config.policy, result, suggestions, gate)
-                if why:
-                    blocked.append(f"further question {clause.text!r} ({result.intent}): {'; '.join(why)}")
-                elif suggestions:
-                    extra.append(suggestions[0])
-            clauses.append(ClauseReading(text=clause.text, role=role, intent=result.intent,
-                                         score=round(result.score, 4), suggestions=suggestions))
-        return clauses, extra, blocked
+                suggestions = [self._suggestion(m, avoid, uses) for m in matches]
+            read = ClauseReading(text=clause.text, role=role, intent=result.intent, score=round(result.score, 4),
+                                 suggestions=suggestions)
+            clauses.append(read)
+            if role == "question":
+                questions.append((read, result))
+        return clauses, questions
 
     def render_entry(self, phrase_id: str, context: Context | None = None, **runtime: str) -> str:
         """The text of a script line (flows use this), placeholders filled."""
@@ -242,11 +271,11 @@ class Engine:
         entry = self.phrasebook.get(phrase_id)
         return choose_reply(entry, {**self.values, **runtime}, context.avoid, context.uses.get(phrase_id, 0))
 
-    def _suggestion(self, match: Match, context: Context) -> Suggestion:
+    def _suggestion(self, match: Match, avoid: tuple[str, ...], uses: Mapping[str, int]) -> Suggestion:
         entry = match.entry
         return Suggestion(
             id=entry.id,
-            text=choose_reply(entry, self.values, context.avoid, context.uses.get(entry.id, 0)),
+            text=choose_reply(entry, self.values, avoid, uses.get(entry.id, 0)),
             score=round(match.score, 4),
             intent=entry.intent,
             auto_send=entry.auto_send,

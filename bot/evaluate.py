@@ -25,6 +25,7 @@ from bot.errors import DataFileError
 
 if TYPE_CHECKING:
     from bot.engine import Engine
+    from bot.models import Decision
 
 
 class EvalDataError(DataFileError, ValueError):
@@ -48,10 +49,13 @@ class Example:
     text: str
     intent: str
     alt: str | None = None
+    #: Earlier customer messages of the same conversation (``"context": [...]`` in the file),
+    #: answered first; without them the message opens a fresh conversation.
+    context: tuple[str, ...] = ()
 
 
 def read_examples(path: Path | str, intents: Collection[str] | None = None) -> list[Example]:
-    """Read JSON lines ``{"text", "intent", "alt"?}``; blank lines are skipped.
+    """Read JSON lines ``{"text", "intent", "alt"?, "context"?}``; blank lines are skipped.
 
     With ``intents``, a label (or alt label) outside it raises :class:`UnknownLabelError`
     naming the line and the label.
@@ -77,7 +81,10 @@ def read_examples(path: Path | str, intents: Collection[str] | None = None) -> l
                             f"{path}:{number}: unknown intent label {label!r}"
                             " (not a default intent nor one of intents.custom in config.yaml)"
                         )
-            examples.append(Example(row["text"], row["intent"], alt if isinstance(alt, str) else None))
+            context = row.get("context", [])
+            if not isinstance(context, list) or not all(isinstance(c, str) for c in context):
+                raise EvalDataError(f'{path}:{number}: "context" is a list of earlier customer messages (strings)')
+            examples.append(Example(row["text"], row["intent"], alt if isinstance(alt, str) else None, tuple(context)))
     if not examples:
         raise EvalDataError(f"{path}: no examples")
     return examples
@@ -151,9 +158,39 @@ def score_both(
     return report
 
 
-def evaluate(engine: Engine, examples: list[Example], accept_alt: bool = False) -> dict:
-    """Run every example through the engine as an away-mode auto-replier would see it."""
-    decisions = engine.suggest_many([e.text for e in examples])
+def run_examples(engine: Engine, examples: list[Example]) -> list[Decision]:
+    """Every example's decision as the server makes it (`bot.pipeline.offline`): one fresh
+    conversation per message, after its context when the file gives one."""
+    from bot.pipeline.offline import fresh_decisions
+
+    contexts = [e.context for e in examples] if any(e.context for e in examples) else None
+    return fresh_decisions(engine, [e.text for e in examples], contexts)
+
+
+def decision_row(decision: Decision) -> dict:
+    """What a message's decision comes to: its intent, kind, the line shown, what goes out.
+
+    ``phrase_id`` is the last line sent (an away greeting comes before the answer), else the
+    best suggestion — the same rule as a `kefu replay` line.
+    """
+    shown = decision.replies[-1] if decision.replies else (decision.suggestions[0] if decision.suggestions else None)
+    return {"intent": decision.intent, "kind": decision.kind, "phrase_id": shown.id if shown else None,
+            "replies": [r.id for r in decision.replies],
+            "handoff": decision.handoff.group if decision.handoff else None}
+
+
+def write_decisions(path: Path, examples: list[Example], decisions: list[Decision]) -> None:
+    """``kefu eval --decisions``: one JSON line per message, in the file's order."""
+    with open(path, "w", encoding="utf-8") as f:
+        for example, decision in zip(examples, decisions):
+            row = {"text": example.text, "expected": example.intent, **decision_row(decision)}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def evaluate(engine: Engine, examples: list[Example], accept_alt: bool = False,
+             decisions: list[Decision] | None = None) -> dict:
+    """Run every example through the server's pipeline, as an away-mode auto-replier sees it."""
+    decisions = decisions if decisions is not None else run_examples(engine, examples)
     predicted = [d.intent for d in decisions]
     auto_sent = [d.kind == "auto_send" for d in decisions]
     return score_both(examples, predicted, auto_sent, accept_alt)

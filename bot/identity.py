@@ -24,8 +24,8 @@ def scope(connector: str, platform_id: str) -> str:
 def scoped(inbound: Inbound) -> Inbound:
     """The message with its conversation and customer ids namespaced by its connector."""
     return inbound.model_copy(update={
-        "conversation_id": scope(inbound.platform, inbound.conversation_id),
-        "customer_id": scope(inbound.platform, inbound.customer_id),
+        "conversation_id": scope(inbound.connector, inbound.conversation_id),
+        "customer_id": scope(inbound.connector, inbound.customer_id),
     })
 
 

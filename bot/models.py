@@ -10,17 +10,26 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 #: auto_send: replies go out now · suggest: an agent sees them · handoff: a person takes over ·
 #: hold: only the away message went out, the rest waits for an agent · none: nothing to say
 DecisionKind = Literal["auto_send", "suggest", "handoff", "hold", "none"]
+#: The queues people work from (tickets, agents' groups, SLAs): defined here once.
+Group = Literal["presale", "aftersale", "sales"]
+#: How urgent a handoff is; anger, threats and disputes are "urgent".
+Priority = Literal["urgent", "high", "normal"]
 
 
 class Inbound(BaseModel):
-    """One customer message as a connector saw it; ``raw`` keeps the platform payload."""
+    """One customer message as a connector saw it; ``raw`` keeps the platform payload.
 
-    platform: str
+    ``connector`` is the name of the connector it came through (``generic``, ``wecom``,
+    ``replay`` …) — not the shop's platform (taobao | tmall | jd, ``shop.platform``), whose
+    red lines apply. ``platform=`` is still accepted (the name before).
+    """
+
+    connector: str = Field(validation_alias=AliasChoices("connector", "platform"))
     conversation_id: str
     customer_id: str
     message_id: str
@@ -28,6 +37,11 @@ class Inbound(BaseModel):
     attachments: list[str] = Field(default_factory=list)
     sent_at: datetime | None = None
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+
+    @property
+    def platform(self) -> str:
+        """The connector's name, under its old name (kept for readers not yet moved)."""
+        return self.connector
 
 
 #: An order's life as kefu sees it, whatever the platform calls it (bot/orders maps them).
@@ -70,12 +84,29 @@ class Suggestion(BaseModel):
     requires: list[str] = Field(default_factory=list)
 
 
+class SentLine(BaseModel):
+    """A line that goes (or went) out to the customer: our words, which phrase, why.
+
+    Not a `Suggestion`: a suggestion is offered, a sent line is said — delivery, the rate limit
+    and the concessions of `bot.flows.truth` count only these.
+    """
+
+    id: str
+    text: str
+    intent: str = ""
+    why: str = ""
+
+    @classmethod
+    def of(cls, line: Suggestion | SentLine) -> SentLine:
+        return line if isinstance(line, SentLine) else cls(id=line.id, text=line.text, intent=line.intent, why=line.why)
+
+
 class Handoff(BaseModel):
     """A person takes over: why, how urgently, which queue, and the ticket when one was opened."""
 
     reason: str
-    priority: Literal["urgent", "high", "normal"] = "normal"
-    group: Literal["presale", "aftersale", "sales"] = "aftersale"
+    priority: Priority = "normal"
+    group: Group = "aftersale"
     summary: str = ""
     ticket_id: int | None = None
     assignee: str | None = None
@@ -102,22 +133,30 @@ class Decision(BaseModel):
     kind: DecisionKind
     #: The store's id of this decision, once recorded (delivery is tracked against it).
     id: int | None = None
-    text: str = ""
+    #: What the customer said (stored decisions before this name called it ``text``).
+    said: str = Field("", validation_alias=AliasChoices("said", "text"))
     intent: str = ""
     intent_score: float = 0.0
     intents: list[tuple[str, float]] = Field(default_factory=list)
     slots: dict[str, Any] = Field(default_factory=dict)
     suggestions: list[Suggestion] = Field(default_factory=list)
     #: What goes out to the customer now, in order (empty unless auto_send, hold or handoff).
-    replies: list[Suggestion] = Field(default_factory=list)
+    replies: list[SentLine] = Field(default_factory=list)
     handoff: Handoff | None = None
     reasons: list[str] = Field(default_factory=list)
     #: Every clause of the message with its intent (the further questions with their replies).
     clauses: list[ClauseReading] = Field(default_factory=list)
     trace: dict[str, Any] = Field(default_factory=dict)
 
+    model_config = ConfigDict(frozen=True)
+
+    @field_validator("replies", mode="before")
+    @classmethod
+    def _sent(cls, value: Any) -> Any:
+        return [SentLine.of(v) if isinstance(v, Suggestion) else v for v in value or []]
+
     @property
-    def reply(self) -> Suggestion | None:
+    def reply(self) -> SentLine | None:
         """The first line sent to the customer, if any."""
         return self.replies[0] if self.replies else None
 

@@ -10,20 +10,27 @@ for not auto-sending is recorded in the decision.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.config import PolicySettings
+from bot.handoff.triggers import priority_for, queue_for
 from bot.models import DecisionKind, Handoff, Suggestion
 from intents.classifier import IntentResult
 from phrasebook.conditions import unmet
 from phrasebook.redlines import find_red_lines
+
+if TYPE_CHECKING:
+    from bot.engine import Answer
 
 
 @dataclass(frozen=True)
 class Gate:
     """Who is there and what was sent lately: the conditions any line must pass to go out alone."""
 
-    agents_online: bool = False
+    #: An agent is online within working hours: in away mode the bot only suggests.
+    available: bool = False
+    #: The shop's platform (taobao | tmall | jd …): its red lines apply.
     platform: str = "taobao"
     owner: str = "bot"
     recent_auto_sends: int = 0
@@ -56,11 +63,43 @@ def decide(
 ) -> tuple[DecisionKind, list[str], Handoff | None]:
     """Pick the decision kind for one message; return it with the reasons and any handoff."""
     if result.confident and result.intent in policy.handoff_intents and gate.owner == "bot":
-        group = "aftersale" if policy.is_aftersale(result.intent) else "presale"
         reason = f"intent {result.intent} is handled by a person"
-        return "handoff", [reason], Handoff(reason=result.intent, group=group)
+        group, priority = queue_for("presale", result.intent, policy), priority_for(result.intent, result.intent)
+        return "handoff", [reason], Handoff(reason=result.intent, group=group, priority=priority)
     reasons = auto_send_blockers(policy, result, suggestions, gate)
     return ("suggest", reasons, None) if reasons else ("auto_send", [], None)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The policy's decision on what goes out: the kind, the lines sent now, why, any handoff."""
+
+    kind: DecisionKind
+    replies: list[Suggestion] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    handoff: Handoff | None = None
+
+
+def decide_answer(policy: PolicySettings, answer: Answer, gate: Gate) -> Verdict:
+    """The engine's answer to a message, decided on its own merits.
+
+    A further question is answered alone only when its own reply passes every auto-send
+    check; otherwise the whole message goes to an agent (half an answer is no answer).
+    """
+    kind, reasons, handoff = decide(policy, answer.result, answer.suggestions, gate)
+    reasons = [*answer.reading.notes, *reasons]
+    extra: list[Suggestion] = []
+    blocked: list[str] = []
+    for clause, result in answer.questions:
+        why = auto_send_blockers(policy, result, clause.suggestions, gate)
+        if why:
+            blocked.append(f"further question {clause.text!r} ({result.intent}): {'; '.join(why)}")
+        elif clause.suggestions:
+            extra.append(clause.suggestions[0])
+    if kind == "auto_send" and blocked:
+        kind, reasons = "suggest", blocked
+    replies = [*answer.suggestions[:1], *extra] if kind == "auto_send" else []
+    return Verdict(kind, replies, reasons, handoff)
 
 
 def auto_send_blockers(
@@ -91,7 +130,7 @@ def mode_blockers(policy: PolicySettings, gate: Gate) -> list[str]:
     reasons = []
     if policy.mode == "suggest":
         reasons.append("mode is suggest")
-    elif policy.mode == "away" and gate.agents_online:
+    elif policy.mode == "away" and gate.available:
         reasons.append("an agent is online")
     if gate.owner != "bot":
         reasons.append("a person owns this conversation")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 #: Intents that make a conversation after-sale (they change the stage for good).
 
@@ -25,7 +25,10 @@ class ConversationState(BaseModel):
 
     conversation_id: str
     customer_id: str
-    platform: str = "replay"
+    #: Where the conversation began: the connector's name, or ``order``/``timer`` when an order
+    #: event or a job made it. Not the shop's platform (``shop.platform``). Saved states before
+    #: this name called it ``platform``.
+    connector: str = Field("replay", validation_alias=AliasChoices("connector", "platform"))
     stage: Stage = "presale"
     owner: Owner = "bot"
     #: How many times the customer asked for a lower price (price_bargain, competitor,

@@ -62,8 +62,8 @@ def test_handoff_intents_never_auto_send(engine):
 
 
 def test_away_mode_respects_online_agents(engine):
-    away = engine.suggest("在吗", Context(agents_online=False))
-    online = engine.suggest("在吗", Context(agents_online=True))
+    away = engine.suggest("在吗", Context(available=False))
+    online = engine.suggest("在吗", Context(available=True))
     assert away.kind == "auto_send" and away.reply is not None
     assert online.kind == "suggest" and "an agent is online" in online.reasons
 
@@ -101,7 +101,7 @@ GOOD = Suggestion(id="post.free", text="包邮哦", score=0.8, intent="free_ship
 
 
 def test_policy_auto_sends_when_everything_holds():
-    assert decide(PolicySettings(mode="auto"), RESULT, [GOOD], Gate(agents_online=True))[0] == "auto_send"
+    assert decide(PolicySettings(mode="auto"), RESULT, [GOOD], Gate(available=True))[0] == "auto_send"
 
 
 @pytest.mark.parametrize(
@@ -117,9 +117,9 @@ def test_policy_auto_sends_when_everything_holds():
     ],
 )
 def test_policy_blockers(policy, result, suggestion, online, reason):
-    blockers = auto_send_blockers(policy, result, [suggestion], Gate(agents_online=online))
+    blockers = auto_send_blockers(policy, result, [suggestion], Gate(available=online))
     assert any(reason in b for b in blockers), blockers
-    assert decide(policy, result, [suggestion], Gate(agents_online=online))[0] == "suggest"
+    assert decide(policy, result, [suggestion], Gate(available=online))[0] == "suggest"
 
 
 def test_policy_human_owner_and_rate_limit():

@@ -22,7 +22,7 @@ from bot.cli.progress import retraining, training
 from bot.config import Config, load_config
 from bot.engine import Engine, load_shop_training_set, model_path
 from bot.errors import ConfigError, RefusedError, UserError
-from bot.evaluate import evaluate, format_report, read_examples
+from bot.evaluate import evaluate, format_report, read_examples, run_examples, write_decisions
 from bot.i18n import LANGUAGES, N_, _, localise, set_language
 from bot.suites.loader import SuiteError
 from intents.classifier import train
@@ -150,7 +150,9 @@ def main(debug: bool, lang: str | None) -> None:
 @with_config
 def suggest(config: Config, text: str, as_json: bool) -> None:
     """Rank replies for one customer message TEXT."""
-    decision = engine_for(config).suggest(text)
+    from bot.pipeline.offline import fresh_decision
+
+    decision = fresh_decision(engine_for(config), text)  # the server's pipeline, a fresh conversation
     if as_json:
         click.echo(json.dumps(suggest_payload(decision), ensure_ascii=False))
         return
@@ -188,6 +190,8 @@ def _describe(decision) -> str:
         lines.append(_("slots     ") + ", ".join(f"{k}={v}" for k, v in decision.slots.items()))
     why = f"  ({'; '.join(decision.reasons)})" if decision.reasons else ""
     lines.append(_("decision  {kind}").format(kind=decision.kind) + why)
+    if decision.replies:
+        lines.append(_("sends     ") + ", ".join(r.id for r in decision.replies))
     for rank, s in enumerate(decision.suggestions, 1):
         flag = "" if s.auto_send else _("  [agent only]")
         lines.append(f"  {rank}. {s.score:.2f}  {s.id:<24} {s.text}{flag}")
@@ -226,7 +230,7 @@ def train_command(config: Config, output: Path | None) -> None:
 
 @main.command(name="eval")
 @click.option("--data", "data_path", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help='JSON lines {"text", "intent", "alt"?} (not needed with --cross-validation).')
+              help='JSON lines {"text", "intent", "alt"?, "context"?} (not needed with --cross-validation).')
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--accept-alt", is_flag=True, help="Top-level JSON keys and per-intent table count alt too.")
 @click.option("--cross-validation", "cross_validation", is_flag=True,
@@ -237,9 +241,12 @@ def train_command(config: Config, output: Path | None) -> None:
               help="Write every wrong message (text, expected, predicted, score) as JSON lines.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write one self-contained HTML report (confusion matrix, histogram, errors, coverage).")
+@click.option("--decisions", "decisions_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write each message's decision (intent, kind, phrase id, replies) as JSON lines.")
 @with_config
 def eval_command(config: Config, data_path: Path | None, as_json: bool, accept_alt: bool, cross_validation: bool,
-                 folds: int, seed: int, errors_path: Path | None, html_path: Path | None) -> None:
+                 folds: int, seed: int, errors_path: Path | None, html_path: Path | None,
+                 decisions_path: Path | None = None) -> None:
     """Intent accuracy, macro-F1 and auto-send precision, strict and lenient, on a labelled file (or by CV)."""
     from bot.suites.eval_report import cross_validation_report, details_report, write_outputs
 
@@ -251,9 +258,12 @@ def eval_command(config: Config, data_path: Path | None, as_json: bool, accept_a
         intent_set = config.intent_set()
         examples = read_examples(data_path, intents=set(intent_set.groups))
         engine = engine_for(config)
-        report = evaluate(engine, examples, accept_alt=accept_alt)
+        decisions = run_examples(engine, examples)  # the server's pipeline, one fresh conversation each
+        report = evaluate(engine, examples, accept_alt=accept_alt, decisions=decisions)
         if errors_path is not None or html_path is not None:
-            details_report(engine, examples, report)
+            details_report(engine, examples, report, decisions)
+        if decisions_path is not None:
+            write_decisions(decisions_path, examples, decisions)
     write_outputs(config, engine, report, errors_path, html_path)
     if as_json:
         click.echo(json.dumps({k: v for k, v in report.items() if k != "details"}, ensure_ascii=False))

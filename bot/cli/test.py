@@ -20,7 +20,7 @@ import click
 from bot.cli.core import engine_for, main, with_config
 from bot.config import Config
 from bot.engine import Engine
-from bot.evaluate import read_examples
+from bot.evaluate import read_examples, run_examples
 from bot.i18n import _, localise
 from bot.lint_report import MIN_EXAMPLES
 from bot.suites import DEFAULT_SUITE_DIR
@@ -65,7 +65,7 @@ def test_command(config: Config, paths: tuple[Path, ...], junit_path: Path | Non
     started = time.perf_counter()
     results = run_suites(engine, cases)
     seconds = time.perf_counter() - started
-    decisions = engine.suggest_many([e.text for e in examples]) if examples else []
+    decisions = run_examples(engine, examples) if examples else []
     diff = None
     if baseline is not None:
         try:
@@ -171,7 +171,7 @@ def _diff(config, engine, baseline, cases, results, examples, decisions) -> dict
 
     with baseline_engine(config, baseline, engine) as old:
         old_results = run_suites(old, cases)
-        old_decisions = old.suggest_many([e.text for e in examples]) if examples else []
+        old_decisions = run_examples(old, examples) if examples else []
     return {
         "baseline": baseline,
         "cases": diff_cases(old_results, results),

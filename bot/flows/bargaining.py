@@ -35,7 +35,11 @@ def on_price_ask(
     flows: FlowSettings,
     now: datetime,
 ) -> Scripted | None:
-    """The ladder's answer to a price-related message; updates ``state`` in place."""
+    """The ladder's answer to a price-related message (``state`` is only read).
+
+    The ask is counted at once (``noted``: the rung); the manager follow-up is promised only
+    when "let me ask my manager" really goes out (``on_sent`` and the job).
+    """
     if intent not in PRICE_INTENTS:
         return None
     if intent == "bulk_discount":
@@ -43,27 +47,30 @@ def on_price_ask(
             handoff = Handoff(reason="bulk_order", group="sales", priority="high")
             return Scripted("bargain.bulk_handoff", "bulk order: a sales colleague takes over", handoff)
         return Scripted("bargain.bulk", f"bulk ask (quantity {quantity})")
-    state.bargain_round += 1
-    rung = state.bargain_round
+    rung = state.bargain_round + 1
+    noted = {"bargain_round": rung}
     if rung >= 3 and state.bargain_followup == "none":
-        state.bargain_followup = "pending"
         job = JobSpec(followup_key(state.conversation_id), FOLLOWUP_KIND, now + flows.bargain_followup_after)
-        return Scripted("bargain.manager", f"ask #{rung}: ask the manager, follow up later", jobs=(job,))
+        return Scripted("bargain.manager", f"ask #{rung}: ask the manager, follow up later", jobs=(job,),
+                        noted=noted, on_sent={"bargain_followup": "pending"})
     if intent == "competitor_cheaper" and rung < 3:
-        return Scripted("bargain.competitor", f"ask #{rung}: another shop is cheaper")
+        return Scripted("bargain.competitor", f"ask #{rung}: another shop is cheaper", noted=noted)
     if intent == "returning_discount" and not state.concessions:
-        return Scripted("bargain.returning", f"ask #{rung}: returning customer → member price")
+        return Scripted("bargain.returning", f"ask #{rung}: returning customer → member price", noted=noted)
     # only what really happened may be claimed: a concession the bot sent, a manager it asked
     if state.concessions:
-        return Scripted("bargain.after_concession", f"ask #{rung}: a concession was made, no further")
+        return Scripted("bargain.after_concession", f"ask #{rung}: a concession was made, no further", noted=noted)
     if state.bargain_followup == "pending":
-        return Scripted("bargain.manager_pending", f"ask #{rung}: the manager has not answered yet")
+        return Scripted("bargain.manager_pending", f"ask #{rung}: the manager has not answered yet", noted=noted)
     if rung >= 3:
-        return Scripted("bargain.firm", f"ask #{rung}: no concession, the price stays")
-    return Scripted("bargain.first", f"ask #{rung}: unified price")
+        return Scripted("bargain.firm", f"ask #{rung}: no concession, the price stays", noted=noted)
+    return Scripted("bargain.first", f"ask #{rung}: unified price", noted=noted)
 
 
 def on_followup_due(state: ConversationState) -> Scripted:
-    """The manager's answer: no lower price, but a gift."""
-    state.bargain_followup = "done"  # the gift counts as a concession once it is sent (bot.flows.truth)
-    return Scripted("bargain.gift_followup", "manager follow-up: a gift instead of a discount")
+    """The manager's answer: no lower price, but a gift (the follow-up is done either way).
+
+    The gift counts as a concession once it is sent (`bot.flows.truth`).
+    """
+    return Scripted("bargain.gift_followup", "manager follow-up: a gift instead of a discount",
+                    noted={"bargain_followup": "done"})

@@ -28,12 +28,15 @@ def farewell(state: ConversationState) -> Scripted:
     return Scripted("farewell.no_deal", "farewell without an order")
 
 
-def carried_intent(text: str, confident: bool, state: ConversationState) -> str | None:
-    """The previous turn's intent, when ``text`` is a short follow-up with no intent of its own."""
+def carried_intent(text: str, confident: bool, state: ConversationState, clean: str | None = None) -> str | None:
+    """The previous turn's intent, when ``text`` is a short follow-up with no intent of its own.
+
+    ``clean`` is ``text`` normalised, when the caller has it already (the pipeline does).
+    """
     previous = state.last_intent
     if confident or previous is None or previous in NO_CARRY:
         return None
-    clean = normalise(text)
+    clean = normalise(text) if clean is None else clean
     if len(clean) > _MAX_FOLLOW_UP_CHARS or not _FOLLOW_UP.search(clean):
         return None
     return previous

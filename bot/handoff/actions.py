@@ -10,43 +10,28 @@ events, `kefu chat` and replays all call these methods, so the rules live once:
 - an agent's own message (typed in the sidebar or reported by the platform) meets the SLA,
   restarts the idle clock of ``release_after`` and makes a person the conversation's owner;
 - while a ticket waits in the queue, the bot answers what lies outside its topic and tells the
-  customer their case is waiting (`queued_turn`), so nobody is stranded behind a queue.
+  customer their case is waiting (`bot.pipeline.queued`), so nobody is stranded behind a queue.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.flows.answering import note_agent_line
 from bot.handoff.summary import build_summary
 from bot.handoff.ticket import PLATFORM_AGENT, ConversationNotFound, Ticket, TicketStateError
-from bot.handoff.triggers import Trigger, find_trigger, group_for
+from bot.handoff.triggers import Trigger, group_for
 from bot.models import Decision, Suggestion
-from bot.policy import Gate, script_blockers
 from bot.state import ConversationState
-from intents.anger import detect as detect_anger
-from intents.labels import AFTERSALE
 
 if TYPE_CHECKING:
     from bot.handoff.desk import TicketDesk
 
 _LOGGER = logging.getLogger(__name__)
 
-#: "Your case is waiting" at most this often, however many messages come in meanwhile.
-QUEUED_NOTICE_EVERY = timedelta(minutes=3)
-#: Reasons a message on a queued ticket raises its priority (the rest is the ticket's topic).
-ESCALATES = frozenset({"angry", "human_request"})
-#: What a ticket of each queue is about beyond its own intents: a sales ticket is the price
-#: (the bot must not start the bargaining ladder under a salesperson's deal), an after-sale
-#: ticket any after-sale matter (one parcel, one case).
-QUEUE_TOPICS: dict[str, frozenset[str]] = {
-    "sales": frozenset({"price_bargain", "bulk_discount", "returning_discount", "competitor_cheaper", "promotion"}),
-    "aftersale": frozenset(AFTERSALE),
-    "presale": frozenset(),
-}
 
 
 class DeskActions:
@@ -252,57 +237,3 @@ class DeskActions:
             return None
         ticket = self.desk.open_ticket(state.conversation_id)
         return ticket if ticket is not None and ticket.status == "queued" else None
-
-    def queued_turn(
-        self, ticket: Ticket, decision: Decision, text: str, state: ConversationState, now: datetime,
-        confident: bool, has_images: bool,
-    ) -> Decision:
-        """A message while the ticket waits: answer what is off its topic, hold what is on it.
-
-        ``decision`` was made as if the bot owned the conversation (the away policy applies as
-        to any conversation: with agents available, nothing goes out alone). On
-        the ticket's topic (its reason and intents, anything a person must handle, anything
-        unsure, the queue's own matters — `QUEUE_TOPICS`) nothing is auto-sent: the agent gets
-        the suggestions. Anger or a request for a
-        person raises the ticket's priority. Either way the customer hears, at most every
-        `QUEUED_NOTICE_EVERY`, that their case is waiting.
-        """
-        anger = detect_anger(text)
-        angry = anger.angry or anger.score >= self.config.handoff.anger_threshold
-        found = find_trigger(
-            intent=decision.intent, confident=confident, angry=angry, anger_words=list(anger.fired),
-            has_images=has_images, state=state, policy=self.config.policy, settings=self.config.handoff,
-        )
-        reasons = []
-        if found is not None and found.reason in ESCALATES:
-            ticket = self.desk.open(state.conversation_id, state.customer_id, reason=found.reason,
-                                    priority=found.priority, group=ticket.group)
-            reasons.append(f"{found.detail}: ticket {ticket.id} is {ticket.priority}")
-        topic = {ticket.reason, *ticket.summary.get("intents", []), "human_request",
-                 *self.config.policy.handoff_intents, *QUEUE_TOPICS.get(ticket.group, ())}
-        on_topic = found is not None or not confident or decision.intent in topic
-        notice = self._queued_notice(ticket, state, now)
-        if on_topic or decision.kind != "auto_send":
-            why = "its topic: held for the agent" if on_topic else "no reply the bot may send alone"
-            return decision.model_copy(update={
-                "kind": "hold" if notice else "suggest", "replies": [notice] if notice else [], "handoff": None,
-                "reasons": [f"ticket {ticket.id} is queued; {why}", *reasons, *decision.reasons],
-            })
-        return decision.model_copy(update={
-            "replies": [*decision.replies, *([notice] if notice else [])],
-            "reasons": [f"ticket {ticket.id} is queued; the bot answers outside its topic", *reasons,
-                        *decision.reasons],
-        })
-
-    def _queued_notice(self, ticket: Ticket, state: ConversationState, now: datetime) -> Suggestion | None:
-        last = state.queued_notice_at
-        if last is not None and now - datetime.fromisoformat(last) < QUEUED_NOTICE_EVERY:
-            return None
-        line = self._line("handoff.queued", state, 1.0, f"ticket {ticket.id} waits for a person")
-        gate = Gate(agents_online=self.agents_available(now), platform=self.config.shop.platform, owner="bot",
-                    recent_auto_sends=state.recent_auto_sends(now),
-                    max_auto_per_minute=self.config.flows.max_auto_per_minute)
-        if script_blockers(self.config.policy, line, gate):
-            return None
-        state.queued_notice_at = now.isoformat()
-        return line

@@ -15,9 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.errors import RefusedError
 from bot.handoff.routing import PRIORITY_ORDER
+from bot.models import Group, Priority
 
-Priority = Literal["urgent", "high", "normal"]
-Group = Literal["presale", "aftersale", "sales"]
 Status = Literal["queued", "assigned", "resolved", "released"]
 Presence = Literal["online", "away", "offline"]
 

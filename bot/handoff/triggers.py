@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.config import HandoffSettings, PolicySettings
-from bot.state import ConversationState
-
-Priority = Literal["urgent", "high", "normal"]
-Group = Literal["presale", "aftersale", "sales"]
+from bot.models import Group, Priority
+from bot.state import ConversationState, Stage
 
 #: Threats and disputes cost a shop its rating: first in the queue.
 URGENT_INTENTS = frozenset({"bad_review_threat", "platform_dispute", "counterfeit_claim"})
@@ -34,10 +32,30 @@ class Trigger:
     detail: str = ""
 
 
-def group_for(state: ConversationState, intent: str | None = None, policy: PolicySettings | None = None) -> Group:
-    """The queue for a conversation: after-sale once it is about an order's trouble."""
+def queue_for(stage: Stage, intent: str | None = None, policy: PolicySettings | None = None) -> Group:
+    """The queue for a handoff — the one rule every handoff uses (triggers, the policy, the desk).
+
+    After-sale once the conversation is about an order's trouble (its stage) or the intent is an
+    after-sale one; pre-sale otherwise. Sales is chosen only by a flow (a bulk order).
+    """
     aftersale = (policy or PolicySettings()).is_aftersale(intent)
-    return "aftersale" if state.stage == "aftersale" or aftersale else "presale"
+    return "aftersale" if stage == "aftersale" or aftersale else "presale"
+
+
+def priority_for(reason: str, intent: str | None = None, angry: bool = False) -> Priority:
+    """How urgent a handoff is — the one rule: anger and threats first, a plain request last."""
+    if reason == "angry" or intent in URGENT_INTENTS:
+        return "urgent"
+    if reason == "human_request":
+        return "high" if angry else "normal"
+    if reason in {"low_confidence", "agent_joined", "taken_on_platform", "opened_on_platform"}:
+        return "normal"
+    return "high"
+
+
+def group_for(state: ConversationState, intent: str | None = None, policy: PolicySettings | None = None) -> Group:
+    """The queue for a conversation (`queue_for` on its stage)."""
+    return queue_for(state.stage, intent, policy)
 
 
 def find_trigger(
@@ -53,21 +71,23 @@ def find_trigger(
 ) -> Trigger | None:
     """The first rule that fires for this turn, or None (the bot keeps the conversation)."""
     if intent == "human_request" and confident:
-        priority: Priority = "high" if angry else "normal"
-        return Trigger("human_request", priority, group_for(state, policy=policy), True, "customer asked for a person")
+        return _trigger("human_request", None, state, policy, True, "customer asked for a person", angry)
     if angry:
-        detail = "angry: " + ", ".join(anger_words[:5])
-        return Trigger("angry", "urgent", group_for(state, intent, policy), True, detail)
+        return _trigger("angry", intent, state, policy, True, "angry: " + ", ".join(anger_words[:5]))
     if confident and intent in policy.handoff_intents:
-        priority = "urgent" if intent in URGENT_INTENTS else "high"
-        group: Group = "aftersale" if policy.is_aftersale(intent) or state.stage == "aftersale" else "presale"
-        return Trigger(intent, priority, group, False, f"intent {intent}")
+        return _trigger(intent, intent, state, policy, False, f"intent {intent}")
     if has_images and state.stage == "aftersale":
-        return Trigger("images", "high", "aftersale", True, "photos sent in an after-sale conversation")
+        return _trigger("images", None, state, policy, True, "photos sent in an after-sale conversation")
     if state.unsure_streak >= settings.low_confidence_turns:
         detail = f"{state.unsure_streak} unsure turns in a row"
-        return Trigger("low_confidence", "normal", group_for(state, policy=policy), True, detail)
+        return _trigger("low_confidence", None, state, policy, True, detail)
     return None
+
+
+def _trigger(reason: str, intent: str | None, state: ConversationState, policy: PolicySettings, immediate: bool,
+             detail: str, angry: bool = False) -> Trigger:
+    return Trigger(reason, priority_for(reason, intent, angry), queue_for(state.stage, intent, policy), immediate,
+                   detail)
 
 
 def intake_needs(intent: str, has_order: bool, has_photos: bool) -> list[Literal["order", "photos"]]:

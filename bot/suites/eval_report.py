@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.engine import Engine, load_shop_training_set
-from bot.evaluate import Example
+from bot.evaluate import Example, run_examples
 from bot.suites.crossval import CrossValidationError, cross_validate
 from bot.suites.intents import details, write_errors
 
@@ -39,9 +39,9 @@ def cross_validation_report(config: Config, folds: int, seed: int, quiet: bool =
             raise ClickException(str(exc)) from exc
 
 
-def details_report(engine: Engine, examples: list[Example], report: dict) -> None:
+def details_report(engine: Engine, examples: list[Example], report: dict, decisions=None) -> None:
     """Add per-message details (confusion, histogram, errors, lines reached) to a `kefu eval` report."""
-    decisions = engine.suggest_many([e.text for e in examples])
+    decisions = decisions if decisions is not None else run_examples(engine, examples)
     report["details"] = details([e.text for e in examples], [e.intent for e in examples],
                                 [d.intent for d in decisions], [d.intent_score for d in decisions])
     report["details"]["reached"] = sorted({s.id for d in decisions for s in [*d.replies, *d.suggestions[:1]]})

@@ -220,7 +220,7 @@ class KefuServer:
         """Accept a message that came another way than a webhook (the customer simulator) and queue it."""
         row, new = await self.run(self.assistant.accept, scoped(inbound))
         if new:
-            self.metrics.messages.labels(inbound.platform).inc()
+            self.metrics.messages.labels(inbound.connector).inc()
             self.backlog.add(1)  # counted, never refused: a person is typing in the simulator
             self._queue.put_nowait(row)
         return row, new

@@ -79,7 +79,7 @@ def conversation_view(workspace, conversation_id: str, state: ConversationState)
     return {
         "conversation_id": conversation_id,
         "customer_id": state.customer_id,
-        "platform": inbound.platform if inbound else state.platform,
+        "platform": inbound.platform if inbound else state.connector,
         "owner": state.owner,
         "stage": state.stage,
         "ticket": workspace.ticket_payload(ticket, now) if ticket else None,
