@@ -51,24 +51,8 @@ def test_the_hand_off_the_queue_and_the_hand_back(config_path):
     assert "error: conversation chat has no open ticket" in out["/resolve"]
 
 
-def _awake_config(config_path):
-    """The session's config with quiet hours away from the next two real hours (the chat clock is real)."""
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
-    import yaml
-
-    raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    hour = dt.datetime.now(ZoneInfo(raw.get("flows", {}).get("timezone", "Asia/Shanghai"))).hour
-    raw.setdefault("flows", {})["quiet_hours"] = f"{(hour + 3) % 24:02d}:00-{(hour + 4) % 24:02d}:00"
-    path = config_path.parent / "config-awake.yaml"
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return path
-
-
 def test_advance_fires_the_bargaining_follow_up_and_the_payment_chase(config_path):
-    # a chase due in quiet hours waits for morning (tests/test_timer_rules.py): keep them out of the way
-    out = turns(chat(_awake_config(config_path), "能便宜点吗", "再便宜一点呗", "还能再少点吗，少点就买", "/advance 1m", "/advance 2m",
+    out = turns(chat(config_path, "能便宜点吗", "再便宜一点呗", "还能再少点吗，少点就买", "/advance 1m", "/advance 2m",
                      "/order created o9", "/advance 31m", "/order paid o7", "/order created o7", "/order paid o7",
                      "/advance 40m", args=("--at", "2026-12-01 10:00")))
     assert "bargain.manager" in out["还能再少点吗，少点就买"]
