@@ -17,6 +17,7 @@ from bot.engine import Engine
 from bot.flows.bargaining import FOLLOWUP_KIND, PRICE_INTENTS
 from bot.flows.payment import CHASE_KIND
 from bot.models import Decision, Inbound, SentLine, Suggestion
+from bot.pipeline.offline import shop_time
 from bot.pipeline.registry import job_flow, message_flows
 from bot.replay import Replay, load_script
 from bot.scheduler import ManualClock
@@ -141,7 +142,8 @@ def test_eval_and_replay_decide_the_same_on_300_real_messages(config_path, engin
     evaluated = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     script = tmp_path / "fresh.yaml"
     events = [{"customer": f"c{i}", "text": r["text"]} for i, r in enumerate(rows)]
-    script.write_text(yaml.safe_dump({"clock": START.isoformat(), "events": events}, allow_unicode=True),
+    at = shop_time(engine.config)  # the clock `kefu eval` answers on
+    script.write_text(yaml.safe_dump({"clock": at.isoformat(), "events": events}, allow_unicode=True),
                       encoding="utf-8")
     start, online, parsed = load_script(script, engine.config)
     replayed = [line for line in Replay(engine, start, online).run(parsed) if line.trigger == "message"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from bot.config import parse_hours
 from bot.models import Decision, Inbound
 from bot.scheduler import ManualClock
 
@@ -24,15 +25,15 @@ def fresh_decisions(
     """The decision on each text as the server makes it, each in a fresh conversation.
 
     ``contexts[i]`` are earlier customer messages of text i's conversation, answered first and
-    not returned. ``at`` is the shop's clock (default: now); agents are away, as in away mode
-    outside working hours — the bot's own decisions are what is measured.
+    not returned. ``at`` is the shop's clock (default: `shop_time`, so a report does not depend
+    on the hour it is run); nobody is online — the bot's own decisions are what is measured.
     """
     from bot.assistant import Assistant
     from bot.store import open_store
 
     store = open_store(":memory:")
     try:
-        assistant = Assistant(engine, store, ManualClock(at or datetime.now(engine.config.flows.tz)))
+        assistant = Assistant(engine, store, ManualClock(at or shop_time(engine.config)))
         readings = engine.read_many(list(texts))
         decisions = []
         for i, (text, reading) in enumerate(zip(texts, readings)):
@@ -45,6 +46,12 @@ def fresh_decisions(
         return decisions
     finally:
         store.close()
+
+
+def shop_time(config) -> datetime:
+    """Today at the start of the shop's working hours (shop time): the clock offline decisions use."""
+    start, _end = parse_hours(config.flows.working_hours)
+    return datetime.now(config.flows.tz).replace(hour=start.hour, minute=start.minute, second=0, microsecond=0)
 
 
 def fresh_decision(engine, text: str, *, at: datetime | None = None) -> Decision:
