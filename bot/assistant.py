@@ -262,7 +262,7 @@ class Assistant(DeskActions):
             decision.model_dump(mode="json", exclude={"trace", "id"}),
             message_row=message_row,
             delivery="pending" if decision.replies or decision.kind == "handoff" or (
-                message_row is not None and state.platform in self.post_every_decision) else None,
+                message_row is not None and state.connector in self.post_every_decision) else None,
         )
         self.store.save_state(state.conversation_id, state.customer_id, state.model_dump(mode="json"), now)
         return decision.model_copy(update={"id": decision_id})

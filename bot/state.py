@@ -72,6 +72,11 @@ class ConversationState(BaseModel):
     concessions: list[str] = Field(default_factory=list)
 
     @property
+    def platform(self) -> str:
+        """The connector's name under its old name (for readers not yet moved to ``connector``)."""
+        return self.connector
+
+    @property
     def last_intent(self) -> str | None:
         return self.last_intents[-1] if self.last_intents else None
 

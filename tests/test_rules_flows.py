@@ -30,8 +30,15 @@ def state(**changes) -> ConversationState:
 
 
 def ask(intent, text="能便宜点吗", quantity=None, st=None, flows=FLOWS):
+    """The ladder's answer, its line taken as sent: what it notes and what sending it changes applied."""
     st = st if st is not None else state()
-    return on_price_ask(intent, text, quantity, st, flows, NOW), st
+    before = st.model_copy(deep=True)
+    scripted = on_price_ask(intent, text, quantity, st, flows, NOW)
+    assert st == before, "the rule only reads the state"
+    if scripted is not None:
+        for name, value in {**scripted.noted, **scripted.on_sent}.items():
+            setattr(st, name, value)
+    return scripted, st
 
 
 # --- the bargaining ladder -----------------------------------------------------------------------
@@ -134,7 +141,7 @@ def test_the_follow_up_is_the_gift_and_closes_the_ladder():
     st = state(bargain_followup="pending")
     scripted = on_followup_due(st)
     assert (scripted.phrase_id, scripted.why) == ("bargain.gift_followup", "manager follow-up: a gift instead of a discount")
-    assert st.bargain_followup == "done"
+    assert scripted.noted == {"bargain_followup": "done"} and st.bargain_followup == "pending", "noted, not applied"
 
 
 # --- the payment chase -----------------------------------------------------------------------------

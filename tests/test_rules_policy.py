@@ -34,14 +34,16 @@ def test_a_confident_clean_line_is_auto_sent():
 
 
 @pytest.mark.parametrize(
-    ("intent", "group"),
-    [("lost_parcel", "aftersale"), ("quality_complaint", "aftersale"), ("bad_review_threat", "aftersale")],
+    ("intent", "group", "priority"),
+    [("lost_parcel", "aftersale", "high"), ("quality_complaint", "aftersale", "high"),
+     ("bad_review_threat", "aftersale", "urgent")],
 )
-def test_a_handoff_intent_goes_to_its_queue(intent, group):
+def test_a_handoff_intent_goes_to_its_queue(intent, group, priority):
+    """The same group and priority rule as the handoff triggers (`queue_for`, `priority_for`)."""
     kind, reasons, handoff = decide(AUTO, result(intent), [line(intent=intent)])
     assert kind == "handoff"
     assert reasons == [f"intent {intent} is handled by a person"]
-    assert (handoff.reason, handoff.group, handoff.priority) == (intent, group, "normal")
+    assert (handoff.reason, handoff.group, handoff.priority) == (intent, group, priority)
 
 
 def test_a_pre_sale_handoff_intent_goes_to_the_presale_queue():
@@ -104,15 +106,15 @@ def test_mode_blockers_come_first_even_with_no_reply():
     ("mode", "gate", "expected"),
     [
         ("auto", Gate(), []),
-        ("auto", Gate(agents_online=True), []),
+        ("auto", Gate(available=True), []),
         ("away", Gate(), []),
-        ("away", Gate(agents_online=True), ["an agent is online"]),
+        ("away", Gate(available=True), ["an agent is online"]),
         ("suggest", Gate(), ["mode is suggest"]),
-        ("suggest", Gate(agents_online=True), ["mode is suggest"]),
+        ("suggest", Gate(available=True), ["mode is suggest"]),
         ("auto", Gate(owner="human"), ["a person owns this conversation"]),
         ("auto", Gate(recent_auto_sends=5, max_auto_per_minute=6), []),
         ("auto", Gate(recent_auto_sends=6, max_auto_per_minute=6), ["rate limit: 6 auto-sends in the last minute"]),
-        ("away", Gate(agents_online=True, owner="human", recent_auto_sends=9, max_auto_per_minute=2),
+        ("away", Gate(available=True, owner="human", recent_auto_sends=9, max_auto_per_minute=2),
          ["an agent is online", "a person owns this conversation", "rate limit: 9 auto-sends in the last minute"]),
     ],
 )
