@@ -78,6 +78,22 @@ def test_a_blocked_intake_question_falls_back_to_the_handoff(engine, answer):
     assert asked.suggestions[0].id == "aftersale.ask_order"
 
 
+@pytest.mark.parametrize("threshold, kind", [(0.5, "auto_send"), (1.01, "handoff")])
+def test_an_intake_that_opens_a_case_needs_the_auto_send_confidence(engine, answer, threshold, kind):
+    """Asking for an order number on an unsure reading asks a stranger about a problem they may not have."""
+    trigger = Trigger("lost_parcel", "high", "aftersale", False, "intent lost_parcel")
+    handoff = Proposal("handoff", trigger.detail, handoff=trigger)
+    opening = Proposal("intake", "ask order", line=line("aftersale.ask_order"), fallback=handoff,
+                       effects=Effects({"intake": {"order": "asked"}}), on_intent=True)
+    out = decide(config(engine, mode="auto", auto_intent_min=threshold), opening, answer, Gate())
+    assert out.kind == kind
+    if kind == "handoff":
+        assert out.handoff_trigger == trigger and out.effects == Effects()
+    # a later intake question (the case is open; this message is the order number) is not held to it
+    later = Proposal("intake", "ask photos", line=line("aftersale.ask_photos"), fallback=handoff)
+    assert decide(config(engine, mode="auto", auto_intent_min=threshold), later, answer, Gate()).kind == "auto_send"
+
+
 def test_a_hold_keeps_the_suggestions_and_says_why(engine, answer):
     out = decide(config(engine), Proposal("carry_over", hold=True, reasons=("follow-up",), answer_reasons=True),
                  answer, Gate(available=True))

@@ -54,6 +54,9 @@ class Proposal:
     keep: int | None = None
     #: A hold also shows the policy's reasons about the engine's answer after its own.
     answer_reasons: bool = False
+    #: The line answers the message's own intent (an intake question starting a case): it goes out
+    #: alone only when the intent is as sure as any auto-sent answer (policy.auto_intent_min).
+    on_intent: bool = False
 
 
 @dataclass(frozen=True)

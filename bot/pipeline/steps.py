@@ -132,7 +132,8 @@ def handoff_step(
         "detail": trigger.detail, "intent": intent, "asked": [i for i, s in intake.items() if s != "satisfied"],
     }
     return Proposal("intake", f"{trigger.detail}; intake asks for {item} first", line=line, fallback=handoff,
-                    effects=Effects({"intake": intake, "pending_handoff": pending_handoff}))
+                    effects=Effects({"intake": intake, "pending_handoff": pending_handoff}),
+                    on_intent=pending is None)
 
 
 def flow_step(engine: Engine, u: Understanding, answer: Answer, state: ConversationState, now: datetime,
