@@ -94,6 +94,15 @@ def test_an_intake_that_opens_a_case_needs_the_auto_send_confidence(engine, answ
     assert decide(config(engine, mode="auto", auto_intent_min=threshold), later, answer, Gate()).kind == "auto_send"
 
 
+def test_a_flow_line_answering_the_message_needs_the_auto_send_confidence(engine, answer):
+    ladder = Proposal("flow", "ask #1", line=line(), effects=FOLLOW_UP, on_intent=True)
+    unsure = decide(config(engine, mode="auto", auto_intent_min=1.01), ladder, answer, Gate())
+    assert unsure.kind == "suggest" and unsure.effects == Effects() and "auto_intent_min" in unsure.reasons[-1]
+    assert decide(config(engine, mode="auto", auto_intent_min=0.5), ladder, answer, Gate()).kind == "auto_send"
+    timer = Proposal("flow", "gift", line=line("bargain.gift_followup"), effects=FOLLOW_UP)  # not on a message
+    assert decide(config(engine, mode="auto", auto_intent_min=1.01), timer, answer, Gate()).kind == "auto_send"
+
+
 def test_a_hold_keeps_the_suggestions_and_says_why(engine, answer):
     out = decide(config(engine), Proposal("carry_over", hold=True, reasons=("follow-up",), answer_reasons=True),
                  answer, Gate(available=True))

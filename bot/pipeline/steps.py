@@ -143,10 +143,12 @@ def flow_step(engine: Engine, u: Understanding, answer: Answer, state: Conversat
     scripted = run_message_flows(FlowInput(answer.intent, u.said, answer.slots, state, config, now, order_answer))
     if scripted is None:
         return None
-    return scripted_proposal(engine, scripted, state, answer)
+    return scripted_proposal(engine, scripted, state, answer, on_intent=True)
 
 
-def scripted_proposal(engine: Engine, scripted: Scripted, state: ConversationState, answer: Answer) -> Proposal:
+def scripted_proposal(engine: Engine, scripted: Scripted, state: ConversationState, answer: Answer,
+                      on_intent: bool = False) -> Proposal:
+    """``on_intent``: the flow answers this message's intent, so its line needs the auto-send confidence."""
     for name, value in scripted.noted.items():
         setattr(state, name, value)
     if scripted.suggest_only:
@@ -156,8 +158,9 @@ def scripted_proposal(engine: Engine, scripted: Scripted, state: ConversationSta
     if scripted.handoff is not None:
         h = scripted.handoff
         trigger = Trigger(h.reason, h.priority, h.group, True, scripted.why)
-        return Proposal("flow", scripted.why, line=line, handoff=trigger, effects=effects)
-    return Proposal("flow", scripted.why, line=line, effects=effects, keep=engine.config.policy.top_k)
+        return Proposal("flow", scripted.why, line=line, handoff=trigger, effects=effects, on_intent=on_intent)
+    return Proposal("flow", scripted.why, line=line, effects=effects, keep=engine.config.policy.top_k,
+                    on_intent=on_intent)
 
 
 def base_proposal(carried: Carried) -> Proposal:
