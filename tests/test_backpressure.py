@@ -17,15 +17,11 @@ import threading
 import pytest
 from aiohttp import web
 
-from bot.assistant import Assistant
-from bot.engine import Engine
-from bot.scheduler import SystemClock
-from bot.store import SqliteStore
+from bot.app import build
+from bot.testkit import engine_under
 from bot.web.backpressure import RETRY_AFTER_MAX, Backlog
-from bot.web.server import KefuServer
 from connectors.crypto import generic as signing
 from connectors.http import Outbound
-from connectors.registry import build_connectors
 from tests_support import until
 
 SECRET = "backpressure-secret-0123456789abcdef"
@@ -50,14 +46,12 @@ def make_server(engine, tmp_path, connector: dict, max_queue: int, suggest_only:
     config.server.max_queue = max_queue
     if suggest_only:
         config.policy.mode = "suggest"  # the bot only suggests: decisions without any reply
-    store = SqliteStore(tmp_path / "kefu.sqlite")
-    http = Outbound(retries=0)
-    connectors = build_connectors({"shop": {"type": "generic", "secret": SECRET, **connector}}, http)
-    assistant = Assistant(Engine(config, engine.classifier, engine.phrasebook), store,
-                          SystemClock(config.flows.tz))
+    app = build(config, engine=engine_under(config, engine), store=str(tmp_path / "kefu.sqlite"),
+                http=Outbound(retries=0), connectors={"shop": {"type": "generic", "secret": SECRET, **connector}})
+    assistant = app.assistant
     gate = Gate(assistant.process)
     assistant.process = gate  # the slow processing stub
-    return KefuServer(config, assistant, connectors, http), gate
+    return app.server, gate
 
 
 def body(message_id: str, text: str = "包邮吗", conversation: str = "c1") -> tuple[bytes, dict]:

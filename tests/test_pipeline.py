@@ -11,9 +11,9 @@ import yaml
 from click.testing import CliRunner
 from pydantic import ValidationError
 
+from bot.app import build
 from bot.assistant import Assistant
 from bot.cli import main
-from bot.engine import Engine
 from bot.flows.bargaining import FOLLOWUP_KIND, PRICE_INTENTS
 from bot.flows.payment import CHASE_KIND
 from bot.models import Decision, Inbound, SentLine, Suggestion
@@ -21,7 +21,7 @@ from bot.pipeline.offline import shop_time
 from bot.pipeline.registry import job_flow, message_flows
 from bot.replay import Replay, load_script
 from bot.scheduler import ManualClock
-from bot.store import open_store
+from bot.testkit import engine_under
 
 DEV = Path("/work/shared/data/jddc_intents/dev.jsonl")
 START = datetime.fromisoformat("2026-11-23T10:00:00+08:00")
@@ -32,7 +32,8 @@ def shop(engine, **sections) -> Assistant:
     config = engine.config.model_copy(deep=True)
     for section, values in sections.items():
         setattr(config, section, getattr(config, section).model_copy(update=values))
-    return Assistant(Engine(config, engine.classifier, engine.phrasebook), open_store(":memory:"), ManualClock(START))
+    return build(config, engine=engine_under(config, engine), store=":memory:", clock=ManualClock(START),
+                 orders=None).assistant
 
 
 def say(assistant: Assistant, text: str, n: int, customer: str = "c1") -> Decision:

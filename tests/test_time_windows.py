@@ -70,10 +70,9 @@ def test_windows_are_typed_print_back_as_written_and_assignments_are_parsed_too(
 def test_no_window_is_parsed_from_text_while_messages_are_answered(engine, monkeypatch):
     """Parsed once at load: answering turns (with the hand-off's working-hours check, the
     chase's quiet hours) never parses a window string again."""
-    from bot.assistant import Assistant
+    from bot.app import build
     from bot.models import Inbound, OrderEvent
     from bot.scheduler import ManualClock
-    from bot.store import SqliteStore
 
     parsed: list[object] = []
     original = TimeWindow.parse.__func__
@@ -84,8 +83,9 @@ def test_no_window_is_parsed_from_text_while_messages_are_answered(engine, monke
         return original(cls, value)
 
     monkeypatch.setattr(times_module.TimeWindow, "parse", classmethod(counting))
-    store = SqliteStore(":memory:")
-    assistant = Assistant(engine, store, ManualClock(datetime(2026, 3, 2, 21, 50, tzinfo=SHANGHAI)))
+    app = build(engine.config, engine=engine, store=":memory:", orders=None,
+                clock=ManualClock(datetime(2026, 3, 2, 21, 50, tzinfo=SHANGHAI)))
+    store, assistant = app.store, app.assistant
     for i, text in enumerate(["包邮吗", "转人工", "能便宜点吗", "我的快递丢了"]):
         assistant.handle_message(Inbound(platform="t", conversation_id=f"c{i}", customer_id=f"c{i}",
                                          message_id=f"m{i}", text=text))
