@@ -8,11 +8,22 @@ to the after-sale queue fails a named case here.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from bot.config import PolicySettings
 from bot.models import Suggestion
-from bot.policy import Gate, auto_send_blockers, below, decide, line_blockers, mode_blockers, script_blockers
+from bot.policy import (
+    Gate,
+    auto_send_blockers,
+    below,
+    decide,
+    decide_answer,
+    line_blockers,
+    mode_blockers,
+    script_blockers,
+)
 from intents.classifier import IntentResult
 
 AUTO = PolicySettings(mode="auto")
@@ -213,3 +224,100 @@ def test_script_blockers(policy, gate, scripted, expected):
 def test_below_never_prints_the_threshold(value, threshold, shown):
     assert below(value, threshold) == shown
     assert float(shown) < threshold
+
+
+# --- the policy's own survivors after the pipeline rewrite ---------------------------------------
+
+def test_a_shop_intent_of_the_aftersale_group_is_handed_to_aftersale():
+    """decide passes the shop's policy to the queue rule: its own after-sale intents count."""
+    policy = PolicySettings(mode="auto", handoff_intents=["warranty_claim"])
+    policy._aftersale = frozenset({"warranty_claim"})  # what Config sets for a custom intent of group aftersale
+    kind, _, handoff = decide(policy, result("warranty_claim"), [line(intent="warranty_claim")])
+    assert (kind, handoff.group) == ("handoff", "aftersale")
+
+
+def test_a_request_for_a_person_as_a_handoff_intent_is_normal_priority():
+    """The reason is the intent: 转人工 is a plain request (normal), not a problem (high)."""
+    kind, _, handoff = decide(AUTO, result("human_request"), [line(intent="human_request")])
+    assert (kind, handoff.reason, handoff.priority) == ("handoff", "human_request", "normal")
+
+
+# decide_answer: the engine's answer with its further questions (duck-typed stand-ins for Answer)
+
+def clause(text, *suggestions):
+    return SimpleNamespace(text=text, suggestions=list(suggestions))
+
+
+def answer(main=None, suggestions=None, notes=(), questions=()):
+    reading = SimpleNamespace(notes=list(notes))
+    return SimpleNamespace(result=main or result(), suggestions=[line()] if suggestions is None else suggestions,
+                           reading=reading, questions=list(questions))
+
+
+COURIER = line("亲，默认发中通哦", id="courier.default", intent="courier_choice")
+
+
+def test_a_confident_answer_sends_its_best_reply_with_the_readings_notes_first():
+    verdict = decide_answer(AUTO, answer(notes=["filler 亲 removed"]), Gate())
+    assert (verdict.kind, [r.id for r in verdict.replies]) == ("auto_send", ["shipping.free"])
+    assert verdict.reasons == ["filler 亲 removed"] and verdict.handoff is None
+
+
+def test_a_further_question_that_passes_is_answered_too():
+    further = (clause("发什么快递", COURIER), result("courier_choice"))
+    verdict = decide_answer(AUTO, answer(questions=[further]), Gate())
+    assert verdict.kind == "auto_send"
+    assert [r.id for r in verdict.replies] == ["shipping.free", "courier.default"]
+
+
+def test_a_further_question_that_may_not_go_out_holds_the_whole_message():
+    unsure = (clause("发什么快递", COURIER), result("courier_choice", score=0.5))
+    verdict = decide_answer(AUTO, answer(notes=["n"], questions=[unsure]), Gate())
+    assert (verdict.kind, verdict.replies) == ("suggest", [])
+    assert verdict.reasons[0].startswith("further question '发什么快递' (courier_choice): intent p=0.50")
+    assert len(verdict.reasons) == 1, "only the further question's blockers: the main answer was fine"
+
+
+def test_a_further_question_with_no_reply_holds_the_message():
+    verdict = decide_answer(AUTO, answer(questions=[(clause("还有别的吗"), result("other"))]), Gate())
+    assert verdict.kind == "suggest" and "no matching reply" in verdict.reasons[0]
+
+
+def test_an_answer_that_is_not_sent_keeps_its_own_reasons_and_ignores_the_further_questions():
+    further = (clause("发什么快递", COURIER), result("courier_choice"))
+    low = answer(main=result(score=0.5), notes=["n"], questions=[further])
+    verdict = decide_answer(AUTO, low, Gate())
+    assert (verdict.kind, verdict.replies) == ("suggest", [])
+    assert verdict.reasons[0] == "n" and any("auto_intent_min" in r for r in verdict.reasons[1:])
+    assert not any(r.startswith("further question") for r in verdict.reasons)
+
+
+def test_a_handoff_answer_carries_its_handoff_and_sends_nothing():
+    verdict = decide_answer(AUTO, answer(main=result("lost_parcel"), suggestions=[line(intent="lost_parcel")]), Gate())
+    assert (verdict.kind, verdict.replies, verdict.handoff.group) == ("handoff", [], "aftersale")
+
+
+def test_only_the_best_reply_of_the_main_answer_goes_out():
+    second = line("亲，满99包邮", id="shipping.threshold")
+    verdict = decide_answer(AUTO, answer(suggestions=[line(), second]), Gate())
+    assert [r.id for r in verdict.replies] == ["shipping.free"]
+
+
+def test_decide_answer_passes_the_gate_to_the_main_answer_and_to_each_further_question():
+    owned = decide_answer(AUTO, answer(), Gate(owner="human"))
+    assert owned.kind == "suggest" and "a person owns this conversation" in owned.reasons
+    refusal = line("抱歉，本店不开发票", id="invoice.none", intent="invoice")
+    further = (clause("能开发票吗", refusal), result("invoice"))
+    on_tmall = decide_answer(AUTO, answer(questions=[further]), Gate(platform="tmall"))
+    assert on_tmall.kind == "suggest" and "red line invoice_refusal" in on_tmall.reasons[0]
+    assert decide_answer(AUTO, answer(questions=[further]), Gate(platform="taobao")).kind == "auto_send"
+
+
+def test_a_further_questions_blockers_are_listed_with_semicolons():
+    wrong = line("亲，默认发中通哦", id="courier.default", intent="courier_choice", score=0.1)
+    further = (clause("能开发票吗", wrong), result("invoice", score=0.5))
+    verdict = decide_answer(AUTO, answer(questions=[further]), Gate())
+    assert verdict.reasons[0].startswith("further question '能开发票吗' (invoice): intent p=0.50 < auto_intent_min")
+    _, _, listed = verdict.reasons[0].partition("): ")
+    assert listed.split("; ") == auto_send_blockers(AUTO, result("invoice", score=0.5), [wrong], Gate())
+    assert len(listed.split("; ")) == 3  # p, wrong intent, low score
