@@ -12,6 +12,7 @@ built once, on first use.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import threading
@@ -154,6 +155,22 @@ def _run(match: re.Match[str]) -> str:
 
 def normalise(text: str) -> str:
     """Normalise one line of customer (or training, or phrasebook) text.
+
+    Memoised: one message passes through clauses, answer acts, the classifier, anger, slots and
+    the red lines, each of which may normalise what it is given; a text is normalised once and
+    the rest are look-ups (the work is pure: the same text always gives the same result).
+    The steps are `_normalise`'s.
+    """
+    return _remembered(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _remembered(text: str) -> str:
+    return _normalise(text)
+
+
+def _normalise(text: str) -> str:
+    """The normalisation itself.
 
     The steps, in order, and why each sits where it does:
 
