@@ -3,8 +3,9 @@
     python benchmarks/bench_robustness.py [--data-dir ../shared/data] [--sets dev,test]
 
 Each message of jddc_intents dev and test is rewritten the way customers really type and read
-through the same path as `kefu eval` (Engine.suggest_many: clauses, fillers, short answers,
-the classifier, the phrasebook and the send policy, away mode with no agent online):
+through the same path as `kefu eval` and `kefu serve` (bot.pipeline.offline: each message a
+fresh conversation — clauses, fillers, short answers, the classifier, the phrasebook, intake,
+the flows and the send policy, away mode with no agent online):
 
 * 繁體 (OpenCC s2t), full-width characters and punctuation (NFKC's inverse);
 * greeting prefixes 亲 / 在吗？ / 亲 在吗 你好， and the suffix 亲;
@@ -40,6 +41,7 @@ sys.path.insert(0, str(REPO))
 from bot.config import load_config  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.evaluate import Example, read_examples  # noqa: E402
+from bot.pipeline.offline import fresh_decisions  # noqa: E402
 
 SEED = 20261201
 # The bench's own typo table (right → typed): same toneless pinyin, a different character.
@@ -119,7 +121,7 @@ def measure(engine: Engine, examples: list[Example]) -> tuple[list[str], dict[st
     base: list[str] = []
     for name, perturb in PERTURBATIONS.items():
         texts = [perturb(e.text) for e in examples]
-        decisions = engine.suggest_many(texts)
+        decisions = fresh_decisions(engine, texts)  # the server's pipeline, one fresh conversation each
         predicted = [d.intent for d in decisions]
         if name == "original":
             base = predicted
