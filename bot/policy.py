@@ -102,6 +102,13 @@ def decide_answer(policy: PolicySettings, answer: Answer, gate: Gate) -> Verdict
     return Verdict(kind, replies, reasons, handoff)
 
 
+def below_auto_intent(policy: PolicySettings, score: float) -> str:
+    """Why an intent read at ``score`` is too unsure for a line to go out alone ("" when it is not)."""
+    if score >= policy.auto_intent_min:
+        return ""
+    return f"intent p={below(score, policy.auto_intent_min)} < auto_intent_min {policy.auto_intent_min}"
+
+
 def auto_send_blockers(
     policy: PolicySettings,
     result: IntentResult,
@@ -112,9 +119,8 @@ def auto_send_blockers(
     reasons = []
     if not result.confident:
         reasons.append(f"intent unsure ({result.ranking[0][0]} p={result.score:.2f})")
-    elif result.score < policy.auto_intent_min:
-        shown = below(result.score, policy.auto_intent_min)
-        reasons.append(f"intent p={shown} < auto_intent_min {policy.auto_intent_min}")
+    elif unsure := below_auto_intent(policy, result.score):
+        reasons.append(unsure)
     if not suggestions:
         return [*mode_blockers(policy, gate), *reasons, "no matching reply"]
     best = suggestions[0]

@@ -19,7 +19,7 @@ from bot.flows.conversation import away_greeting_due
 from bot.models import Suggestion
 from bot.pipeline.proposal import NO_EFFECTS, Effects, Outcome, Proposal
 from bot.pipeline.queued import Queued
-from bot.policy import Gate, Verdict, below, decide_answer, script_blockers
+from bot.policy import Gate, Verdict, below_auto_intent, decide_answer, script_blockers
 from bot.state import ConversationState
 
 
@@ -37,11 +37,10 @@ def decide(config: Config, proposal: Proposal, answer: Answer, gate: Gate) -> Ou
         return _answered(verdict, answer)
     line = proposal.line
     blockers = script_blockers(policy, line, gate)
-    if proposal.on_intent and answer.result.score < policy.auto_intent_min:
+    if proposal.on_intent and (unsure := below_auto_intent(policy, answer.result.score)):
         # a case opened on an unsure reading: a person asks, rather than the bot asking a stranger
         # for an order number about a problem they may not have
-        shown = below(answer.result.score, policy.auto_intent_min)
-        blockers = [*blockers, f"intent p={shown} < auto_intent_min {policy.auto_intent_min}"]
+        blockers = [*blockers, unsure]
     if blockers and proposal.fallback is not None:
         return decide(config, proposal.fallback, answer, gate)
     if proposal.handoff is not None:
