@@ -14,5 +14,12 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+def require_unique(values: list[str], what: str) -> None:
+    """Raise the one error every list of named things gives when a name is used twice."""
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"{what} must be unique: {', '.join(repeated)}")
+
+
 #: The historical name, kept for code that subclasses it.
 _Section = Section

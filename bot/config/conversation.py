@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, PrivateAttr, field_validator
 
 from bot.config.base import Section as _Section
+from bot.config.base import require_unique
 from bot.config.times import TimeWindow, positive_duration
 from intents.labels import AFTERSALE, DEFAULT_INTENTS, FALLBACK, IntentGroup, IntentSet
 
@@ -51,9 +52,7 @@ class IntentSettings(_Section):
         clash = sorted({n for n in names if n in DEFAULT_INTENTS})
         if clash:
             raise ValueError(f"{', '.join(clash)}: already a default intent (remove it from custom)")
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"intent names must be unique: {', '.join(dupes)}")
+        require_unique(names, "intent names")
         return custom
 
     @field_validator("disabled")

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from bot.config.base import Section as _Section
+from bot.config.base import require_unique
 from bot.config.times import positive_duration
 
 
@@ -53,8 +54,5 @@ class HandoffSettings(_Section):
     @field_validator("agents")
     @classmethod
     def _unique_agents(cls, agents: list[Agent]) -> list[Agent]:
-        seen = [a.id for a in agents]
-        dupes = sorted({a for a in seen if seen.count(a) > 1})
-        if dupes:
-            raise ValueError(f"agent ids must be unique: {', '.join(dupes)}")
+        require_unique([a.id for a in agents], "agent ids")
         return agents

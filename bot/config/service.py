@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from bot.config.base import Section as _Section
+from bot.config.base import require_unique
 from bot.config.times import parse_clock, parse_duration, positive_duration
 
 
@@ -127,8 +128,5 @@ class ReportSettings(_Section):
     @field_validator("targets")
     @classmethod
     def _unique_targets(cls, targets: list[ReportTarget]) -> list[ReportTarget]:
-        names = [t.name for t in targets]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"report target names must be unique: {', '.join(dupes)}")
+        require_unique([t.name for t in targets], "report target names")
         return targets

@@ -19,12 +19,11 @@ from aiohttp import web
 from bot.config import Agent
 from bot.web.agent.privacy import PRIVATE_SLOTS
 from bot.web.agent.views import conversation_view, load_state, message_payload
-from bot.web.agent.workspace import ApiError, Workspace, api, json_body
+from bot.web.agent.workspace import MAX_TEXT, ApiError, Workspace, api, json_body
 from connectors.base import json_response
 
 _LOGGER = logging.getLogger(__name__)
 
-MAX_TEXT = 2000
 MAX_KEY = 200
 SEARCH_K = 8
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.web.agent.workspace import MAX_TEXT
+
 NULLABLE_STRING = {"type": ["string", "null"]}
 TIME = {"type": "string", "format": "date-time"}
 
@@ -83,7 +85,7 @@ SCHEMAS: dict[str, Any] = {
         "last_message": _ref("Message"),
     }),
     "Conversations": _obj({"conversations": {"type": "array", "items": _ref("ConversationItem")}}),
-    "SendRequest": _obj({"text": {"type": "string", "minLength": 1, "maxLength": 2000},
+    "SendRequest": _obj({"text": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT},
                          "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200}}),
     "SendResult": _obj({"ok": {"const": True}, "duplicate": {"type": "boolean"},
                         "delivery": {"enum": ["pending", "held", "done", "dead", "expired", "dropped", None],

@@ -15,13 +15,12 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.web.agent.live import HEARTBEAT_SECONDS, _cursor
-from bot.web.agent.workspace import COOKIE, ApiError, Workspace, api, json_body
+from bot.web.agent.workspace import COOKIE, MAX_TEXT, ApiError, Workspace, api, json_body
 from bot.web.report_page import report_handler
 from connectors.base import json_response
 
 STATIC = Path(__file__).with_name("static")
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".png": "image/png"}
-MAX_TEXT = 2000
 
 
 def _page(name: str, status: int = 200) -> web.Response:

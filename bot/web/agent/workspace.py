@@ -30,6 +30,8 @@ _LOGGER = logging.getLogger(__name__)
 COOKIE = "kefu_agent"
 CSRF_HEADER = "X-Kefu-Agent"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: The longest text a person may send (an agent's line, a simulated customer's message) or search.
+MAX_TEXT = 2000
 STATUSES = ("online", "away", "offline")
 #: The `GET /api/tickets` contract: exactly these keys per ticket.
 TICKET_KEYS = ("id", "conversation_id", "status", "reason", "group", "priority", "assignee", "waiting_s",
