@@ -18,7 +18,7 @@ import pytest
 from bot.config import load_config
 from tests_support import write_config
 
-pytest_plugins = ["bot.testkit.plugin"]
+pytest_plugins = ["bot.testkit.plugin", "redis_support"]  # redis_support: the redis_server / redis_url fixtures
 
 # jieba's dictionary cache goes to a throw-away folder, never the user's ~/.cache/kefu
 os.environ.setdefault("KEFU_CACHE_DIR", tempfile.mkdtemp(prefix="kefu-test-cache-"))

@@ -178,9 +178,14 @@ def test_a_replay_into_an_existing_store_says_what_it_did(tmp_path, config_path)
 def test_an_unsupported_store_url_is_one_line(tmp_path, config_path):
     script = tmp_path / "s.yaml"
     script.write_text('clock: "2026-11-23T10:00:00+08:00"\nevents: []\n', encoding="utf-8")
-    result = run("replay", str(script), "--store", "redis://x:1/0", "--config", str(config_path))
+    result = run("replay", str(script), "--store", "postgresql://x:1/0", "--config", str(config_path))
     assert result.exit_code == 1
     assert result.output.startswith("error: --store: unsupported store URL")
+    # a Redis store nobody serves: one line naming it, no traceback
+    result = run("replay", str(script), "--store", "redis://127.0.0.1:1/0", "--config", str(config_path))
+    assert result.exit_code == 1
+    assert result.output.startswith("error: redis store redis://127.0.0.1:1/0: cannot open")
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
 
 
 def test_a_list_of_problems_ends_with_a_sentence_not_a_dangling_colon(tmp_path):

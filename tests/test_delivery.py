@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp import web
+from redis_support import open_backend
 
 from bot.app import build
 from bot.store import SqliteStore
@@ -24,12 +25,19 @@ from tests_support import until
 SECRET = "delivery-secret-0123456789abcdef"
 
 
-def make_server(engine, tmp_path, connectors: dict, **config_changes) -> KefuServer:
+@pytest.fixture(params=["file", "redis"])
+def backend(request, tmp_path):
+    """Each server test on a SQLite file and on a real redis-server."""
+    store = open_backend(request.param, tmp_path, request)
+    yield store
+    store.close()
+
+
+def make_server(engine, store, connectors: dict, **config_changes) -> KefuServer:
     # no quiet hours: the chase may fire whenever the test runs
     flows = {"quiet_hours": "00:00-00:00", **config_changes.pop("flows", {})}
     config = configured(engine.config, flows=flows, **config_changes)
-    return build(config, engine=engine_under(config, engine), store=SqliteStore(tmp_path / "kefu.sqlite"),
-                 http=Outbound(retries=0),
+    return build(config, engine=engine_under(config, engine), store=store, http=Outbound(retries=0),
                  connectors={name: {"secret": SECRET, **c} for name, c in connectors.items()}).server
 
 
@@ -46,8 +54,8 @@ def message(conversation, message_id, text, customer="buyer-1"):
 # --- scoped identity ---------------------------------------------------------------------------
 
 
-async def test_two_connectors_and_two_conversations_reusing_ids_never_mix(aiohttp_client, engine, tmp_path):
-    server = make_server(engine, tmp_path, {"erp": {"type": "generic"}, "app": {"type": "generic"}})
+async def test_two_connectors_and_two_conversations_reusing_ids_never_mix(backend, aiohttp_client, engine, tmp_path):
+    server = make_server(engine, backend, {"erp": {"type": "generic"}, "app": {"type": "generic"}})
     client = await aiohttp_client(server.app())
     angry = await (await post(client, "erp", message("123", "m1", "转人工，你们这什么破东西"))).json()
     assert angry["kind"] == "handoff" and angry["handoff"]["summary"]
@@ -114,8 +122,8 @@ def test_the_migration_scopes_existing_rows(tmp_path, monkeypatch):
 # --- held lines: a connector that cannot push --------------------------------------------------
 
 
-async def test_sync_mode_chase_is_held_for_the_next_response_never_marked_delivered(aiohttp_client, engine, tmp_path):
-    server = make_server(engine, tmp_path, {"shop": {"type": "generic", "mode": "sync"}})
+async def test_sync_mode_chase_is_held_for_the_next_response_never_marked_delivered(backend, aiohttp_client, engine, tmp_path):
+    server = make_server(engine, backend, {"shop": {"type": "generic", "mode": "sync"}})
     client = await aiohttp_client(server.app())
     assert (await post(client, "shop", message("c1", "m1", "在吗"))).status == 200
     created = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
@@ -135,8 +143,8 @@ async def test_sync_mode_chase_is_held_for_the_next_response_never_marked_delive
     assert server.outbox.get(item.id).status == "done"
 
 
-def test_held_lines_expire_unsent(engine, tmp_path):
-    server = make_server(engine, tmp_path, {"shop": {"type": "generic"}})
+def test_held_lines_expire_unsent(backend, engine, tmp_path):
+    server = make_server(engine, backend, {"shop": {"type": "generic"}})
     store, now = server.store, datetime.now(UTC)
     store.add_message("shop:c1", "in", "在吗", now, platform="shop", message_id="m1")
     decision = store.add_decision("shop:c1", now, "timer", "auto_send", {"replies": [{"id": "x", "text": "t"}]},
@@ -159,9 +167,9 @@ def test_callback_mode_without_a_url_is_refused_at_start():
 # --- the one path out: agents' messages --------------------------------------------------------
 
 
-async def test_an_agent_message_goes_out_through_the_outbox(aiohttp_client, fake_platform, engine, tmp_path):
+async def test_an_agent_message_goes_out_through_the_outbox(backend, aiohttp_client, fake_platform, engine, tmp_path):
     url = fake_platform.answer("POST", "/callback", {"ok": True}).url("/callback")
-    server = make_server(engine, tmp_path, {"shop": {"type": "generic", "mode": "callback", "callback_url": url}})
+    server = make_server(engine, backend, {"shop": {"type": "generic", "mode": "callback", "callback_url": url}})
     client = await aiohttp_client(server.app())
     assert (await post(client, "shop", message("c1", "m1", "在吗"))).status == 200
     await until(lambda: fake_platform.calls)
@@ -178,7 +186,7 @@ async def test_an_agent_message_goes_out_through_the_outbox(aiohttp_client, fake
         await server.send_agent_message("shop:nobody", "hi", "wang")
 
 
-async def test_a_failing_platform_ends_in_dead_letter_and_can_be_retried(aiohttp_client, aiohttp_server, engine,
+async def test_a_failing_platform_ends_in_dead_letter_and_can_be_retried(backend, aiohttp_client, aiohttp_server, engine,
                                                                          tmp_path):
     received: list[dict] = []
     state = {"fail": True}
@@ -192,7 +200,7 @@ async def test_a_failing_platform_ends_in_dead_letter_and_can_be_retried(aiohttp
     app = web.Application()
     app.router.add_post("/callback", callback)
     platform = await aiohttp_server(app)
-    server = make_server(engine, tmp_path, {"shop": {"type": "generic", "mode": "callback",
+    server = make_server(engine, backend, {"shop": {"type": "generic", "mode": "callback",
                                                      "callback_url": str(platform.make_url("/callback"))}})
     client = await aiohttp_client(server.app())
     assert (await post(client, "shop", message("c1", "m1", "包邮吗"))).status == 200

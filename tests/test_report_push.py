@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 from fake_robots import DING_SECRET, WECOM_KEY, FakeRobots, targets
+from redis_support import open_backend
 from reports_scenario import play, t
 
 from bot.app import build
@@ -31,9 +32,10 @@ def pusher_for(engine, store, clock, base_url, **settings):
 
 
 @pytest.mark.usefixtures("secrets")
-async def test_the_day_is_pushed_once_to_both_robots(engine, tmp_path, aiohttp_server):
+@pytest.mark.parametrize("kind", ["file", "redis"])
+async def test_the_day_is_pushed_once_to_both_robots(kind, engine, tmp_path, aiohttp_server, request):
     robots = await FakeRobots().start(aiohttp_server)
-    store = SqliteStore(tmp_path / "kefu.sqlite")
+    store = open_backend(kind, tmp_path, request)
     play(engine, store)
     clock = ManualClock(t("2026-11-24T08:00:00"))
     assistant, pusher = pusher_for(engine, store, clock, robots.base())

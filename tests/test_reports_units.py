@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
+from redis_support import open_backend
 
 from bot.cli import main
 from bot.masking import mask, mask_address, mask_phone
@@ -73,8 +74,9 @@ def test_grouping_joins_reworded_questions_and_drops_fragments():
     assert set(groups[0]["wordings"]) == {"可以刻字吗", "刻字可以吗", "能刻字吗？"}
 
 
-def test_store_period_reads_are_half_open_and_paged(tmp_path):
-    store = SqliteStore(tmp_path / "s.sqlite")
+@pytest.mark.parametrize("kind", ["file", "redis"])
+def test_store_period_reads_are_half_open_and_paged(kind, tmp_path, request):
+    store = open_backend(kind, tmp_path, request)
     start = datetime(2026, 11, 22, 16, tzinfo=UTC)
     for i, at in enumerate([start - timedelta(microseconds=1), start, start + timedelta(hours=1),
                             start + timedelta(hours=1), start + timedelta(days=1)]):

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from redis_support import open_backend
 
 from bot.scheduler import Clock, ManualClock, Scheduler, SystemClock, shift_out_of_quiet_hours
 from bot.store import Job, SqliteStore
@@ -22,9 +23,10 @@ T0 = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-@pytest.fixture
-def store():
-    s = SqliteStore(":memory:")
+@pytest.fixture(params=["memory", "redis"])
+def store(request, tmp_path):
+    """The same tests on SQLite and on a real redis-server (the Store contract, both backends)."""
+    s = open_backend(request.param, tmp_path, request)
     yield s
     s.close()
 

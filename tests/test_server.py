@@ -10,6 +10,7 @@ import asyncio
 import json
 
 import pytest
+from redis_support import open_backend
 
 from bot.testkit import configured
 from connectors.crypto import generic as signing
@@ -18,10 +19,14 @@ from connectors.generic import GenericConnector
 SECRET = "test-secret-0123456789abcdef"
 
 
-@pytest.fixture
-def server_parts(kefu_app, monkeypatch):
+@pytest.fixture(params=["file", "redis"])
+def server_parts(request, kefu_app, tmp_path, monkeypatch):
+    """The server on a SQLite file and on a real redis-server (its shared inbox and outbox)."""
     monkeypatch.setenv("KEFU_GENERIC_SECRET", SECRET)
-    return kefu_app(connectors={"shop-system": {"type": "generic", "secret": "${KEFU_GENERIC_SECRET}"}}).server
+    store = open_backend(request.param, tmp_path, request)
+    yield kefu_app(connectors={"shop-system": {"type": "generic", "secret": "${KEFU_GENERIC_SECRET}"}},
+                   store=store).server
+    store.close()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from redis_support import BACKENDS, open_backend
 
 from bot.store import Job, SqliteStore, Store, StoredMessage, StoreSchemaError, open_store
 from bot.store import sqlite as sqlite_module
@@ -19,11 +20,31 @@ CST = timezone(timedelta(hours=8))  # a fixed +08:00, like Asia/Shanghai
 TABLES = {"conversations", "messages", "decisions", "order_events", "orders", "jobs", "tickets", "schema_version"}
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(params=BACKENDS)
 def store(request, tmp_path) -> Store:
-    s = SqliteStore(":memory:" if request.param == "memory" else tmp_path / "kefu.sqlite")
+    """Every test taking ``store`` runs on SQLite (in memory, a file) and on a real redis-server."""
+    s = open_backend(request.param, tmp_path, request)
     yield s
     s.close()
+
+
+#: What a backend refuses a bad value with (SQLite: a CHECK constraint; Redis: checked in Python).
+REFUSED = (sqlite3.IntegrityError, ValueError)
+
+
+def raw_conversation(store, conversation_id: str) -> dict:
+    """The stored row as the backend keeps it: the state's JSON text and the two times."""
+    if isinstance(store, SqliteStore):
+        state, created, updated = store._conn.execute(
+            "SELECT state, created_at, updated_at FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+        return {"state": state, "created_at": created, "updated_at": updated}
+    raw = store.redis.get(store.core.key("conv", conversation_id))
+    doc = __import__("json").loads(raw)
+    return {"state": raw, "created_at": doc["created_at"], "updated_at": doc["updated_at"]}
+
+
+def in_transaction(store) -> bool:
+    return store._conn.in_transaction if isinstance(store, SqliteStore) else store.core.in_transaction
 
 
 @pytest.fixture
@@ -158,7 +179,7 @@ def test_open_store_memory(target):
     store.close()
 
 
-@pytest.mark.parametrize("url", ["redis://localhost:6379/0", "postgresql://kefu@db/kefu", "sqlite://relative.db",
+@pytest.mark.parametrize("url", ["redis://localhost:6379/zero", "postgresql://kefu@db/kefu", "sqlite://relative.db",
                                  "sqlite:relative.db", "sqlite:///", ""])
 def test_open_store_rejects_other_urls_naming_them(url):
     with pytest.raises(ValueError, match="supported") as error:
@@ -205,7 +226,7 @@ def test_state_round_trip_keeps_chinese(store):
     state = {"stage": "议价", "round": 3, "discount": 5.5, "handed_off": False, "slots": {"省份": "浙江", "orders": ["A1"]}}
     store.save_state("c1", "买家小王", state, T0)
     assert store.load_state("c1") == state
-    raw = store._conn.execute("SELECT state FROM conversations").fetchone()[0]
+    raw = raw_conversation(store, "c1")["state"]
     assert "议价" in raw, "JSON is stored with ensure_ascii=False"
 
 
@@ -218,7 +239,8 @@ def test_save_state_replaces_and_keeps_created_at(store):
     store.save_state("c1", "u1", {"round": 1}, T0)
     store.save_state("c1", "u1", {"round": 2}, T0 + timedelta(minutes=5))
     assert store.load_state("c1") == {"round": 2}
-    created, updated = store._conn.execute("SELECT created_at, updated_at FROM conversations").fetchone()
+    row = raw_conversation(store, "c1")
+    created, updated = row["created_at"], row["updated_at"]
     assert (from_db_time(created), from_db_time(updated)) == (T0, T0 + timedelta(minutes=5))
 
 
@@ -245,7 +267,7 @@ def test_duplicate_inbound_returns_the_same_row_and_writes_nothing(store):
     again = store.add_message("c1", "in", "能便宜点吗", T0 + timedelta(seconds=3), platform="taobao", message_id="m1")
     assert first[1] is True
     assert again == (first[0], False)
-    assert store._conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 1
+    assert len(store.recent_messages("c1")) == 1
 
 
 @pytest.mark.parametrize(
@@ -276,8 +298,9 @@ def test_outbound_messages_never_collide(store, message_id):
 
 
 def test_bad_direction_is_refused(store):
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(REFUSED):
         store.add_message("c1", "sideways", "x", T0)
+    assert store.recent_messages("c1") == []
 
 
 def test_unprocessed_messages_and_mark_processed(store):
@@ -347,7 +370,7 @@ def test_order_status_follows_the_latest_event(store, events, expected):
         store.add_order_event("o1", "u1", status, T0 + timedelta(minutes=minutes), {"amount": 99})
     assert store.order_status("o1") == expected
     assert store.order_status("o2") is None
-    assert store._conn.execute("SELECT COUNT(*) FROM order_events").fetchone()[0] == len(events), "all recorded"
+    assert len(store.order_events("o1")) == len(events), "all recorded"
 
 
 # --- jobs ---------------------------------------------------------------------------------------
@@ -360,7 +383,7 @@ def test_schedule_is_idempotent_by_key(store):
     assert isinstance(job, Job)
     assert (job.due_at, job.conversation_id, job.payload, job.status) == (T0, "c1", {"order_id": "o1"}, "pending")
     assert job.created_at is not None and job.fired_at is None
-    assert store._conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
+    assert [j.key for j in store.due_jobs(T0 + timedelta(days=1))] == ["chase:o1"]
 
 
 def test_schedule_defaults_payload_to_empty(store):
@@ -463,7 +486,7 @@ def test_transaction_commits_at_exit(store):
         store.save_state("c1", "u1", {"ok": True}, T0)
         assert store.load_state("c1") == {"ok": True}, "the writer sees its own writes"
     assert store.load_state("c1") == {"ok": True}
-    assert not store._conn.in_transaction
+    assert not in_transaction(store)
 
 
 def test_nested_transaction_joins_the_outer(store):
@@ -472,7 +495,7 @@ def test_nested_transaction_joins_the_outer(store):
             store.save_state("c1", "u1", {}, T0)
             with store.transaction():
                 store.add_decision("c1", T0, "t", "k", {})
-            assert store._conn.in_transaction, "the inner exit did not commit"
+            assert in_transaction(store), "the inner exit did not commit"
             raise KeyError("outer fails")
     assert store.load_state("c1") is None
     assert store.decisions() == [], "the inner block's writes rolled back with the outer"
@@ -553,8 +576,8 @@ def test_concurrent_writers(store, threads, per_thread):
     for worker in workers:
         worker.join(timeout=30)
     assert errors == []
-    count = store._conn.execute("SELECT direction, COUNT(*) FROM messages GROUP BY direction").fetchall()
-    assert dict(count) == {"in": threads * per_thread, "out": threads * per_thread}
+    rows = [m for n in range(threads) for m in store.recent_messages(f"c{n}", limit=10 * per_thread)]
+    assert sum(m.direction == "in" for m in rows) == sum(m.direction == "out" for m in rows) == threads * per_thread
     assert len(store.decisions()) == threads * per_thread
     assert len(store.unprocessed_messages()) == threads * per_thread
 
@@ -568,9 +591,9 @@ def test_close_is_idempotent(tmp_path):
 
 
 
-@pytest.fixture
-def file_store(tmp_path):
-    store = SqliteStore(tmp_path / "kefu.sqlite")
+@pytest.fixture(params=["file", "redis"])
+def file_store(request, tmp_path):
+    store = open_backend(request.param, tmp_path, request)
     yield store
     store.close()
 
@@ -595,5 +618,5 @@ def test_decision_delivery_lifecycle(file_store):
     file_store.set_delivery(answer, "done")
     assert file_store.pending_deliveries() == []
     assert {d["id"]: d["delivery"] for d in file_store.decisions("c1")} == {quiet: None, answer: "done"}
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(REFUSED):
         file_store.set_delivery(answer, "lost")

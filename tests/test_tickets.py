@@ -7,12 +7,14 @@ import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from redis_support import open_backend
 
 from bot.config import Agent, HandoffSettings
 from bot.handoff import Ticket, TicketDesk, TicketNotFound, TicketStateError
 from bot.scheduler import ManualClock
 from bot.store import SqliteStore
 from bot.store import sqlite as sqlite_module
+from bot.store.redis_tx import StoreConflict
 from bot.store.sqlite import MIGRATIONS
 
 CST = timezone(timedelta(hours=8))
@@ -38,9 +40,10 @@ def clock() -> ManualClock:
     return ManualClock(T0)
 
 
-@pytest.fixture
-def store():
-    s = SqliteStore(":memory:")
+@pytest.fixture(params=["memory", "redis"])
+def store(request, tmp_path):
+    """The same tests on SQLite and on a real redis-server (the Store contract, both backends)."""
+    s = open_backend(request.param, tmp_path, request)
     yield s
     s.close()
 
@@ -433,7 +436,10 @@ def test_summary_json_round_trips_chinese(desk, store):
     }
     ticket = open_ticket(desk, "c1", summary=summary)
     assert desk.ticket(ticket.id).summary == summary
-    raw = store._conn.execute("SELECT summary FROM tickets").fetchone()[0]
+    if isinstance(store, SqliteStore):
+        raw = store._conn.execute("SELECT summary FROM tickets").fetchone()[0]
+    else:
+        raw = store.redis.get(store.core.key("ticket", ticket.id))
     assert "差评" in raw, "stored readable (ensure_ascii=False)"
 
 
@@ -498,7 +504,7 @@ def test_a_0001_file_is_upgraded_keeping_its_tickets(tmp_path, monkeypatch):
 def test_store_allows_one_open_ticket_per_conversation(store):
     fields = {"reason": "r", "priority": "normal", "group": "presale", "created_at": T0, "sla_due": T0, "summary": {}}
     first = store.add_ticket("c1", "u1", **fields)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, StoreConflict)):  # the backend's integrity error
         store.add_ticket("c1", "u1", **fields)
     store.update_ticket(first, status="resolved", updated_at=T0)
     assert store.add_ticket("c1", "u1", **fields) != first

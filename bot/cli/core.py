@@ -316,8 +316,10 @@ def replay(config: Config, script: Path, as_json: bool, store_url: str) -> None:
 @main.command()
 @click.option("--host", default=None, help="Interface to listen on [default: server.host].")
 @click.option("--port", type=int, default=None, help="Port [default: server.port].")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes behind the one port (above 1 needs store.path: redis://…).")
 @with_config
-def serve(config: Config, host: str | None, port: int | None) -> None:
+def serve(config: Config, host: str | None, port: int | None, workers: int) -> None:
     """Run the webhook server: connectors, order events, health and metrics."""
     import logging
 
@@ -327,16 +329,48 @@ def serve(config: Config, host: str | None, port: int | None) -> None:
     from bot.store.serve_lock import serve_lock
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    host = host or config.server.host
+    port = config.server.port if port is None else port
+    if workers > 1:
+        return serve_workers(config, host, port, workers)
     lock = serve_lock(store_file(config))  # one server per SQLite file: a second one exits here
     if lock is not None:
         lock.acquire()  # held until this process exits (the kernel drops it even on kill -9)
     server = app_for(config).server
-    host = host or config.server.host
-    port = config.server.port if port is None else port
     names = ", ".join(f"/webhook/{name}" for name in server.connectors) or _("no connectors configured")
     sock = listen(host, port)  # before saying "serving": a busy port is one clear line, not a traceback
     click.echo(_("kefu serving on http://{host}:{port} ({names})").format(host=host, port=port, names=names))
     web.run_app(server.app(), sock=sock, print=None, handle_signals=True)
+
+
+def serve_workers(config: Config, host: str, port: int, workers: int) -> None:
+    """`kefu serve --workers N`: bind once, fork N workers, restart any that dies (bot.web.workers)."""
+    from aiohttp import web
+
+    from bot.web.workers import Supervisor, refusal
+
+    why = refusal(config.store.path, workers)
+    if why:
+        _fail(why)
+    sock = listen(host, port)
+    names = ", ".join(f"/webhook/{name}" for name in config.connectors) or _("no connectors configured")
+
+    def run_worker(number: int, ready) -> None:
+        try:
+            server = app_for(config).server
+        except USER_ERRORS as exc:
+            _fail(f"worker {number}: {exc}")
+        app = server.app()
+
+        async def served(_app) -> None:
+            ready()
+
+        app.on_startup.append(served)
+        web.run_app(app, sock=sock, print=None, handle_signals=True)
+
+    click.echo(_("kefu serving on http://{host}:{port} ({names})").format(host=host, port=port, names=names)
+               + f" — {workers} workers on {config.store.path}")
+    sys.exit(Supervisor(sock, workers, run_worker).run())
 
 
 def listen(host: str, port: int):

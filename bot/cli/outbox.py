@@ -21,7 +21,9 @@ from bot.outbox import STATUSES, Outbox
 
 
 def _outbox(config: Config) -> Outbox:
-    return Outbox(build(config).store)
+    from bot.outbox import outbox_for
+
+    return outbox_for(build(config).store)  # SQLite rows, or Redis (bot.store.redis_outbox)
 
 
 @main.group(name="outbox", invoke_without_command=True)

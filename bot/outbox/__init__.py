@@ -67,6 +67,15 @@ def _item(row: tuple[Any, ...]) -> OutboxItem:
                       from_db_time(created), from_db_time(updated))
 
 
+def outbox_for(store: Any) -> Any:
+    """The outbox of a store: these SQL rows for SQLite, `bot.store.redis_outbox` for Redis."""
+    if getattr(store, "shared_inbox", False):
+        from bot.store.redis_outbox import RedisOutbox
+
+        return RedisOutbox(store)
+    return Outbox(store)
+
+
 class Outbox:
     """The outbox rows of one SQLite store (the table is created by its migration 0005_outbox)."""
 

@@ -233,4 +233,8 @@ class Delivery:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        release = getattr(self.outbox, "release_lanes", None)  # a shared store: others take the lanes now
+        if release is not None:
+            with contextlib.suppress(Exception):
+                await self._db(release)
         self._executor.shutdown(wait=True)

@@ -35,7 +35,7 @@ from bot.config import Config, expand_env
 from bot.handoff.failed import answer_or_hand_over
 from bot.identity import scope, scoped
 from bot.models import Decision, Inbound, OrderEvent
-from bot.outbox import Outbox, OutboxItem
+from bot.outbox import OutboxItem, outbox_for
 from bot.web import health
 from bot.web.backpressure import Backlog, Hold
 from bot.web.delivery import Delivery
@@ -69,7 +69,11 @@ class KefuServer:
         self.http = http
         self.metrics = Metrics()
         assistant.post_every_decision = frozenset(n for n, c in connectors.items() if c.posts_every_decision)
-        self.outbox = Outbox(self.store)
+        self.outbox = outbox_for(self.store)
+        # a store shared with other servers (Redis) has its own inbox: the shards of `shared_inbox`
+        self.shared = bool(getattr(self.store, "shared_inbox", False))
+        self.inbox_busy: int | None = None
+        self.late_answers: set[asyncio.Task] = set()  # sync answers that outlived their request
         self.delivery = Delivery(self.outbox, connectors, config.outbox, self.metrics)
         self.store_watch = health.StoreWatch()
         # One thread runs every decision (and the webhooks' store writes): SQLite has one
@@ -198,12 +202,17 @@ class KefuServer:
                     self.metrics.messages.labels(name).inc()
                 else:
                     self.metrics.duplicates.labels(name).inc()
-                if connector.sync_reply:
+                if connector.sync_reply and self.shared:
+                    from bot.web.shared_inbox import answer_when_processed  # its shard's owner answers it
+
+                    stored = await answer_when_processed(self, row)
+                    answered.append(Answered(original, stored, duplicate=not new))
+                elif connector.sync_reply:
                     stored = await self.run(self._answer_now, row)
                     answered.append(Answered(original, stored, duplicate=not new))
                 else:
                     answered.append(Answered(original, None, duplicate=not new))
-                    if new:
+                    if new and not self.shared:
                         self._queue.put_nowait(row)
                         hold.hand_over()
         except sqlite3.OperationalError as exc:
@@ -221,8 +230,9 @@ class KefuServer:
         row, new = await self.run(self.assistant.accept, scoped(inbound))
         if new:
             self.metrics.messages.labels(inbound.connector).inc()
-            self.backlog.add(1)  # counted, never refused: a person is typing in the simulator
-            self._queue.put_nowait(row)
+            if not self.shared:  # a shared store's inbox shards carry it (bot.web.shared_inbox)
+                self.backlog.add(1)  # counted, never refused: a person is typing in the simulator
+                self._queue.put_nowait(row)
         return row, new
 
     async def _read(self, request: web.Request) -> bytes:
@@ -234,15 +244,17 @@ class KefuServer:
         except web.HTTPRequestEntityTooLarge:
             raise Rejected(413, f"body is over the {limit}-byte limit") from None
 
-    def _answer_now(self, row: int) -> dict[str, Any] | None:
+    def _answer_now(self, row: int, *, processed: bool = False) -> dict[str, Any] | None:
         """Process a message inline (sync connectors) and return what the HTTP answer carries.
 
         That is the stored decision, preceded by any lines held for this conversation because
         its connector cannot push (they go out in this response, so they count as delivered now).
+        ``processed``: another worker processed it already (a shared store: `bot.web.shared_inbox`).
         """
         now = datetime.now(UTC)
         with self.store.transaction():
-            self._process(row)
+            if not processed:
+                self._process(row)
             stored = self.store.decision_for_message(row)
             if stored is None:
                 return None
@@ -332,11 +344,17 @@ class KefuServer:
         # jieba's dictionary and the classifier's direct path are set up lazily (~1 s): pay it
         # here, before the port opens and /healthz can answer, not on the first customer's message
         await self.run(self.assistant.engine.classifier.warm)
-        for row in await self.run(self.assistant.pending):
-            self.backlog.add(1)
-            self._queue.put_nowait(row)  # accepted before a crash, never processed
+        if not self.shared:
+            for row in await self.run(self.assistant.pending):
+                self.backlog.add(1)
+                self._queue.put_nowait(row)  # accepted before a crash, never processed
         await self.delivery.start()  # undelivered decisions of before the restart go out first
-        self.worker_task = asyncio.create_task(self._worker(), name="kefu-worker")
+        if self.shared:
+            from bot.web import shared_inbox
+
+            self.worker_task = asyncio.create_task(shared_inbox.run(self), name="kefu-worker")
+        else:
+            self.worker_task = asyncio.create_task(self._worker(), name="kefu-worker")
         self.timer_task = asyncio.create_task(self._timers(), name="kefu-timers")
         if self.pushes.enabled:
             self.push_task = asyncio.create_task(self.pushes.run(self._stop, self.run), name="kefu-report-push")

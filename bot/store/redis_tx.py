@@ -1,0 +1,384 @@
+"""The Redis store's transactions: buffered writes that commit in one Lua script, or not at all.
+
+Why this shape (the SQLite store's `transaction()` promise, kept on Redis):
+
+- Every write of a `transaction()` block is queued in memory and sent at the outermost exit as
+  one script (``EVALSHA`` of `_COMMIT_LUA`). Redis runs a script as one unit and, with
+  ``appendonly yes``, writes its effects to the append-only file as one ``MULTI … EXEC``
+  (``redis-check-aof`` drops a torn tail), so a kill -9 of the worker or of Redis loses the
+  whole block or none of it — the scheduler's claim and the firing's writes, a processed
+  message, its decision and its stream acknowledgement, a ticket and its event.
+- Reads inside the block see the block's own writes (an overlay of documents and sorted-set
+  members): code written for SQLite reads what it just wrote, and so it does here.
+- Uniqueness and ownership are *conditions*: "this dedupe key is still absent", "this job row
+  is still what I read", "this worker still holds the shard's lease" (fencing). The script
+  checks them all before its first write; if another worker changed one of those keys, it
+  writes nothing and the block raises `StoreConflict`. (Not WATCH + MULTI/EXEC: a lease renewal
+  — PEXPIRE on a watched key — aborts an EXEC although nothing the block relied on changed.)
+- Ids (message rows, decisions, jobs …) come from ``INCR`` when the row is written (ids are
+  never reused; a rolled-back block leaves a gap, as SQLite's AUTOINCREMENT may). Event ids,
+  the live channel's cursor, are taken inside the commit script, so they increase in commit
+  order and a reader at cursor N never misses an event committed later with a smaller id.
+- Nested blocks are savepoints: an inner block that raises drops only its own writes.
+- One re-entrant lock per store object, held from the first statement of a block to its
+  commit, like the SQLite store: threads of one process never see each other's half-done work.
+- The script touches keys it does not declare, so it needs a single Redis (or a primary with
+  replicas), not Redis Cluster (docs/scale.md).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+
+from bot.store.files import StoreError
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+# The commit: check every condition, then apply every write, in one script — atomic, and written
+# to the append-only file as one unit. (WATCH would do the check too, but a lease renewal
+# (PEXPIRE) on a watched key aborts the EXEC although the value did not change.)
+_COMMIT_LUA = """
+local spec = cjson.decode(ARGV[1])
+for _, c in ipairs(spec.c) do
+  local v = redis.call('GET', c[1])
+  if c[2] == 0 then
+    if v then return {'conflict', c[1], v} end
+  elseif v ~= c[3] then
+    return {'conflict', c[1], v or ''}
+  end
+end
+for _, op in ipairs(spec.o) do
+  local kind = op[1]
+  if kind == 'set' then redis.call('SET', op[2], op[3])
+  elseif kind == 'del' then redis.call('DEL', op[2])
+  elseif kind == 'zadd' then redis.call('ZADD', op[2], op[4], op[3])
+  elseif kind == 'zrem' then redis.call('ZREM', op[2], op[3])
+  elseif kind == 'event' then
+    local id = redis.call('INCR', KEYS[1])
+    redis.call('ZADD', KEYS[2], id, id .. ' ' .. op[2])
+  else redis.call(unpack(op, 2))
+  end
+end
+return {'ok'}
+"""
+
+
+# Every member of an index with its document (`prefix` + member), in one round trip.
+_INDEX_DOCS_LUA = """
+local out = {}
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local v = redis.call('GET', ARGV[1] .. m)
+  if v then table.insert(out, m); table.insert(out, v) end
+end
+return out
+"""
+
+
+class StoreConflict(StoreError):
+    """Another worker changed what this block depended on (a dedupe key, a job, a lease): nothing
+    of the block was written."""
+
+
+def to_text(dt: datetime) -> str:
+    """The same fixed-width UTC text the SQLite store keeps (readable in ``redis-cli``).
+
+    Raises:
+        ValueError: ``dt`` is naive; guessing its zone would silently shift jobs by hours.
+    """
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"naive datetime {dt!r}: the store needs timezone-aware datetimes")
+    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def from_text(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def micros(dt: datetime) -> int:
+    """Exact integer microseconds since the epoch: a sorted-set score with no float rounding
+    (2**53 µs is year 2255)."""
+    to_text(dt)  # refuse naive ones the same way
+    return (dt - EPOCH) // _US
+
+
+def member(row_id: int) -> str:
+    """Sorted-set member of a row id: zero-padded, so equal scores order by id like SQL's ``, id``."""
+    return f"{row_id:015d}"
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass
+class _Block:
+    ops: list[tuple[Any, ...]] = field(default_factory=list)
+    docs: dict[str, str | None] = field(default_factory=dict)
+    zsets: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    conditions: dict[str, str | None] = field(default_factory=dict)
+    after_commit: list[Any] = field(default_factory=list)
+    #: what the block read from Redis (a second read of a key in one turn costs no round trip)
+    reads: dict[str, Any] = field(default_factory=dict)
+
+    def snapshot(self) -> tuple[Any, ...]:
+        return (len(self.ops), dict(self.docs), copy.deepcopy(self.zsets), dict(self.conditions),
+                len(self.after_commit))
+
+    def restore(self, saved: tuple[Any, ...]) -> None:
+        n_ops, self.docs, self.zsets, self.conditions, n_after = saved
+        del self.ops[n_ops:]
+        del self.after_commit[n_after:]
+
+
+class RedisCore:
+    """A Redis connection with `transaction()` and overlay-aware reads (see the module doc).
+
+    Args:
+        client: A redis-py client created with ``decode_responses=True``.
+        prefix: Prepended to every key, so one Redis database can hold other things too.
+    """
+
+    def __init__(self, client: redis.Redis, prefix: str = "kefu:"):
+        self.redis = client
+        self.prefix = prefix
+        self._lock = threading.RLock()
+        self._block: _Block | None = None
+        self._saves: list[tuple[Any, ...]] = []
+        self._commit_script = client.register_script(_COMMIT_LUA)
+        self._index_docs = client.register_script(_INDEX_DOCS_LUA)
+
+    def key(self, *parts: Any) -> str:
+        return self.prefix + ":".join(str(p) for p in parts)
+
+    # --- transactions ---------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            outer = self._block is None
+            if outer:
+                self._block = _Block()
+            else:
+                self._saves.append(self._block.snapshot())
+            try:
+                yield
+            except BaseException:
+                if outer:
+                    self._block = None
+                else:
+                    self._block.restore(self._saves.pop())
+                raise
+            if not outer:
+                self._saves.pop()
+                return
+            block, self._block = self._block, None
+            self._commit(block)
+            for callback in block.after_commit:
+                callback()
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._block is not None
+
+    def _need_block(self) -> _Block:
+        if self._block is None:
+            raise RuntimeError("store writes must run inside transaction()")
+        return self._block
+
+    def _commit(self, block: _Block) -> None:
+        if not block.ops:
+            return
+        conditions = [[key, 0] if value is None else [key, 1, value] for key, value in block.conditions.items()]
+        ops = [[kind, *(str(arg) for arg in args)] for kind, *args in block.ops]
+        spec = json.dumps({"c": conditions, "o": ops}, ensure_ascii=False)
+        try:
+            reply = self._commit_script(keys=[self.key("events", "seq"), self.key("events")], args=[spec])
+        except redis.RedisError as exc:
+            raise StoreError(f"redis store cannot commit: {exc.__class__.__name__}: {exc}") from exc
+        if reply[0] == "conflict":
+            raise StoreConflict(f"{reply[1]} changed under this worker (expected {block.conditions[reply[1]]!r}, "
+                                f"found {reply[2] or None!r}); nothing was written")
+
+    # --- writes (inside a block) ----------------------------------------------------------------
+    def set(self, key: str, value: str) -> None:
+        block = self._need_block()
+        block.ops.append(("set", key, value))
+        block.docs[key] = value
+
+    def set_json(self, key: str, value: Any) -> None:
+        self.set(key, dumps(value))
+
+    def delete(self, key: str) -> None:
+        block = self._need_block()
+        block.ops.append(("del", key))
+        block.docs[key] = None
+        block.zsets[key] = {}  # a deleted sorted set reads as empty from here on
+        block.zsets[key]["\0cleared"] = None
+
+    def zadd(self, key: str, name: str, score: float) -> None:
+        block = self._need_block()
+        block.ops.append(("zadd", key, name, score))
+        block.zsets.setdefault(key, {})[name] = score
+
+    def zrem(self, key: str, name: str) -> None:
+        block = self._need_block()
+        block.ops.append(("zrem", key, name))
+        block.zsets.setdefault(key, {})[name] = None
+
+    def call(self, *command: Any) -> None:
+        """Any other write (XADD, XACK, PEXPIRE …) queued as is; reads in the block do not see it."""
+        self._need_block().ops.append(("call", *command))
+
+    def event(self, kind: str, ref: Any, at: datetime, conversation_id: str | None = None,
+              payload: dict[str, Any] | None = None) -> None:
+        """Append to the live channel's log in this block's commit (the id is taken there)."""
+        body = {"at": to_text(at), "kind": kind, "conversation_id": conversation_id, "ref": str(ref),
+                "payload": payload or {}}
+        self._need_block().ops.append(("event", dumps(body)))
+
+    def require(self, key: str, value: str | None) -> None:
+        """Commit only if ``key`` still holds ``value`` (None: still absent) when the commit runs."""
+        block = self._need_block()
+        if key in block.docs and key not in block.conditions:
+            return  # written by this block already: what it read after that is its own write
+        block.conditions.setdefault(key, value)
+
+    def after_commit(self, callback: Any) -> None:
+        self._need_block().after_commit.append(callback)
+
+    def next_id(self, name: str) -> int:
+        """A new row id (INCR now: the id is known before the commit, as SQLite's lastrowid is)."""
+        return int(self.redis.incr(self.key("seq", name)))
+
+    # --- reads (see the block's own writes) -----------------------------------------------------
+    def get(self, key: str) -> str | None:
+        with self._lock:  # another thread's open block is not ours to read: wait for its commit
+            return self._get(key)
+
+    def _get(self, key: str) -> str | None:
+        block = self._block
+        if block is None:
+            return self.redis.get(key)
+        if key in block.docs:
+            return block.docs[key]
+        if key not in block.reads:
+            block.reads[key] = self.redis.get(key)
+        return block.reads[key]
+
+    def get_json(self, key: str) -> Any:
+        raw = self.get(key)
+        return json.loads(raw) if raw is not None else None
+
+    def mget_json(self, keys: list[str]) -> list[Any]:
+        with self._lock:
+            return self._mget_json(keys)
+
+    def _mget_json(self, keys: list[str]) -> list[Any]:
+        if not keys:
+            return []
+        block = self._block
+        known = {} if block is None else block.reads
+        missing = [k for k in keys if (block is None or k not in block.docs) and k not in known]
+        found = dict(zip(missing, self.redis.mget(missing))) if missing else {}
+        if block is not None:
+            block.reads.update(found)
+        found = {**{k: known[k] for k in keys if k in known}, **found}
+        out = []
+        for k in keys:
+            raw = block.docs[k] if block is not None and k in block.docs else found.get(k)
+            out.append(json.loads(raw) if raw is not None else None)
+        return out
+
+    def zrange(self, key: str, low: float | str = "-inf", high: float | str = "+inf", *, desc: bool = False,
+               limit: int | None = None, scores: bool = False) -> list[Any]:
+        """Members with low <= score <= high in score order (ties by member), overlay applied.
+
+        ``low``/``high`` take Redis' forms too (``"(5"`` excludes 5).
+        """
+        with self._lock:
+            return self._zrange(key, low, high, desc=desc, limit=limit, scores=scores)
+
+    def _zrange(self, key: str, low: float | str, high: float | str, *, desc: bool, limit: int | None,
+                scores: bool) -> list[Any]:
+        block = self._block
+        overlay = block.zsets.get(key) if block is not None else None
+        if not overlay:
+            if desc:
+                rows = self.redis.zrevrangebyscore(key, high, low, start=0 if limit is not None else None, num=limit,
+                                                   withscores=True)
+            else:
+                rows = self.redis.zrangebyscore(key, low, high, start=0 if limit is not None else None, num=limit,
+                                                withscores=True)
+            return [(m, s) if scores else m for m, s in rows]
+        cleared = "\0cleared" in overlay
+        base = {} if cleared else dict(self.redis.zrangebyscore(key, "-inf", "+inf", withscores=True))
+        for name, score in overlay.items():
+            if name == "\0cleared":
+                continue
+            if score is None:
+                base.pop(name, None)
+            else:
+                base[name] = score
+        lo, lo_open = _bound(low)
+        hi, hi_open = _bound(high)
+        rows = [(m, s) for m, s in base.items()
+                if (s > lo if lo_open else s >= lo) and (s < hi if hi_open else s <= hi)]
+        rows.sort(key=lambda r: (r[1], r[0]), reverse=desc)
+        if limit is not None:
+            rows = rows[:limit]
+        return [(m, s) if scores else m for m, s in rows]
+
+    def index_docs(self, index: str, prefix: str) -> dict[str, Any]:
+        """member → parsed document ``prefix + member`` for every member of ``index`` (one round
+        trip; for small indexes read often, like the agents' presence)."""
+        with self._lock:
+            block = self._block
+            cached = block.reads.get(("index", index, prefix)) if block is not None else None
+            if cached is None:
+                flat = self._index_docs(keys=[index], args=[prefix])
+                cached = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+                if block is not None:
+                    block.reads[("index", index, prefix)] = cached
+            found = dict(cached)
+            if block is not None:  # this block's own writes (its documents are indexed as they are written)
+                for key, raw in block.docs.items():
+                    if key.startswith(prefix):
+                        found[key[len(prefix):]] = raw
+            return {name: json.loads(raw) for name, raw in found.items() if raw is not None}
+
+    def zscore(self, key: str, name: str) -> float | None:
+        with self._lock:
+            return self._zscore(key, name)
+
+    def _zscore(self, key: str, name: str) -> float | None:
+        block = self._block
+        overlay = block.zsets.get(key) if block is not None else None
+        if overlay and name in overlay:
+            return overlay[name]
+        if overlay and "\0cleared" in overlay:
+            return None
+        return self.redis.zscore(key, name)
+
+    def zcard(self, key: str) -> int:
+        with self._lock:
+            block = self._block
+            if block is not None and block.zsets.get(key):
+                return len(self.zrange(key))
+            return int(self.redis.zcard(key))
+
+
+def _bound(value: float | str) -> tuple[float, bool]:
+    """A Redis score bound (``5``, ``"(5"``, ``"-inf"``) as (value, exclusive)."""
+    if isinstance(value, str):
+        text = value.strip()
+        return float(text.lstrip("(")), text.startswith("(")
+    return float(value), False
