@@ -125,8 +125,9 @@ def _process_and_queue(server: Any, row: int) -> tuple[Any, Any]:
 
     with server.store.transaction():
         decision = server._process(row)
-        if decision is None or decision.id is None or not needs_delivery(decision):
-            return decision, None
+        if decision is None or decision.id is None or not (needs_delivery(decision)
+                                                            or server.assistant.post_every_decision):
+            return decision, None  # (callback mode posts every decision: `post_every_decision`)
         message = server.store.get_message(row)
         connector = server.connectors.get(message.platform or "") if message else None
         if connector is not None and connector.sync_reply:
