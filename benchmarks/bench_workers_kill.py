@@ -43,6 +43,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -182,15 +183,31 @@ async def client(run: Run, url: str, conversations: list[tuple[str, list[tuple[s
                     wait = min(wait * 2, 2.0)
 
 
-async def killer(run: Run, supervisor: subprocess.Popen, total: int, kills: int, workers: int) -> None:
+def serving(log: Path) -> set[int]:
+    """The worker pids that served: the supervisor notes ``kefu: worker N (pid P) serving``."""
+    text = log.read_text(encoding="utf-8", errors="replace")
+    return {int(pid) for pid in re.findall(r"kefu: worker \d+ \(pid (\d+)\) serving", text)}
+
+
+async def all_serving(supervisor: subprocess.Popen, log: Path, workers: int, timeout: float) -> list[int]:
+    """Wait until ``workers`` live workers all serve (a restart included); their pids."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if supervisor.poll() is not None:
+            raise RuntimeError(f"kefu serve exited with status {supervisor.returncode} (log: {log})")
+        alive = children(supervisor.pid)
+        if len(alive) == workers and set(alive) <= serving(log):
+            return alive
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"not all {workers} workers served within {timeout:.0f} s (log: {log})")
+
+
+async def killer(run: Run, supervisor: subprocess.Popen, log: Path, total: int, kills: int, workers: int) -> None:
     for k in range(1, kills + 1):
         target = total * k // (kills + 1)
         while sum(map(len, run.accepted.values())) < target:
             await asyncio.sleep(0.05)
-        alive = children(supervisor.pid)
-        while len(alive) < workers:  # the last kill's restart must be up first
-            await asyncio.sleep(0.1)
-            alive = children(supervisor.pid)
+        alive = await all_serving(supervisor, log, workers, 300)  # the last kill's restart serves first
         victim = random.choice(alive)
         os.kill(victim, signal.SIGKILL)
         run.kills.append(time.monotonic())
@@ -282,7 +299,7 @@ def check(run: Run, store) -> dict[str, int]:
     return figures
 
 
-async def load(args, run: Run, serve: subprocess.Popen, port: int) -> None:
+async def load(args, run: Run, serve: subprocess.Popen, log: Path, port: int) -> None:
     rng = random.Random(12)
     per = max(1, args.messages // args.conversations)
     plan = []
@@ -294,7 +311,7 @@ async def load(args, run: Run, serve: subprocess.Popen, port: int) -> None:
         lanes[n % args.concurrency].append(item)
     url = f"http://127.0.0.1:{port}/webhook/shop"
     deadline = time.monotonic() + args.timeout
-    kill_task = asyncio.create_task(killer(run, serve, args.messages, args.kills, args.workers))
+    kill_task = asyncio.create_task(killer(run, serve, log, args.messages, args.kills, args.workers))
     await asyncio.gather(*(client(run, url, lane, deadline) for lane in lanes if lane))
     await kill_task
 
@@ -329,13 +346,12 @@ async def amain(args) -> int:
                              start_new_session=True)
     started = time.monotonic()
     try:
-        await wait_ready(f"http://127.0.0.1:{port}/healthz", 600)
-        while len(children(serve.pid)) < args.workers:
-            await asyncio.sleep(0.2)
+        await all_serving(serve, folder / "serve.log", args.workers, 600)  # every worker, not just the first
+        await wait_ready(f"http://127.0.0.1:{port}/healthz", 60)
         print(f"kefu serve --workers {args.workers} up in {time.monotonic() - started:.1f} s; "
               f"{args.messages} messages over {args.conversations} conversations, {args.kills} kill -9", flush=True)
         began = time.monotonic()
-        await load(args, run, serve, port)
+        await load(args, run, serve, folder / "serve.log", port)
         took = time.monotonic() - began
         store = RedisStore(f"redis://127.0.0.1:{redis_port}/0")
         backlog = len(store.unprocessed_messages())

@@ -347,7 +347,7 @@ def serve_workers(config: Config, host: str, port: int, workers: int) -> None:
     """`kefu serve --workers N`: bind once, fork N workers, restart any that dies (bot.web.workers)."""
     from aiohttp import web
 
-    from bot.web.workers import Supervisor, refusal
+    from bot.web.workers import StartFailed, Supervisor, refusal
 
     why = refusal(config.store.path, workers)
     if why:
@@ -359,7 +359,7 @@ def serve_workers(config: Config, host: str, port: int, workers: int) -> None:
         try:
             server = app_for(config).server
         except USER_ERRORS as exc:
-            _fail(f"worker {number}: {exc}")
+            raise StartFailed(localise(str(exc))) from None  # the parent prints it and stops everything
         app = server.app()
 
         async def served(_app) -> None:
@@ -370,7 +370,11 @@ def serve_workers(config: Config, host: str, port: int, workers: int) -> None:
 
     click.echo(_("kefu serving on http://{host}:{port} ({names})").format(host=host, port=port, names=names)
                + f" — {workers} workers on {config.store.path}")
-    sys.exit(Supervisor(sock, workers, run_worker).run())
+    supervisor = Supervisor(sock, workers, run_worker, stop_timeout=config.server.drain_seconds + 10)
+    code = supervisor.run()
+    if supervisor.failed:
+        _fail(supervisor.failed)
+    sys.exit(code)
 
 
 def listen(host: str, port: int):

@@ -6,14 +6,18 @@ exists yet, so each child builds its own server (`build_server`), its own Redis 
 and its own model in memory, and accepts on the inherited socket; the kernel hands each new
 connection to one of them. The parent only supervises:
 
-- a worker that dies (a crash, an OOM kill, ``kill -9``) is started again at once; what it had
-  accepted is in Redis, and its inbox shards and outbox lanes pass to the other workers when
-  its leases expire (`bot.store.redis_inbox`), so nothing accepted is lost;
+- a worker that dies (a crash, an OOM kill, ``kill -9`` — even while it is still starting) is
+  started again; what it had accepted is in Redis, and its inbox shards and outbox lanes pass to
+  the other workers when its leases expire (`bot.store.redis_inbox`), so nothing accepted is lost;
 - the first worker starts alone (it retrains a stale model once), the others when it serves;
-- a worker that fails before it ever served (a config error, Redis unreachable) stops
-  everything: exit 1, its one-line error above;
+- a worker that EXITS non-zero before that worker ever served (a config error, Redis
+  unreachable: the next start would fail the same way) stops everything: exit 1, one line
+  ``error: worker N could not start: <its message>``;
 - SIGTERM / SIGINT: every worker gets SIGTERM and drains as a single server does
-  (``server.drain_seconds``); the parent exits when the last one has.
+  (``server.drain_seconds``); the parent exits 0 when the last one has.
+
+The parent notes ``kefu: worker N (pid P) serving`` on stderr each time a worker serves (load
+tests wait for every worker's line), and each restart with its cause.
 
 Only a store several processes can share works: SQLite is one file for one server, so
 ``--workers`` above 1 on SQLite is refused before anything starts (`check_store`).
@@ -29,8 +33,11 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 _LOGGER = logging.getLogger(__name__)
+
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 #: A worker that keeps dying this soon after starting is restarted after a pause, not at once.
 QUICK_DEATH = 5.0
@@ -49,117 +56,184 @@ def refusal(url: str, workers: int) -> str | None:
     return None
 
 
+class StartFailed(Exception):
+    """A worker cannot start for a reason a person must fix (a config error, Redis unreachable):
+    raised by ``run_worker`` before it serves; the parent stops everything and prints the message."""
+
+
 class Supervisor:
     """The parent of the workers.
+
+    The rules, in the order they are checked when a worker ends:
+
+    - the parent was told to stop (SIGTERM / SIGINT): nothing is started again; exit 0 once
+      every worker has ended (any still running ``stop_timeout`` seconds later gets SIGKILL);
+    - a worker exited non-zero before that worker number EVER served: a start error that the
+      next start repeats (a bad config, Redis unreachable) — every worker is stopped and the
+      parent exits 1 with that worker's message;
+    - anything else (killed by a signal, ``kill -9`` or the OOM killer, even during its start; a
+      crash after it served): it is started again — at once, or after a growing pause
+      (``QUICK_DEATH``) when it keeps dying right after starting.
 
     Args:
         sock: The listening socket, bound already (the children inherit it).
         workers: How many.
         run_worker: What a child runs (build the server, serve on ``sock``, return when stopped);
-            it gets the worker number and a callback to call once it serves.
+            it gets the worker number and a callback to call once it serves, and raises
+            `StartFailed` for a start error a person must fix.
+        stop_timeout: How long the workers get to drain after SIGTERM before SIGKILL.
+        say: Where the parent's one-line notes go (a worker serving, restarted).
     """
 
-    def __init__(self, sock: socket.socket, workers: int, run_worker: Callable[[int, Callable[[], None]], None]):
+    def __init__(self, sock: socket.socket, workers: int, run_worker: Callable[[int, Callable[[], None]], None],
+                 *, stop_timeout: float = 30.0, say: Callable[[str], None] | None = None):
         self.sock = sock
         self.workers = workers
         self.run_worker = run_worker
-        self.children: dict[int, tuple[int, float, int]] = {}  # pid → (number, started, ready-pipe fd)
+        self.stop_timeout = stop_timeout
+        self.say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.children: dict[int, _Child] = {}  # pid → the worker it runs
         self.ready: set[int] = set()  # worker numbers that served at least once
-        self.stopping = False
+        self.stopping: float | None = None  # when SIGTERM came
         self.failed: str | None = None
 
     def spawn(self, number: int) -> int:
         read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the worker
-            os.close(read_fd)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            code = 0
-            try:
-                self.run_worker(number, lambda: _say_ready(write_fd))
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-            except BaseException:
-                _LOGGER.exception("worker %s crashed", number)
-                code = 1
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-            os._exit(code)
+        # no SIGTERM between fork and the child's own handlers: the parent's would stop the siblings
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:  # the worker
+                os._exit(self._worker(number, read_fd, write_fd))
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
         os.close(write_fd)
         os.set_blocking(read_fd, False)
-        self.children[pid] = (number, time.monotonic(), read_fd)
+        self.children[pid] = _Child(number, time.monotonic(), read_fd)
         return pid
 
+    def _worker(self, number: int, read_fd: int, write_fd: int) -> int:
+        os.close(read_fd)
+        for child in self.children.values():  # the other workers' pipes are the parent's business
+            os.close(child.fd)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        served = False
+
+        def ready() -> None:
+            nonlocal served
+            served = True
+            os.write(write_fd, b"r")
+
+        code = 0
+        try:
+            self.run_worker(number, ready)
+        except StartFailed as exc:
+            os.write(write_fd, b"e" + str(exc).encode("utf-8", "replace")[:4000])
+            code = 1
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException as exc:
+            _LOGGER.exception("worker %s crashed", number)
+            if not served:
+                os.write(write_fd, f"e{type(exc).__name__}: {exc}".encode("utf-8", "replace")[:4000])
+            code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        return code
+
     def stop(self, *_: object) -> None:
-        self.stopping = True
+        if self.stopping is None:
+            self.stopping = time.monotonic()
+        self._signal_all(signal.SIGTERM)
+
+    def _signal_all(self, sig: signal.Signals) -> None:
         for pid in list(self.children):
             try:
-                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, sig)
             except ProcessLookupError:
                 pass
 
     def run(self) -> int:
-        """Start the workers and look after them until told to stop; the exit code."""
+        """Start the workers and look after them until told to stop; the exit code (1: ``failed``
+        says which worker could not start and why)."""
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
         # the first worker alone first: it retrains a stale model once, not N times into one file
         self.spawn(0)
         waiting = list(range(1, self.workers))
-        quick: dict[int, int] = {}
-        while self.children:
-            self._read_ready()
-            if waiting and 0 in self.ready and not self.stopping:
-                for number in waiting:
-                    self.spawn(number)
-                waiting = []
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
+        due: dict[int, float] = {}  # worker number → when to start it again
+        quick: dict[int, int] = {}  # worker number → deaths in a row soon after a start
+        killed = False
+        while self.children or (due and self.stopping is None):
+            self._read_pipes()
+            now = time.monotonic()
+            if self.stopping is None:
+                if waiting and 0 in self.ready:
+                    for number in waiting:
+                        self.spawn(number)
+                    waiting = []
+                for number, when in list(due.items()):
+                    if when <= now:
+                        del due[number]
+                        self.spawn(number)
+            elif not killed and now - self.stopping > self.stop_timeout:
+                self.say(f"kefu: workers still running {self.stop_timeout:.0f} s after SIGTERM; SIGKILL")
+                self._signal_all(signal.SIGKILL)
+                killed = True
+            pid, status = os.waitpid(-1, os.WNOHANG) if self.children else (0, 0)
             if pid == 0:
-                time.sleep(0.1)
+                time.sleep(0.05)
                 continue
-            number, started, fd = self.children.pop(pid)
-            os.close(fd)
-            if self.stopping:
+            child = self.children.pop(pid, None)
+            if child is None:
+                continue
+            self._read_pipe(child, pid)
+            os.close(child.fd)
+            if self.stopping is not None:
                 continue
             how = _how(status)
-            if number not in self.ready:
-                self.failed = f"worker {number} stopped before it served ({how})"
+            if child.number not in self.ready and not os.WIFSIGNALED(status) and os.WEXITSTATUS(status) != 0:
+                self.failed = f"worker {child.number} could not start: {child.error or how}"
                 self.stop()
                 continue
-            quick[number] = quick.get(number, 0) + 1 if time.monotonic() - started < QUICK_DEATH else 0
-            _LOGGER.error("worker %s (pid %s) %s; starting it again", number, pid, how)
-            if quick[number] > 1:
-                time.sleep(min(30.0, 2.0 ** quick[number]))
-            self.spawn(number)  # it served before: a restart that fails later is a crash, not a bad config
+            quick[child.number] = quick.get(child.number, 0) + 1 if now - child.started < QUICK_DEATH else 0
+            pause = min(30.0, 2.0 ** quick[child.number]) if quick[child.number] > 1 else 0.0
+            self.say(f"kefu: worker {child.number} (pid {pid}) {how}; starting it again"
+                     + (f" in {pause:.0f} s" if pause else ""))
+            due[child.number] = now + pause
         self.sock.close()
-        if self.failed:
-            print(f"error: {self.failed}; see its error above", file=sys.stderr)
-            return 1
-        return 0
+        return 1 if self.failed else 0
 
-    def _read_ready(self) -> None:
-        fds = [fd for _, _, fd in self.children.values()]
-        if not fds:
+    def _read_pipes(self) -> None:
+        fds = [child.fd for child in self.children.values()]
+        if fds:
+            readable, _, _ = select.select(fds, [], [], 0)
+            for pid, child in self.children.items():
+                if child.fd in readable:
+                    self._read_pipe(child, pid)
+
+    def _read_pipe(self, child: _Child, pid: int) -> None:
+        try:
+            data = os.read(child.fd, 8192)
+        except (BlockingIOError, OSError):
             return
-        readable, _, _ = select.select(fds, [], [], 0)
-        for number, _, fd in self.children.values():
-            if fd in readable:
-                try:
-                    if os.read(fd, 1):
-                        self.ready.add(number)
-                except BlockingIOError:
-                    pass
+        if data.startswith(b"r"):
+            self.ready.add(child.number)
+            self.say(f"kefu: worker {child.number} (pid {pid}) serving")
+            data = data[1:]
+        if data.startswith(b"e"):
+            child.error = data[1:].decode("utf-8", "replace").strip()
 
 
-def _say_ready(fd: int) -> None:
-    try:
-        os.write(fd, b"r")
-    finally:
-        os.close(fd)
+@dataclass
+class _Child:
+    number: int
+    started: float
+    fd: int  # the read end of the pipe it reports on: b"r" once it serves, b"e<message>" for a start error
+    error: str | None = None
 
 
 def _how(status: int) -> str:
