@@ -222,7 +222,7 @@ def test_an_unsupported_store_url_in_the_config_is_one_line(tmp_path):
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
         "error: unsupported store URL 'postgres://db.example/kefu'; supported: sqlite:///relative/path,"
-        " sqlite:////absolute/path, a plain file path, or :memory:"]
+        " sqlite:////absolute/path, a plain file path, :memory:, or redis://HOST:PORT/DB"]
 
 
 def test_a_store_written_by_a_newer_kefu_is_one_line_naming_the_file_and_the_fix(tmp_path):

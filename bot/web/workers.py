@@ -35,6 +35,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.errors import UserError
+
 _LOGGER = logging.getLogger(__name__)
 
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -56,7 +58,7 @@ def refusal(url: str, workers: int) -> str | None:
     return None
 
 
-class StartFailed(Exception):
+class StartFailed(UserError):
     """A worker cannot start for a reason a person must fix (a config error, Redis unreachable):
     raised by ``run_worker`` before it serves; the parent stops everything and prints the message."""
 
