@@ -98,6 +98,7 @@ from serve_support import (  # noqa: E402
     train,
     tree_cpu_seconds,
     wait_healthy,
+    wait_workers,
 )
 
 LUA = Path(__file__).resolve().parent / "wrk_generic.lua"
@@ -411,6 +412,8 @@ def bench_server(args, wrk: str, spec: ServerSpec, name: str, secret: str, bodie
     checks: list[tuple[bool, str]] = []
     try:
         ready = wait_healthy(proc, base, log)
+        if spec.workers > 1:  # /healthz answers from one worker: load once every worker serves
+            ready += wait_workers(proc, log, spec.workers)
         facts.append(f"kefu serve (pid {proc.pid}) answered /healthz after {ready:.1f} s")
         url = f"{base}/webhook/{name}"
         for m in itertools.islice(messages("warm", args.conversations, SEED + 1), WARMUP):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -78,6 +79,20 @@ def wait_healthy(proc: subprocess.Popen, base: str, log: Path, limit_s: float = 
             pass
         time.sleep(0.2)
     raise Failure(f"kefu serve did not answer /healthz within {limit_s:.0f} s:\n{tail(log)}")
+
+
+def wait_workers(proc: subprocess.Popen, log: Path, workers: int, limit_s: float = 180) -> float:
+    """`kefu serve --workers N`: /healthz answers from whichever worker the kernel picks, so wait
+    for the supervisor's ``kefu: worker K (pid P) serving`` line of every worker."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit_s:
+        if proc.poll() is not None:
+            raise Failure(f"kefu serve exited with {proc.returncode} before its workers served:\n{tail(log)}")
+        text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+        if len(set(re.findall(r"kefu: worker (\d+) \(pid \d+\) serving", text))) >= workers:
+            return time.perf_counter() - started
+        time.sleep(0.2)
+    raise Failure(f"not all {workers} workers of kefu serve served within {limit_s:.0f} s:\n{tail(log)}")
 
 
 def tail(path: Path, lines: int = 20) -> str:
