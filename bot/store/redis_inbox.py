@@ -112,6 +112,8 @@ class ShardConsumer:
         self._read_script = self.redis.register_script(_READ_LUA)
         self._renew = self.redis.register_script(_RENEW_LUA)
         self._last_rebalance = 0.0
+        #: set when a message is accepted on a shard (`bot.store.redis_notify`): ends `poll`'s nap
+        self.wake = threading.Event()
         # where this worker starts looking for free shards: workers spread instead of racing
         self._offset = zlib.crc32(self.me.encode()) % store.shards
 
@@ -167,6 +169,8 @@ class ShardConsumer:
     def recheck(self) -> None:
         """Look at the leases again at the next `rebalance` (a commit was refused)."""
         self._last_rebalance = 0.0
+        #: set when a message is accepted on a shard (`bot.store.redis_notify`): ends `poll`'s nap
+        self.wake = threading.Event()
 
     def _epoch_key(self, shard: int) -> str:
         return self.store.core.key("inbox", shard, "epoch")
@@ -221,10 +225,13 @@ class ShardConsumer:
         deadline = time.monotonic() + block_ms / 1000
         nap = 0.002
         while True:
+            self.wake.clear()
             out = self._read(count)
-            if out or time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if out or left <= 0:
                 return out
-            time.sleep(nap)  # the fenced read cannot BLOCK inside Lua: back off up to 50 ms when idle
+            # the fenced read cannot BLOCK inside Lua: nap (up to 50 ms) unless an accept wakes us
+            self.wake.wait(min(nap, left))
             nap = min(nap * 2, 0.05)
 
     def _read(self, count: int) -> list[Entry]:
@@ -268,17 +275,25 @@ class ShardConsumer:
             self.redis.xack(self.store.inbox_key(entry.shard), GROUP, entry.entry_id)
 
     def _trim(self) -> None:
-        """Drop acknowledged entries of our shards (everything older than the oldest pending)."""
-        for shard in self.owned:
-            stream = self.store.inbox_key(shard)
-            try:
-                summary = self.redis.xpending(stream, GROUP)
-                if summary["pending"]:
-                    self.redis.xtrim(stream, minid=summary["min"], approximate=False)
-                else:
-                    groups = self.redis.xinfo_groups(stream)
-                    last = next((g["last-delivered-id"] for g in groups if g["name"] == GROUP), None)
-                    if last and last != "0-0":
-                        self.redis.xtrim(stream, minid=last, approximate=False)
-            except Exception:  # trimming is housekeeping: never stop the worker for it
-                _LOGGER.debug("inbox shard %s: trim failed", shard, exc_info=True)
+        """Drop acknowledged entries of our shards (everything older than the oldest pending), in
+        three pipelined round trips whatever the number of shards."""
+        streams = [self.store.inbox_key(shard) for shard in sorted(self.owned)]
+        if not streams:
+            return
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for stream in streams:
+                pipe.xpending(stream, GROUP)
+            summaries = pipe.execute()
+            idle = [stream for stream, summary in zip(streams, summaries) if not summary["pending"]]
+            for stream in idle:
+                pipe.xinfo_groups(stream)
+            lasts = {stream: next((g["last-delivered-id"] for g in groups if g["name"] == GROUP), None)
+                     for stream, groups in zip(idle, pipe.execute())}
+            for stream, summary in zip(streams, summaries):
+                upto = summary["min"] if summary["pending"] else lasts.get(stream)
+                if upto and upto != "0-0":
+                    pipe.xtrim(stream, minid=upto, approximate=False)
+            pipe.execute()
+        except Exception:  # trimming is housekeeping: never stop the worker for it
+            _LOGGER.debug("inbox shards %s: trim failed", ", ".join(streams), exc_info=True)

@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 
+from bot.store import redis_prefetch
 from bot.store.base import Job, Store, StoredMessage
 from bot.store.files import StoreError
 from bot.store.redis_desk import RedisDesk
@@ -103,6 +104,7 @@ class RedisStore(RedisOrders, RedisDesk, RedisReportPushes, Store):
         #: row → (stream, entry id, lease key, lease value) of the message a consumer is processing
         self.inflight: dict[int, tuple[str, str, str, str]] = {}
         self._inflight_lock = threading.Lock()
+        self.listeners: list[Any] = []
 
     def inbox_key(self, shard: int) -> str:
         return self.core.key("inbox", shard)
@@ -116,6 +118,8 @@ class RedisStore(RedisOrders, RedisDesk, RedisReportPushes, Store):
             self.core.set(self.core.key("health", "probe"), to_text(datetime.now(UTC)))
 
     def close(self) -> None:
+        for listener in list(self.listeners):  # its notification threads (bot.store.redis_notify)
+            listener.stop(timeout=1.0)
         self.redis.close()
 
     # --- conversations --------------------------------------------------------------------------
@@ -184,6 +188,7 @@ class RedisStore(RedisOrders, RedisDesk, RedisReportPushes, Store):
             dedupe = None
             if direction == "in" and platform is not None and message_id is not None:
                 dedupe = self._dedupe_key(platform, conversation_id, message_id, text)
+                redis_prefetch.fill(self, [dedupe], ids=["msg"])  # one round trip (a duplicate wastes the id)
                 existing = core.get(dedupe)
                 if existing is not None:
                     return int(existing), False
@@ -202,7 +207,9 @@ class RedisStore(RedisOrders, RedisDesk, RedisReportPushes, Store):
                 core.set(dedupe, str(row))
             if direction == "in":
                 core.zadd(k("msgs", "unprocessed"), member(row), score)
-                core.call("XADD", self.inbox_key(shard_of(conversation_id, self.shards)), "*", "row", row)
+                shard = shard_of(conversation_id, self.shards)
+                core.call("XADD", self.inbox_key(shard), "*", "row", row)
+                core.call("PUBLISH", k("notify", "inbox"), shard)  # wakes the shard's reader (redis_notify)
             core.event("message", row, at, conversation_id)
             return row, True
 
@@ -229,6 +236,7 @@ class RedisStore(RedisOrders, RedisDesk, RedisReportPushes, Store):
                 stream, entry, lease_key, lease_value = taken
                 core.require(lease_key, lease_value)
                 core.call("XACK", stream, GROUP, entry)
+            core.call("PUBLISH", k("notify", "processed"), message_row_id)  # wakes a sync webhook's wait
 
     def _message(self, row: int, doc: dict[str, Any]) -> StoredMessage:
         return StoredMessage(row, doc["conversation_id"], doc["direction"], doc["text"], from_text(doc["at"]),

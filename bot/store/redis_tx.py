@@ -128,7 +128,9 @@ class _Block:
     conditions: dict[str, str | None] = field(default_factory=dict)
     after_commit: list[Any] = field(default_factory=list)
     #: what the block read from Redis (a second read of a key in one turn costs no round trip)
-    reads: dict[str, Any] = field(default_factory=dict)
+    reads: dict[Any, Any] = field(default_factory=dict)
+    #: row ids taken ahead in a prefetch's round trip (`bot.store.redis_prefetch`), by sequence
+    ids: dict[str, list[int]] = field(default_factory=dict)
 
     def snapshot(self) -> tuple[Any, ...]:
         return (len(self.ops), dict(self.docs), copy.deepcopy(self.zsets), dict(self.conditions),
@@ -257,6 +259,9 @@ class RedisCore:
 
     def next_id(self, name: str) -> int:
         """A new row id (INCR now: the id is known before the commit, as SQLite's lastrowid is)."""
+        block = self._block
+        if block is not None and block.ids.get(name):
+            return block.ids[name].pop(0)
         return int(self.redis.incr(self.key("seq", name)))
 
     # --- reads (see the block's own writes) -----------------------------------------------------
@@ -312,6 +317,9 @@ class RedisCore:
         block = self._block
         overlay = block.zsets.get(key) if block is not None else None
         if not overlay:
+            span = block.reads.get(("z", key)) if block is not None else None
+            if span is not None and span[0] <= _bound(low)[0] and _bound(high)[0] <= span[1]:
+                return _window(span[2], low, high, desc=desc, limit=limit, scores=scores)  # prefetched
             if desc:
                 rows = self.redis.zrevrangebyscore(key, high, low, start=0 if limit is not None else None, num=limit,
                                                    withscores=True)
@@ -328,14 +336,7 @@ class RedisCore:
                 base.pop(name, None)
             else:
                 base[name] = score
-        lo, lo_open = _bound(low)
-        hi, hi_open = _bound(high)
-        rows = [(m, s) for m, s in base.items()
-                if (s > lo if lo_open else s >= lo) and (s < hi if hi_open else s <= hi)]
-        rows.sort(key=lambda r: (r[1], r[0]), reverse=desc)
-        if limit is not None:
-            rows = rows[:limit]
-        return [(m, s) if scores else m for m, s in rows]
+        return _window(list(base.items()), low, high, desc=desc, limit=limit, scores=scores)
 
     def index_docs(self, index: str, prefix: str) -> dict[str, Any]:
         """member → parsed document ``prefix + member`` for every member of ``index`` (one round
@@ -374,6 +375,18 @@ class RedisCore:
             if block is not None and block.zsets.get(key):
                 return len(self.zrange(key))
             return int(self.redis.zcard(key))
+
+
+def _window(rows: list[tuple[str, float]], low: float | str, high: float | str, *, desc: bool, limit: int | None,
+            scores: bool) -> list[Any]:
+    """ZRANGEBYSCORE over rows held here: low <= score <= high, by (score, member), maybe reversed."""
+    lo, lo_open = _bound(low)
+    hi, hi_open = _bound(high)
+    rows = [(m, s) for m, s in rows if (s > lo if lo_open else s >= lo) and (s < hi if hi_open else s <= hi)]
+    rows.sort(key=lambda r: (r[1], r[0]), reverse=desc)
+    if limit is not None:
+        rows = rows[:limit]
+    return [(m, s) if scores else m for m, s in rows]
 
 
 def _bound(value: float | str) -> tuple[float, bool]:

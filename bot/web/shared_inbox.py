@@ -19,10 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
+from bot.store import redis_prefetch
 from bot.store.files import StoreError
 from bot.store.redis_inbox import Entry, ShardConsumer
+from bot.store.redis_notify import Listener
 from bot.store.redis_tx import StoreConflict
 
 _LOGGER = logging.getLogger(__name__)
@@ -31,12 +34,44 @@ _LOGGER = logging.getLogger(__name__)
 SYNC_WAIT = 4.0
 
 
+class Waiters:
+    """Sync webhooks waiting for their message's decision, woken by the "processed" notification
+    (`bot.store.redis_notify`) instead of asking Redis every few milliseconds."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.waiting: dict[int, list[asyncio.Future]] = {}
+
+    def expect(self, row: int) -> asyncio.Future:
+        future = self.loop.create_future()
+        self.waiting.setdefault(row, []).append(future)
+        return future
+
+    def forget(self, row: int, future: asyncio.Future) -> None:
+        futures = self.waiting.get(row, [])
+        if future in futures:
+            futures.remove(future)
+        if not futures:
+            self.waiting.pop(row, None)
+
+    def processed(self, row: int) -> None:
+        """From the listener's thread."""
+        self.loop.call_soon_threadsafe(self._wake, row)
+
+    def _wake(self, row: int) -> None:
+        for future in self.waiting.get(row, []):
+            if not future.done():
+                future.set_result(None)
+
+
 async def run(server: Any) -> None:
     """Process this worker's shards until cancelled (the server's ``worker_task``)."""
     consumer = ShardConsumer(server.store)
     server.shard_consumer = consumer
     reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kefu-inbox")
     loop = asyncio.get_running_loop()
+    server.sync_waiters = Waiters(loop)
+    listener = Listener(server.store, lambda _shard: consumer.wake.set(), server.sync_waiters.processed).start()
     heartbeat = asyncio.create_task(_heartbeat(consumer), name="kefu-inbox-leases")
     try:
         while True:
@@ -58,6 +93,7 @@ async def run(server: Any) -> None:
                 await _one(server, consumer, entry)
     finally:
         heartbeat.cancel()
+        await asyncio.to_thread(listener.stop)
         await loop.run_in_executor(reader, _release, consumer)
         reader.shutdown(wait=False)
 
@@ -124,6 +160,7 @@ def _process_and_queue(server: Any, row: int) -> tuple[Any, Any]:
     from bot.web.server import needs_delivery
 
     with server.store.transaction():
+        redis_prefetch.turn(server.store, row)  # the turn's reads in two round trips, not ten
         decision = server._process(row)
         if decision is None or decision.id is None or not (needs_delivery(decision)
                                                             or server.assistant.post_every_decision):
@@ -142,19 +179,34 @@ async def answer_when_processed(server: Any, row: int) -> dict[str, Any] | None:
     key = store.core.key("decmsg", row)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SYNC_WAIT
-    nap = 0.002
-    while not await asyncio.to_thread(store.redis.exists, key):
-        if loop.time() >= deadline:
-            _LOGGER.warning("message row %s: no decision within %.0f s; answered without one", row, SYNC_WAIT)
-            server.late_answers.add(asyncio.create_task(_deliver_late(server, row)))
-            return None
-        await asyncio.sleep(nap)
-        nap = min(nap * 2, 0.02)
+    waiters: Waiters | None = getattr(server, "sync_waiters", None)
+    woken = waiters.expect(row) if waiters is not None else None  # before looking: no wake-up missed
     try:
-        return await server.run(lambda: server._answer_now(row, processed=True))
+        while not (woken is not None and woken.done()) and not await asyncio.to_thread(store.redis.exists, key):
+            left = deadline - loop.time()
+            if left <= 0:
+                _LOGGER.warning("message row %s: no decision within %.0f s; answered without one", row, SYNC_WAIT)
+                server.late_answers.add(asyncio.create_task(_deliver_late(server, row)))
+                return None
+            # woken by the "processed" notification; a lost one costs at most a slice, then we look
+            try:
+                await asyncio.wait_for(asyncio.shield(woken) if woken else asyncio.sleep(0.02), min(left, 0.25))
+            except TimeoutError:
+                pass
+    finally:
+        if woken is not None:
+            waiters.forget(row, woken)
+    try:
+        return await server.run(_answer, server, row)
     except StoreConflict:  # a concurrent response took the same held lines: answer with the decision only
         stored = await server.run(store.decision_for_message, row)
         return {**stored["payload"], "kind": stored["kind"]} if stored else None
+
+
+def _answer(server: Any, row: int) -> dict[str, Any] | None:
+    with server.store.transaction():  # `_answer_now`'s own block joins this one: one commit
+        redis_prefetch.answer(server.store, row, datetime.now(UTC))
+        return server._answer_now(row, processed=True)
 
 
 async def _deliver_late(server: Any, row: int, wait: float = 120.0) -> None:
