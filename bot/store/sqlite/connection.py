@@ -159,11 +159,14 @@ class SqliteConnection:
             yield
         except BaseException:
             self._depth -= 1
-            if self._depth == 0:
-                self._conn.execute("ROLLBACK")
-            else:
-                self._conn.execute(f"ROLLBACK TO {savepoint}")
-                self._conn.execute(f"RELEASE {savepoint}")
+            # an error may have made SQLite end the whole transaction already (SQLITE_FULL, I/O):
+            # then there is nothing to roll back, and the caller must see the original error
+            if self._conn.in_transaction:
+                if self._depth == 0:
+                    self._conn.execute("ROLLBACK")
+                else:
+                    self._conn.execute(f"ROLLBACK TO {savepoint}")
+                    self._conn.execute(f"RELEASE {savepoint}")
             raise
         self._depth -= 1
         if self._depth > 0:
@@ -175,6 +178,10 @@ class SqliteConnection:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise
+
+    def in_transaction(self) -> bool:
+        """True while SQLite holds an open transaction on this connection (`groupcommit` asks)."""
+        return self._conn.in_transaction
 
     def probe_write(self) -> None:
         """Commit a one-row write (for /healthz): raises what a real write would raise."""
