@@ -167,6 +167,18 @@ async def post(client, conversation: str, message_id: str, text: str):
 TEXTS = ["包邮吗", "发什么快递", "在吗", "这个有红色的吗", "能便宜点吗", "包邮吗"]
 
 
+INBOUND = "INSERT INTO messages"
+PROCESSED = "UPDATE messages SET processed = 1"
+
+
+def statements(commits: list[Commit], fragment: str) -> int:
+    """How many statements of these commits contain ``fragment`` (inbound ones only for INBOUND).
+
+    Distinct texts: SQLite traces a statement again for each trigger it fires, and every write
+    here carries its own timestamp or id."""
+    return sum(fragment in s and (fragment != INBOUND or "'in'" in s) for c in commits for s in set(c.statements))
+
+
 def accepts(commits: list[Commit]) -> list[Commit]:
     return [c for c in commits if c.wrote("INSERT INTO messages") and c.wrote("'in'")]
 
@@ -206,16 +218,21 @@ async def test_callback_mode_one_durable_commit_per_accepted_and_per_processed_m
         assert sum(r["kind"] == "suggest" and not r["replies"] for r in received) >= len(TEXTS) - 1
     assert len(received) == len(to_send) and {d["delivery"] for d in to_send} <= {"done"}
 
-    assert len(accepts(commits)) == len(TEXTS) and all(c.durable for c in accepts(commits))
-    for commit in accepts(commits):  # accepting writes the message (its event row) and nothing else
-        assert not commit.wrote("decisions") and not commit.wrote("processed = 1")
-    assert len(processings(commits)) == len(TEXTS) and all(c.durable for c in processings(commits))
-    queued_with_it = [c for c in processings(commits) if c.wrote("INSERT INTO outbox")]
-    assert len(queued_with_it) == len(to_send), "a reply is queued in the commit that decided it"
+    # each message is written by one durable commit when accepted and one when processed; the
+    # worker may share a commit between the turn of one message and the accept of the next
+    # (group commit, `bot.store.sqlite.groupcommit`), never split one across two
+    assert statements(accepts(commits), INBOUND) == len(TEXTS) and all(c.durable for c in accepts(commits))
+    assert statements(processings(commits), PROCESSED) == len(TEXTS)
+    assert all(c.durable for c in processings(commits))
+    for commit in accepts(commits):  # accepting writes the message and nothing else: a turn is whole
+        assert statements([commit], "INSERT INTO decisions") == statements([commit], PROCESSED)
+    queued = [c for c in commits if c.wrote("INSERT INTO outbox")]
+    assert all(c in processings(commits) for c in queued), "a reply is queued in the commit that decided it"
+    assert statements(queued, "INSERT INTO outbox") == len(to_send)
     # delivery marks commit without an fsync of their own: a lost one means a resend, never a lie
     marks = [c for c in commits if c.wrote("UPDATE outbox SET status")]
-    assert len(marks) == len(to_send) and not any(c.durable for c in marks)
-    assert len(counter.durable()) == 2 * len(TEXTS), [c.statements[:1] for c in counter.durable()]
+    assert statements(marks, "UPDATE outbox SET status") == len(to_send) and not any(c.durable for c in marks)
+    assert len(counter.durable()) <= 2 * len(TEXTS), [c.statements[:1] for c in counter.durable()]
 
 
 async def test_sync_mode_one_durable_commit_per_accepted_and_per_processed_message(aiohttp_client, engine, tmp_path):

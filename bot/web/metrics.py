@@ -39,6 +39,8 @@ class Metrics:
         self.webhook_seconds = Histogram("kefu_webhook_seconds", "Time to answer the platform", ["connector"],
                                          registry=r)
         self.process_seconds = Histogram("kefu_process_seconds", "Time to decide on a message", registry=r)
+        self.store_round_jobs = Histogram("kefu_store_round_jobs", "Store jobs committed together (group commit)",
+                                          buckets=(1, 2, 4, 8, 16, 32, 64), registry=r)
         self.delivery_seconds = Histogram("kefu_delivery_seconds", "From decision to delivered", ["connector"],
                                           buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
                                           registry=r)

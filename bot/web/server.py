@@ -22,7 +22,6 @@ import contextlib
 import logging
 import sqlite3
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +35,7 @@ from bot.handoff.failed import answer_or_hand_over
 from bot.identity import scope, scoped
 from bot.models import Decision, Inbound, OrderEvent
 from bot.outbox import OutboxItem, outbox_for
+from bot.store.sqlite.groupcommit import GroupCommit
 from bot.web import health
 from bot.web.backpressure import Backlog, Hold
 from bot.web.delivery import Delivery
@@ -78,7 +78,8 @@ class KefuServer:
         self.store_watch = health.StoreWatch()
         # One thread runs every decision (and the webhooks' store writes): SQLite has one
         # writer, and messages of a conversation must be handled in the order they were accepted.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kefu-worker")
+        # The jobs waiting for it share one commit (one fsync): `bot.store.sqlite.groupcommit`.
+        self._executor = GroupCommit(self.store, name="kefu-worker", on_round=self.metrics.store_round_jobs.observe)
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         # what the worker holds, bounded: a full worker answers webhooks 503 + Retry-After
         self.backlog = Backlog(config.server.max_queue)
@@ -379,21 +380,32 @@ class KefuServer:
 
     async def _worker(self) -> None:
         while True:
-            row = await self._queue.get()
-            try:
-                item = await self.run(self._process_and_queue, row)
-                if item is not None:
-                    self.delivery.wake(item)
-            except sqlite3.OperationalError as exc:
-                self.store_watch.failed(exc)
-                _LOGGER.error("processing message row %s failed: store cannot write (%s); it stays unprocessed",
-                              row, exc)
-            except Exception:  # one bad message must not stop the worker (its hand-over failed too)
-                _LOGGER.exception("processing message row %s failed and could not be handed over; it stays"
-                                  " unprocessed", row)
-            finally:
-                self.backlog.done()
-                self._queue.task_done()
+            # every message waiting, submitted at once in accept order: the writer runs them in
+            # that order and commits them together (`GroupCommit`), answering each after its commit
+            rows = [await self._queue.get()]
+            while len(rows) < self._executor.max_batch and not self._queue.empty():
+                rows.append(self._queue.get_nowait())
+            jobs = [asyncio.wrap_future(f) for f in self._executor.submit_all(self._process_and_queue,
+                                                                              [(row,) for row in rows])]
+            for row, job in zip(rows, jobs, strict=True):
+                await self._finish(row, job)
+
+    async def _finish(self, row: int, job: asyncio.Future) -> None:
+        """Wake the lane of a processed message's reply; log a failure; count the row done."""
+        try:
+            item = await job
+            if item is not None:
+                self.delivery.wake(item)
+        except sqlite3.OperationalError as exc:
+            self.store_watch.failed(exc)
+            _LOGGER.error("processing message row %s failed: store cannot write (%s); it stays unprocessed",
+                          row, exc)
+        except Exception:  # one bad message must not stop the worker (its hand-over failed too)
+            _LOGGER.exception("processing message row %s failed and could not be handed over; it stays"
+                              " unprocessed", row)
+        finally:
+            self.backlog.done()
+            self._queue.task_done()
 
     async def _timers(self) -> None:
         while not self._stop.is_set():
