@@ -141,11 +141,15 @@ class TicketDesk(PresenceAndSla):
             return self._route(self.clock.now())
 
     def _route(self, now: datetime) -> list[Ticket]:
+        online = self._online()
+        loads = self._loads()
+        # nobody online with a free slot: nothing can be assigned, so the queue (which grows with
+        # every handoff while nobody is there) is not read at all — this runs on every handoff
+        if not any(online.get(a.id, False) and loads.get(a.id, 0) < a.capacity for a in self.settings.agents):
+            return []
         waiting = sorted(self._tickets("queued"), key=Ticket.queue_key)
         if not waiting:
             return []
-        online = self._online()
-        loads = self._loads()
         assigned: list[Ticket] = []
         for ticket in waiting:
             agent = pick_agent(self.settings.agents, online, loads, ticket.group)
