@@ -448,6 +448,7 @@ def bench_server(args, wrk: str, spec: ServerSpec, name: str, secret: str, bodie
         _, metrics = http("GET", base + "/metrics")
         accepted = sum(float(v) for v in re.findall(rb'^kefu_messages_total\{[^}]*\} ([0-9.e+]+)$', metrics, re.M))
         rejected = sum(float(v) for v in re.findall(rb'^kefu_rejected_total\{[^}]*\} ([0-9.e+]+)$', metrics, re.M))
+        rounds = group_commit_rounds(metrics)
 
         # graceful stop
         stop_started = time.perf_counter()
@@ -514,9 +515,19 @@ def bench_server(args, wrk: str, spec: ServerSpec, name: str, secret: str, bodie
     facts.append(f"server latency: p90 {float(w['p90_us']) / 1000:.1f} ms, p99.9 {float(w['p999_us']) / 1000:.1f} ms, "
                  f"max {float(w['max_us']) / 1000:.1f} ms; Little's law c/throughput = "
                  f"{args.connections / row.rate * 1000 if row.rate else math.nan:.1f} ms")
+    if rounds is not None:  # a baseline before group commit has no such metric
+        facts.append(f"group commit: {rounds[1]:,.0f} store jobs in {rounds[0]:,.0f} rounds (one transaction and "
+                     f"fsync each), {rounds[1] / max(rounds[0], 1):.1f} per round, since start (warm-up included)")
     checks = [(ok_, f"{spec.label}: {text}") for ok_, text in checks]
     facts = [f"{spec.label}: {text}" for text in facts]
     return ServerRun(row, w, checks, facts)
+
+
+def group_commit_rounds(metrics: bytes) -> tuple[float, float] | None:
+    """(rounds, jobs) of the store writer's group commit, from /metrics' kefu_store_round_jobs."""
+    count = re.search(rb'^kefu_store_round_jobs_count ([0-9.e+]+)$', metrics, re.M)
+    total = re.search(rb'^kefu_store_round_jobs_sum ([0-9.e+]+)$', metrics, re.M)
+    return (float(count.group(1)), float(total.group(1))) if count and total else None
 
 
 def bench_callback(args, spec: ServerSpec, name: str, secret: str, rate: float, port: int) -> ServerRun:

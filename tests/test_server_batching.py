@@ -123,7 +123,7 @@ async def test_concurrent_webhooks_share_the_accept_commit_and_keep_each_convers
         return response.status, await response.json()
 
     def accepts_queued() -> int:  # other jobs come too (the agent feed polls the store)
-        return sum(job.fn == server.assistant.accept for job in list(writer._jobs))
+        return sum(job.fn == server._accept_and_answer for job in list(writer._jobs))
 
     n = 12
     posts = []
@@ -137,7 +137,8 @@ async def test_concurrent_webhooks_share_the_accept_commit_and_keep_each_convers
 
     assert all(status == 200 for status, _ in answers), answers
     assert all(body.get("duplicate") is False and "kind" in body for _, body in answers), answers[0]
-    # the twelve accepts were one durable commit; no message was written by two
+    # the twelve accepts (and their turns: sync mode answers in the same job) were one durable
+    # commit; no message was written by two
     assert len(accepts(commits)) == 1 and accepts(commits)[0].durable
     assert statements(commits, PROCESSED) == n and all(c.durable for c in commits)
     assert len(commits) < 2 * n

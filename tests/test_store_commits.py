@@ -235,7 +235,8 @@ async def test_callback_mode_one_durable_commit_per_accepted_and_per_processed_m
     assert len(counter.durable()) <= 2 * len(TEXTS), [c.statements[:1] for c in counter.durable()]
 
 
-async def test_sync_mode_one_durable_commit_per_accepted_and_per_processed_message(aiohttp_client, engine, tmp_path):
+async def test_sync_mode_one_durable_commit_per_message_accept_and_turn_together(aiohttp_client, engine, tmp_path):
+    """The 2xx of a sync webhook comes after the turn: accepting and answering share one commit."""
     server = make_server(engine, tmp_path, {"type": "generic"})
     client = await aiohttp_client(server.app())
     counter = Commits(server.store)
@@ -243,8 +244,10 @@ async def test_sync_mode_one_durable_commit_per_accepted_and_per_processed_messa
     again = await post(client, "c0", "m0", TEXTS[0])  # a platform retry: answered, nothing written
     commits = counter.stop()
     assert again["duplicate"] is True and any(b["replies"] for b in bodies)
-    assert len(accepts(commits)) == len(TEXTS) == len(processings(commits))
-    assert len(counter.durable()) == len(commits) == 2 * len(TEXTS)
+    assert accepts(commits) == processings(commits) and len(accepts(commits)) == len(TEXTS)
+    for commit in commits:  # one message each: its accept, its turn
+        assert statements([commit], INBOUND) == statements([commit], PROCESSED) == 1
+    assert len(counter.durable()) == len(commits) == len(TEXTS)
     assert {d["delivery"] for d in server.store.decisions()} <= {None, "done"}
 
 
@@ -255,4 +258,4 @@ async def test_synchronous_normal_no_commit_waits_for_the_disk(aiohttp_client, e
     for i, text in enumerate(TEXTS[:3]):
         await post(client, f"c{i}", f"m{i}", text)
     commits = counter.stop()
-    assert len(commits) == 6 and counter.durable() == []
+    assert len(commits) == 3 and counter.durable() == []

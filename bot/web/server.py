@@ -53,6 +53,13 @@ _LOGGER = logging.getLogger(__name__)
 __all__ = ["KefuServer", "Metrics", "build_server", "error_response", "needs_delivery"]
 
 
+class _StoreFailed:
+    """A turn the store could not write, returned (not raised) so the job's accept still commits."""
+
+    def __init__(self, error: sqlite3.OperationalError):
+        self.error = error
+
+
 def needs_delivery(decision: Decision) -> bool:
     """Replies to send, or a handoff the platform must hear about even with nothing to say."""
     return bool(decision.replies) or decision.kind == "handoff"
@@ -198,7 +205,13 @@ class KefuServer:
         try:
             for original in parsed.messages:
                 inbound = scoped(original)  # connectors answer with their own ids: `original`
-                row, new = await self.run(self.assistant.accept, inbound)
+                stored = None
+                if connector.sync_reply and not self.shared:  # accepted and answered in one store job
+                    row, new, stored = await self.run(self._accept_and_answer, inbound)
+                    if isinstance(stored, _StoreFailed):
+                        raise stored.error  # after the accept's commit (a store job must not raise it)
+                else:
+                    row, new = await self.run(self.assistant.accept, inbound)
                 if new:
                     self.metrics.messages.labels(name).inc()
                 else:
@@ -209,7 +222,6 @@ class KefuServer:
                     stored = await answer_when_processed(self, row)
                     answered.append(Answered(original, stored, duplicate=not new))
                 elif connector.sync_reply:
-                    stored = await self.run(self._answer_now, row)
                     answered.append(Answered(original, stored, duplicate=not new))
                 else:
                     answered.append(Answered(original, None, duplicate=not new))
@@ -244,6 +256,26 @@ class KefuServer:
             return await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise Rejected(413, f"body is over the {limit}-byte limit") from None
+
+    def _accept_and_answer(self, inbound: Inbound) -> tuple[int, bool, dict[str, Any] | _StoreFailed | None]:
+        """A sync connector's message: accepted and answered in ONE transaction.
+
+        The platform's 2xx comes only after both, so nothing it was told is lost if a crash
+        comes between them (it never heard back, and retries): one durable commit per message.
+        A turn the store cannot write is undone alone (its savepoint) and the accept still
+        commits, as when they were two commits: the message waits, unprocessed, for a restart
+        or the platform's retry; the error is raised once the accept is committed.
+        """
+        failed: sqlite3.OperationalError | None = None
+        with self.store.transaction():
+            row, new = self.assistant.accept(inbound)
+            try:
+                stored = self._answer_now(row)
+            except sqlite3.OperationalError as exc:
+                failed, stored = exc, None
+        if failed is not None:
+            return row, new, _StoreFailed(failed)
+        return row, new, stored
 
     def _answer_now(self, row: int, *, processed: bool = False) -> dict[str, Any] | None:
         """Process a message inline (sync connectors) and return what the HTTP answer carries.
