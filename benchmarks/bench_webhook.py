@@ -95,6 +95,7 @@ from serve_support import (  # noqa: E402
     stop_profiler,
     stop_server,
     tail,
+    thread_cpu_seconds,
     train,
     tree_cpu_seconds,
     wait_healthy,
@@ -429,11 +430,14 @@ def bench_server(args, wrk: str, spec: ServerSpec, name: str, secret: str, bodie
                "--", str(prefix), f"{args.duration:g}", f"/webhook/{name}"]
         spy = start_profiler(args.profile, proc.pid, args.duration) if args.profile else None
         cpu_before = tree_cpu_seconds(proc.pid)
+        threads_before = thread_cpu_seconds(proc.pid) if spec.workers == 1 else {}
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         others = Others()
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=run_seconds + 60, check=False)
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         server_cpu = tree_cpu_seconds(proc.pid) - cpu_before
+        threads = {name: cpu - threads_before.get(name, 0.0)
+                   for name, cpu in (thread_cpu_seconds(proc.pid) if spec.workers == 1 else {}).items()}
         wrk_cpu = (children.ru_utime + children.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
         contention = others.cores()  # averaged over wrk -d, drain included
         if spy is not None:
@@ -515,6 +519,11 @@ def bench_server(args, wrk: str, spec: ServerSpec, name: str, secret: str, bodie
     facts.append(f"server latency: p90 {float(w['p90_us']) / 1000:.1f} ms, p99.9 {float(w['p999_us']) / 1000:.1f} ms, "
                  f"max {float(w['max_us']) / 1000:.1f} ms; Little's law c/throughput = "
                  f"{args.connections / row.rate * 1000 if row.rate else math.nan:.1f} ms")
+    busy = sorted(((cpu, name) for name, cpu in threads.items() if cpu >= 0.05), reverse=True)
+    if busy:
+        facts.append("CPU by thread during the run, ms per 2xx message: " + ", ".join(
+            f"{name} {cpu * 1000 / max(ok, 1):.2f}" for cpu, name in busy)
+            + " (other threads: the store's writer, which runs the turns, and the outbox)")
     if rounds is not None:  # a baseline before group commit has no such metric
         facts.append(f"group commit: {rounds[1]:,.0f} store jobs in {rounds[0]:,.0f} rounds (one transaction and "
                      f"fsync each), {rounds[1] / max(rounds[0], 1):.1f} per round, since start (warm-up included)")

@@ -150,6 +150,20 @@ def tree_cpu_seconds(pid: int) -> float:
     return sum(table[p][2] for p in tree if p in table) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU of a live process split into its main thread (kefu serve's event loop: HTTP, HMAC,
+    JSON) and all its other threads (the store's writer, the outbox thread), from Linux /proc."""
+    out = {"event loop": 0.0, "other threads": 0.0}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        key = "event loop" if task.name == str(pid) else "other threads"
+        out[key] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a live process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
