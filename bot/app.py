@@ -160,9 +160,11 @@ class App:
         """The webhook server (`kefu serve`): routes, one worker, timers, the outbox."""
         from bot.web.server import KefuServer
 
+        # connectors first: a missing ${VAR} secret fails at once, not after the intent model loads or trains
+        connectors = self.connectors
         # a buyer known only from order events has no chat channel: the server chases only buyers who wrote
         self.assistant.orders.chase_only_reachable = True
-        return KefuServer(self.config, self.assistant, self.connectors, self.http)
+        return KefuServer(self.config, self.assistant, connectors, self.http)
 
     def close(self) -> None:
         """Close the store if this app opened it (a store handed in stays its owner's to close)."""

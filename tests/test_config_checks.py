@@ -32,13 +32,16 @@ def test_an_unknown_connector_type_is_refused_at_load_naming_the_key_the_line_an
 
 def test_connector_settings_are_checked_by_their_own_model_but_secrets_stay_references(tmp_path, monkeypatch):
     monkeypatch.delenv("KEFU_UNSET_GENERIC_SECRET", raising=False)
-    path = write(tmp_path, "connectors:\n  shop:\n    type: generic\n    secret: ${KEFU_UNSET_GENERIC_SECRET}\n")
+    # no saved model and no retraining allowed: the secret must be checked before the model is loaded
+    path = write(tmp_path, "intents:\n  model_path: no-model.joblib\n"
+                 "connectors:\n  shop:\n    type: generic\n    secret: ${KEFU_UNSET_GENERIC_SECRET}\n")
     config = load_config(path)  # no secret on this machine: lint, chat and eval still work
     assert config.connectors["shop"]["secret"] == "${KEFU_UNSET_GENERIC_SECRET}"
     from bot.web.server import build_server
 
     with pytest.raises(ConfigError, match="KEFU_UNSET_GENERIC_SECRET is not set"):
-        build_server(config, retrain=False)  # resolved when the server starts
+        build_server(config, retrain=False)  # resolved when the server starts, before the model
+    assert not (tmp_path / "no-model.joblib").exists()
     typo = write(tmp_path, "connectors:\n  shop:\n    type: generic\n    secret: ${X}\n    mdoe: callback\n")
     with pytest.raises(ConfigError) as info:
         load_config(typo)
