@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sklearn.metrics import precision_recall_fscore_support
-
 from bot.errors import DataFileError
 
 if TYPE_CHECKING:
@@ -106,6 +104,9 @@ def score(
     n = len(examples)
     correct = [g == p for g, p in zip(gold, predicted)]
     labels = sorted(set(gold) | set(predicted))
+    # imported here: `kefu serve` imports this module through the CLI and never scores a set
+    from sklearn.metrics import precision_recall_fscore_support
+
     precision, recall, f1, support = precision_recall_fscore_support(
         gold, predicted, labels=labels, zero_division=0
     )

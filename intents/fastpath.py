@@ -18,6 +18,9 @@ default training line and every jddc dev message.
 
 Anything the direct path does not reproduce (another analyzer kind, binary counts, a norm other
 than l2, no IDF) makes `FastScorer.supports` false, and the classifier keeps sklearn's path.
+
+It needs numpy only (no scipy, no sklearn): `intents.served` stores its arrays, so a server
+that finds them in its cache scores without importing scikit-learn at all.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import csr_matrix
 
 # sklearn's _VectorizerMixin._white_spaces (char analyzers fold runs of white space to one)
 _WHITE_SPACES = re.compile(r"\s\s+")
@@ -53,6 +55,8 @@ def _char_ngrams(min_n: int, max_n: int, lowercase: bool) -> Callable[[str], lis
 class _Part:
     """One fitted vectoriser, as plain data: analyzer, vocabulary, IDF, and its columns' offset."""
 
+    #: how `intents.served` names the analyzer: ``char:MIN:MAX:LOWER`` or the callable's dotted name
+    name: str
     analyze: Callable[[str], list[str]]
     vocabulary: dict[str, int]
     idf: np.ndarray  # the vectoriser's dtype (float32 here), as sklearn multiplies it
@@ -76,36 +80,71 @@ def _supported(vectoriser) -> bool:
     )
 
 
+def char_name(min_n: int, max_n: int, lowercase: bool) -> str:
+    return f"char:{min_n}:{max_n}:{int(bool(lowercase))}"
+
+
+def char_analyzer(name: str) -> Callable[[str], list[str]] | None:
+    """The char n-gram analyzer a `char_name` stands for (None if ``name`` is not one)."""
+    kind, _, rest = name.partition(":")
+    parts = rest.split(":")
+    if kind != "char" or len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return None
+    return _char_ngrams(int(parts[0]), int(parts[1]), parts[2] == "1")
+
+
+def _callable_name(analyze: Callable) -> str:
+    return f"{getattr(analyze, '__module__', '?')}.{getattr(analyze, '__qualname__', '?')}"
+
+
 class FastScorer:
     """Uncalibrated intent scores of texts, equal to sklearn's ``decision_function`` path."""
 
-    def __init__(self, vectorisers: Sequence, model, prepare: Callable[[str], str]):
+    def __init__(self, parts: Sequence[_Part], weights: np.ndarray, intercept: np.ndarray,
+                 classes: Sequence[str], prepare: Callable[[str], str]):
+        """From plain data: `from_fitted` reads it off fitted sklearn objects, `intents.served` from a file."""
         self.prepare = prepare
-        parts, offset = [], 0
-        for v in vectorisers:
-            analyze = v.analyzer if callable(v.analyzer) else _char_ngrams(*v.ngram_range, v.lowercase)
-            parts.append(_Part(analyze, dict(v.vocabulary_), np.asarray(v.idf_), np.dtype(v.dtype).type,
-                               bool(v.sublinear_tf), offset))
-            offset += len(v.vocabulary_)
         self.parts: tuple[_Part, ...] = tuple(parts)
-        coef = np.asarray(model.coef_, dtype=np.float64)
-        if coef.shape[1] != offset:
-            raise ValueError(f"model has {coef.shape[1]} features, vectorisers {offset}")
+        offset = sum(len(p.vocabulary) for p in self.parts)
         # one row per feature, so a message's few features gather one small contiguous block
-        self.weights = np.ascontiguousarray(coef.T)
-        self.intercept = np.asarray(model.intercept_, dtype=np.float64)
+        self.weights = np.ascontiguousarray(weights, dtype=np.float64)
+        self.intercept = np.ascontiguousarray(intercept, dtype=np.float64)
+        self.classes = tuple(classes)
+        if self.weights.ndim != 2 or self.weights.shape[0] != offset:
+            raise ValueError(f"model has {self.weights.shape[:1]} features, vectorisers {offset}")
+        if self.intercept.shape != self.weights.shape[1:]:
+            raise ValueError("intercepts and coefficients differ in their classes")
+        if len(self.classes) != max(2, self.weights.shape[1]) or len(set(self.classes)) != len(self.classes):
+            raise ValueError("class names do not fit the coefficients")
         self.n_features = offset
         # every vectoriser's IDF (and sublinear flag) in one array indexed by global column
-        dtypes = {p.dtype for p in parts}
+        dtypes = {p.dtype for p in self.parts}
         if len(dtypes) != 1:
             raise ValueError(f"vectorisers of different dtypes: {sorted(map(str, dtypes))}")
         self.dtype = dtypes.pop()
-        self.idf = np.concatenate([p.idf.astype(self.dtype) for p in parts])
-        flags = [p.sublinear for p in parts]
+        self.idf = np.concatenate([p.idf.astype(self.dtype) for p in self.parts])
+        flags = [p.sublinear for p in self.parts]
         self.sublinear: bool | np.ndarray | None = (
             True if all(flags) else None if not any(flags)
-            else np.concatenate([np.full(len(p.vocabulary), p.sublinear) for p in parts])
+            else np.concatenate([np.full(len(p.vocabulary), p.sublinear) for p in self.parts])
         )
+
+    @classmethod
+    def from_fitted(cls, vectorisers: Sequence, model, prepare: Callable[[str], str]) -> FastScorer:
+        """Read the fitted vectorisers' and linear model's arrays (see `supports`)."""
+        parts, offset = [], 0
+        for v in vectorisers:
+            if callable(v.analyzer):
+                name, analyze = _callable_name(v.analyzer), v.analyzer
+            else:
+                name, analyze = char_name(*v.ngram_range, v.lowercase), _char_ngrams(*v.ngram_range, v.lowercase)
+            parts.append(_Part(name, analyze, dict(v.vocabulary_), np.asarray(v.idf_), np.dtype(v.dtype).type,
+                               bool(v.sublinear_tf), offset))
+            offset += len(v.vocabulary_)
+        coef = np.asarray(model.coef_, dtype=np.float64)
+        if coef.shape[1] != offset:
+            raise ValueError(f"model has {coef.shape[1]} features, vectorisers {offset}")
+        return cls(parts, coef.T, model.intercept_, [str(c) for c in model.classes_], prepare)
 
     @staticmethod
     def supports(vectorisers: Sequence, model) -> bool:
@@ -158,13 +197,8 @@ class FastScorer:
         if len(rows) == 1:
             index, value = rows[0]
             out = (value.astype(np.float64) @ self.weights[index] + self.intercept)[None, :]
-        else:
-            lengths = [len(i) for i, _ in rows]
-            indptr = np.concatenate([[0], np.cumsum(lengths)])
-            matrix = csr_matrix(
-                (np.concatenate([v for _, v in rows]).astype(np.float64),
-                 np.concatenate([i for i, _ in rows]), indptr),
-                shape=(len(rows), self.n_features),
-            )
-            out = matrix @ self.weights + self.intercept
+        else:  # row by row: the same float64 sums a sparse-matrix product does
+            out = np.empty((len(rows), self.intercept.size), dtype=np.float64)
+            for at, (index, value) in enumerate(rows):
+                out[at] = value.astype(np.float64) @ self.weights[index] + self.intercept
         return out[:, 0] if out.shape[1] == 1 else out

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sklearn.model_selection import StratifiedKFold
-
 from bot.errors import UserError
 from bot.evaluate import Example, score
 from bot.suites.intents import details
@@ -47,6 +45,8 @@ def cross_validate(
     predicted: list[str] = [""] * len(texts)
     scores: list[float] = [0.0] * len(texts)
     auto: list[bool] = [False] * len(texts)
+    from sklearn.model_selection import StratifiedKFold  # training-time only: not on the serve path
+
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for fold, (train_idx, test_idx) in enumerate(splitter.split(texts, labels), 1):
         part = TrainingSet()
