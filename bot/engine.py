@@ -29,6 +29,7 @@ from intents.dataset import DEFAULT_DIR as DEFAULT_TRAINING_DIR
 from intents.dataset import TrainingSet, load_training_set
 from intents.slots import extract_slots
 from intents.text import normalise
+from intents.tokenize import warm as warm_tokenizer
 from phrasebook.loader import DEFAULT_DIR as DEFAULT_PHRASEBOOK_DIR
 from phrasebook.loader import load_phrasebook
 from phrasebook.matcher import Match, Matcher
@@ -157,6 +158,7 @@ class Engine:
 
         ``on_retrain`` is passed to `load_or_train`: the CLI uses it to say why it retrains.
         """
+        warm_tokenizer()  # first, while little is in memory: its load's excess stays off the peak
         phrasebook = load_shop_phrasebook(config)
         classifier = load_or_train(
             load_shop_training_set(config),

@@ -55,6 +55,8 @@ _CODE = (
     "intents/text.py", "intents/yamlfile.py",
 )
 _ROOT = Path(__file__).resolve().parent.parent
+#: postings checked per slice when a cache file is read (bounds that check's extra memory to ~1 MB)
+_CHECK_SLICE = 1 << 20
 _ARRAYS = {"key_ends": np.int64, "owners": np.int32, "slots": np.int32, "idf": np.float64, "indptr": np.int64,
            "indices": np.int32, "data": np.float32}
 
@@ -188,6 +190,24 @@ def _untext(array: np.ndarray) -> str:
     return array.tobytes().decode("utf-8")
 
 
+def _check_postings_sorted(index: NgramIndex) -> None:
+    """Within each term the questions ascend (the prefilter's binary search relies on it).
+
+    Checked in slices with no wider copy: an int64 diff of every posting was 30 MB of the start's
+    peak memory at 100k entries and 300 MB at 1M.
+    """
+    indices = index.indices
+    bounds = index.indptr[1:-1]
+    bounds = bounds[(bounds > 0) & (bounds < indices.size)]
+    for lo in range(0, max(indices.size - 1, 0), _CHECK_SLICE):
+        hi = min(lo + _CHECK_SLICE, indices.size - 1)
+        ascends = indices[lo + 1 : hi + 1] > indices[lo:hi]
+        inside = bounds[(bounds > lo) & (bounds <= hi)]
+        ascends[inside - lo - 1] = True  # a new term starts again from any question
+        if not ascends.all():
+            raise CacheInvalid("postings not sorted")
+
+
 def _check_index(index: NgramIndex, n_terms: int, matchable: list[Entry]) -> None:
     """Everything the matcher indexes by must be in range, or a query could crash or lie."""
     n = len(index)
@@ -204,13 +224,7 @@ def _check_index(index: NgramIndex, n_terms: int, matchable: list[Entry]) -> Non
         raise CacheInvalid("postings pointers out of order")
     if indices.size and (indices.min() < 0 or indices.max() >= n):
         raise CacheInvalid("posting outside the questions")
-    # within each term the questions ascend (the prefilter's binary search relies on it)
-    step = np.diff(indices.astype(np.int64))
-    starts = indptr[1:-1]
-    starts = starts[(starts > 0) & (starts < indices.size)] - 1
-    step[starts] = 1
-    if np.any(step <= 0):
-        raise CacheInvalid("postings not sorted")
+    _check_postings_sorted(index)
     if n:
         sizes = np.fromiter((len(e.questions) for e in matchable), dtype=np.int64, count=len(matchable))
         if index.owners.min() < 0 or index.owners.max() >= len(matchable):

@@ -242,3 +242,29 @@ def test_old_cache_files_are_evicted(tmp_path, cache_dir, monkeypatch):
             """), encoding="utf-8")
         load([path], cache_dir)
     assert len(list(cache_dir.glob("*.npz"))) == 3
+
+
+@pytest.mark.parametrize("piece", [1, 2, 3, 1 << 20])
+def test_the_sliced_postings_check_agrees_with_the_whole_one(piece, monkeypatch):
+    """The sortedness check reads the postings in slices (bounded memory): same verdict at any slice size."""
+    from phrasebook.index import NgramIndex
+
+    monkeypatch.setattr(cache, "_CHECK_SLICE", piece)
+    rng = np.random.default_rng(piece)
+    for _ in range(200):
+        sizes = rng.integers(0, 5, size=rng.integers(1, 6))
+        indptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        indices = np.concatenate([np.sort(rng.choice(8, size=s, replace=False)) for s in sizes]).astype(np.int32)
+        if indices.size and rng.random() < 0.5:  # spoil one spot (a repeat or a step down)
+            at = int(rng.integers(indices.size))
+            indices[at] = indices[at - 1] if at and rng.random() < 0.5 else rng.integers(8)
+        whole = all(np.all(np.diff(indices[lo:hi]) > 0) for lo, hi in zip(indptr[:-1], indptr[1:]))
+        index = NgramIndex(keys_text="", key_ends=np.zeros(0, np.int64), owners=np.zeros(0, np.int32),
+                           slots=np.zeros(0, np.int32), terms=np.zeros(sizes.size, "<U2"), idf=np.zeros(sizes.size),
+                           indptr=indptr, indices=indices, data=np.zeros(indices.size, np.float32))
+        try:
+            cache._check_postings_sorted(index)
+            sorted_ok = True
+        except cache.CacheInvalid:
+            sorted_ok = False
+        assert sorted_ok == whole, (indptr.tolist(), indices.tolist())

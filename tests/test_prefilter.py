@@ -132,3 +132,19 @@ def test_candidates_have_their_exact_cosine(large):
 def test_an_empty_index_has_no_candidates():
     index = NgramIndex.build([], [], [])
     assert index.candidates("包邮", 8)[0].size == 0
+
+
+def test_the_common_only_index_holds_exactly_the_questions_without_a_rare_ngram(large):
+    _, matcher, _ = large
+    index = matcher.index
+    df = np.diff(index.indptr)
+    for cutoff in (100, int(np.median(df)) + 1, int(df.max())):
+        indptr, indices, data = index._common_only(cutoff)
+        rare = {int(q) for t in np.flatnonzero(df <= cutoff)
+                for q in index.indices[index.indptr[t]:index.indptr[t + 1]]}
+        for t in range(df.size):
+            lo, hi = index.indptr[t], index.indptr[t + 1]
+            want = [(int(q), float(w)) for q, w in zip(index.indices[lo:hi], index.data[lo:hi]) if int(q) not in rare]
+            got = list(zip(indices[indptr[t]:indptr[t + 1]].tolist(), data[indptr[t]:indptr[t + 1]].tolist()))
+            assert got == want
+        assert indptr[-1] == indices.size

@@ -152,3 +152,15 @@ def test_no_writable_dir_at_all_still_tokenises_quietly(tmp_path):
     assert chosen == "None"
     assert tokens == "充电宝/包邮/吗"
     assert "Traceback" not in stderr and "Dump cache file failed" not in stderr
+
+
+def test_jieba_is_imported_without_pkg_resources_and_still_builds_its_dictionary(tmp_path):
+    """pkg_resources cost ~0.1 s and ~10 MB of each start; jieba opens its dict.txt without it."""
+    probe = ("import sys\nfrom intents.tokenize import cut\n"
+             "print('/'.join(cut('充电宝包邮吗')), 'pkg_resources' in sys.modules)\n"
+             "import pkg_resources\nprint(pkg_resources.__name__)\n")
+    env = {**os.environ, "KEFU_CACHE_DIR": str(tmp_path / "fresh")}  # no cache: built from dict.txt
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.split() == ["充电宝/包邮/吗", "False", "pkg_resources"]
+    assert (tmp_path / "fresh" / tokenize.CACHE_FILE).is_file()
