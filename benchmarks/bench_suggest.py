@@ -247,6 +247,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline-max", type=int, default=100_000,
                         help="largest size today's code is started at (its 1M cold start takes ~7 min)")
     parser.add_argument("--per-file", type=int, default=PER_FILE, help="entries per generated YAML file")
+    parser.add_argument("--restarts", type=int, default=3,
+                        help="scale section: warm restarts per size (the median and the best are printed)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     sections = set(args.only.split(","))
@@ -371,7 +373,7 @@ def run_scale(args, config, data: Path, rng: random.Random) -> None:
     with tempfile.TemporaryDirectory(prefix="kefu-bench-scale-") as tmp:
         suggest_scale.run(default=default, noisy_queries=noisy_queries, targets=targets, pool=pool, sizes=sizes,
                           trees=trees, baseline_max=args.baseline_max, per_file=args.per_file, tmp=Path(tmp),
-                          rng=rng)
+                          rng=rng, restarts=max(1, args.restarts))
 
 
 if __name__ == "__main__":

@@ -93,24 +93,29 @@ class Matcher:
         candidates, cosines = self._prefilter(key)
         if candidates.size == 0:
             return []
-        ratios = cdist([key], [self.index.key(i) for i in candidates.tolist()], scorer=fuzz.ratio, workers=1)[0]
+        index = self.index
+        rows = candidates.tolist()
+        # the candidates' keys, owners and slots gathered at once (not 3 numpy look-ups per row)
+        ends = index.key_ends[candidates].tolist()
+        starts = np.where(candidates > 0, index.key_ends[np.maximum(candidates - 1, 0)], 0).tolist()
+        text = index.keys_text
+        ratios = cdist([key], [text[a:b] for a, b in zip(starts, ends)], scorer=fuzz.ratio, workers=1)[0]
         similarity = 0.5 * cosines + 0.5 * (ratios / 100.0)
         best: dict[int, tuple[float, int]] = {}
-        for sim, row in zip(similarity.tolist(), candidates.tolist()):
-            owner = int(self.index.owners[row])
+        for sim, owner, at in zip(similarity.tolist(), index.owners[candidates].tolist(), range(len(rows))):
             if owner not in best or sim > best[owner][0]:
-                best[owner] = (sim, row)
+                best[owner] = (sim, at)
         w = self.intent_weight if intent_probs else 0.0
-        scored = []
-        for owner, (sim, row) in best.items():
+        ranked = []
+        for owner, (sim, at) in best.items():
             entry = self.entries[owner]
             p = float(intent_probs.get(entry.intent, 0.0)) if intent_probs else 0.0
-            scored.append(Match(entry, (1 - w) * sim + w * p, sim, self._question(row), p))
-        scored.sort(key=lambda m: (-m.score, -m.similarity, m.entry.id))
-        return scored[:k]
-
-    def _question(self, row: int) -> str:
-        return self.entries[int(self.index.owners[row])].questions[int(self.index.slots[row])]
+            ranked.append(((1 - w) * sim + w * p, sim, entry, p, at))
+        ranked.sort(key=lambda r: (-r[0], -r[1], r[2].id))
+        slots = index.slots[candidates]
+        # only the k kept become Match rows
+        return [Match(entry, score, sim, entry.questions[int(slots[at])], p)
+                for score, sim, entry, p, at in ranked[:k]]
 
     def _prefilter(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """The best ``prefilter`` questions by TF-IDF cosine (sub-linear: `phrasebook.index`)."""
