@@ -11,6 +11,7 @@ was not) chosen.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -40,7 +41,10 @@ _LOGGER = logging.getLogger(__name__)
 
 
 def default_model_path() -> Path:
-    return Path(platformdirs.user_cache_dir("kefu")) / "intent-model.joblib"
+    """``$KEFU_CACHE_DIR/intent-model.joblib`` if set (like jieba's and the phrasebook's caches),
+    else the per-user cache dir: two checkouts with their own cache dirs never retrain over each
+    other's model."""
+    return Path(os.environ.get("KEFU_CACHE_DIR") or platformdirs.user_cache_dir("kefu")) / "intent-model.joblib"
 
 
 def model_path(config: Config) -> Path:

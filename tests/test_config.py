@@ -63,6 +63,14 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path):
     assert config.resolve(config.intents.model_path) == tmp_path / "models" / "m.joblib"
 
 
+def test_without_a_model_path_the_model_lives_in_kefu_cache_dir(tmp_path, monkeypatch):
+    """Like jieba's and the phrasebook's caches: checkouts with their own cache dirs keep their own models."""
+    from bot.engine import model_path
+
+    monkeypatch.setenv("KEFU_CACHE_DIR", str(tmp_path / "cache"))
+    assert model_path(load_config(write(tmp_path, "shop:\n  shop_name: x\n"))) == tmp_path / "cache" / "intent-model.joblib"
+
+
 def test_partial_sla_keeps_the_other_queues(tmp_path):
     from datetime import timedelta
 

@@ -30,12 +30,15 @@ def test_an_unknown_connector_type_is_refused_at_load_naming_the_key_the_line_an
     assert str(info.value) == f"{path}:5: connectors.shop.type: unknown connector type 'generc' (known: {KNOWN})"
 
 
-def test_connector_settings_are_checked_by_their_own_model_but_secrets_stay_references(tmp_path, monkeypatch):
+def test_connector_settings_are_checked_by_their_own_model_but_secrets_stay_references(tmp_path, monkeypatch, engine):
+    from bot.engine import model_path
+
     monkeypatch.delenv("KEFU_UNSET_GENERIC_SECRET", raising=False)
     # no saved model and no retraining allowed: the secret must be checked before the model is loaded
     path = write(tmp_path, "intents:\n  model_path: no-model.joblib\n"
                  "connectors:\n  shop:\n    type: generic\n    secret: ${KEFU_UNSET_GENERIC_SECRET}\n")
     config = load_config(path)  # no secret on this machine: lint, chat and eval still work
+    config.intents.model_path = str(model_path(engine.config))  # the session's model, never the user's cache
     assert config.connectors["shop"]["secret"] == "${KEFU_UNSET_GENERIC_SECRET}"
     from bot.web.server import build_server
 
