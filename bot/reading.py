@@ -57,6 +57,19 @@ class Reading:
         return bool(self.acts)
 
     @property
+    def asks(self) -> bool:
+        """Whether the message asks for what the main intent names (a question or a request).
+
+        The clauses read as the main intent decide; when none reads so alone (the intent comes
+        from the clauses together), any asking clause does. A message that states only
+        ("我已经付款了，没填写啊") asks nothing, whatever topic its words share with a training line.
+        """
+        if self.acts:
+            return False
+        same = [p for p in self.parts if p.result is None or p.result.intent == self.result.intent]
+        return any(p.asks for p in (same or self.parts))
+
+    @property
     def act(self) -> Act | None:
         return main_act(self.acts)
 
@@ -84,8 +97,12 @@ def bare_result(acts: list[Act], ranking: list[tuple[str, float]]) -> IntentResu
 
     None of them is confident, except thanks and goodbye, which are no request either: no
     content reply, no intake, no handoff and no auto-send can follow from "是" or "没有".
+    "没有了，谢谢" is a goodbye: it answers "还有什么可以帮您?" — the one question a bare "no" with
+    thanks closes (the labelling convention of real chats, ../shared/data/jddc_intents).
     """
     act = main_act(acts)
+    if act == "thanks" and "no" in acts:
+        act = "bye"
     intent = {"thanks": "thanks", "bye": "farewell"}.get(act or "", FALLBACK)
     score = dict(ranking).get(intent, 0.0)
     rest = [(n, p) for n, p in ranking if n != intent]

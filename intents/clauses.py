@@ -26,6 +26,16 @@ from intents.text import PLACEHOLDER_RE, normalise
 #: Intents that are not something the customer wants done: a clause with one of these is never
 #: the main request when another clause has a real intent.
 NON_CONTENT = frozenset({"other", "greeting", "thanks", "farewell"})
+#: Intents a customer expresses by saying how things are, without asking: the greeting, the
+#: thanks and goodbye, the problems whose statement is the want ("物流三天没更新", "没有保修卡",
+#: "东西是坏的") and haggling, which is said as often as asked ("太贵了", "别家更便宜", "我是老顾客了",
+#: "公司要买一批"). Every other intent is a request or a question, and a message that neither asks
+#: nor requests is context for one ("我已经付款了", "取消了 你看下"): what it wants is not in it.
+STATED = frozenset({
+    "greeting", "thanks", "farewell", "human_request", "logistics_stuck", "lost_parcel", "missing_item",
+    "quality_complaint", "counterfeit_claim", "bad_review_threat", "platform_dispute",
+    "price_bargain", "competitor_cheaper", "returning_discount", "bulk_discount",
+})
 
 # One greeting or filler word; a clause made only of these says nothing beyond "hello".
 _FILLER_WORD = (
@@ -47,6 +57,8 @@ _PREFIX = re.compile(
 _SUFFIX = re.compile(r"(?:亲爱的|亲亲|亲)+$")
 # Where a message is cut: punctuation and spaces (a "." only when it is not a decimal point).
 _BREAK = re.compile(r"(?:[,。!?;~、…\s]|(?<!\d)\.|\.(?!\d))+")
+# One clause and the break after it (empty at the end of the message).
+_CLAUSE = re.compile(rf"(?:{_BREAK.pattern})?(.+?)((?:{_BREAK.pattern})|$)")
 # Connectives that start a new clause in the middle of a message ("包邮吗还有就是什么时候发").
 # A bare 还有 is not one: 还有货吗 is a question of its own.
 _CONNECTIVE = re.compile(
@@ -57,13 +69,20 @@ _LEADING_CONNECTIVE = re.compile(
 )
 # A clause that asks for something: a question (particles, question words) or a request.
 _QUESTION = re.compile(
-    r"\?$|[吗嘛么呢没不]$|吗|怎么|怎样|咋|如何|什么|啥|哪|几|多少|多久|多大|多长|是否|能否|可否|有没有|是不是|能不能"
-    r"|可不可以|会不会|要不要|行不行|好不好|对不对|没有吗|呢"
+    r"\?$|[吗嘛么呢没不]$|吗|怎么|怎样|咋|如何|为何|什么|啥|哪|几|多少|多久|多大|多长|是否|能否|可否|有没有|是不是|能不能"
+    r"|可不可以|会不会|要不要|行不行|好不好|对不对|对吧|没有吗|呢"
 )
 _REQUEST = re.compile(
-    r"帮我|帮忙|麻烦你|麻烦您|请你|请您|给我|我要|我想要|我想|想要|需要|申请|要求|快点|赶紧|尽快|处理一下|查一下|查下|看一下|看下"
-    r"|改一下|改下|退|换|取消|催|补发|转人工|人工"
+    r"帮我|帮忙|麻烦你|麻烦您|请你|请您|给我|告诉我|我要|我想要|我想|想要|需要|申请|要求|快点|快一点|赶紧|尽快"
+    r"|处理一下|查一下|查下|看一下|看下|改一下|改下|催|补发|转人工|人工"
 )
+# A terse request is a bare verb (退货, 改地址, 取消订单, 取消了重新拍); with 了 closing the clause the
+# same verb reports what happened ("取消了 你看下", "订单被取消了", "不退了"), a statement of context
+# like "我已经付款了", not a request.
+_REQUEST_VERB = re.compile(r"退|换|改|取消")
+_DONE = re.compile(r"了$")
+# A mistake or a failure reported asks for it to be put right ("电话写错了", "付款失败").
+_PROBLEM = re.compile(r"错了|失败")
 # Separator used when the substantive clauses are joined back into one text for the classifier.
 JOIN = " "
 
@@ -79,12 +98,23 @@ class Clause:
 
 def split_clauses(text: str) -> list[str]:
     """Cut a message into clauses (normalised, non-empty, in order)."""
+    return [piece for piece, _ in _pieces(text)]
+
+
+def _pieces(text: str) -> list[tuple[str, bool]]:
+    """The clauses of ``text``, each with whether a question mark ended it.
+
+    The cut removes the punctuation, and with it the plainest sign of a question: "跟其他的
+    通用?" asks although no particle says so, so the mark is kept beside the clause.
+    """
     clean = normalise(text)
-    pieces: list[str] = []
-    for part in _BREAK.split(clean):
-        for piece in _CONNECTIVE.split(part):
-            if piece:
-                pieces.append(piece)
+    pieces: list[tuple[str, bool]] = []
+    for match in _CLAUSE.finditer(clean):
+        part, marked = match.group(1), "?" in match.group(2)
+        if _BREAK.fullmatch(part):  # a message of punctuation only has no clause
+            continue
+        glued = [piece for piece in _CONNECTIVE.split(part) if piece]
+        pieces += [(piece, marked and i == len(glued) - 1) for i, piece in enumerate(glued)]
     return pieces
 
 
@@ -110,18 +140,20 @@ def is_filler(clause: str) -> bool:
 
 def asks(clause: str) -> bool:
     """A question or a request, as opposed to a statement of context ("我昨天买的")."""
-    return bool(_QUESTION.search(clause) or _REQUEST.search(clause))
+    if _QUESTION.search(clause) or _REQUEST.search(clause) or _PROBLEM.search(clause):
+        return True
+    return bool(_REQUEST_VERB.search(clause)) and not _DONE.search(clause)
 
 
 def clauses_of(text: str) -> list[Clause]:
     """Every clause of ``text`` labelled: fillers kept (flagged), others with fillers peeled off."""
     out = []
-    for piece in split_clauses(text):
+    for piece, marked in _pieces(text):
         if is_filler(piece):
             out.append(Clause(piece, True, False))
             continue
         body = strip_fillers(piece)
-        out.append(Clause(body, False, asks(body)))
+        out.append(Clause(body, False, marked or asks(body)))
     return out
 
 

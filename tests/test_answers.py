@@ -79,6 +79,12 @@ def test_thanks_and_goodbye_stay_what_they_are(engine):
     assert engine.suggest("好的，再见").intent == "farewell"
 
 
+@pytest.mark.parametrize("text", ["没有谢谢", "没有了，谢谢", "没了 谢谢啦"])
+def test_no_with_thanks_closes_the_conversation(engine, text):
+    """It answers "还有什么可以帮您?": a goodbye (the real chats' labelling convention)."""
+    assert engine.suggest(text).intent == "farewell"
+
+
 def test_a_short_answer_beside_a_request_is_context(engine):
     decision = engine.suggest("好的，什么时候发货")
     assert decision.intent == "shipping_time"

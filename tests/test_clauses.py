@@ -63,14 +63,30 @@ def test_fillers_are_flagged_and_the_rest_keeps_its_words():
     assert [c.asks for c in clauses if not c.filler] == [False, True]
 
 
-@pytest.mark.parametrize("clause", ["包邮吗", "什么时候发货", "能不能便宜点", "帮我查一下物流", "我要退货", "发的什么快递"])
+@pytest.mark.parametrize("clause", ["包邮吗", "什么时候发货", "能不能便宜点", "帮我查一下物流", "我要退货", "发的什么快递",
+                                    "取消订单", "我要取消了", "退款了吗", "换一个", "为何发票开的是[金额x]", "能到对吧",
+                                    "尺寸告诉我", "快一点", "改地址", "取消了重新拍", "电话写错了", "付款失败"])
 def test_asks(clause):
     assert asks(clause)
 
 
-@pytest.mark.parametrize("clause", ["我昨天买的", "已经收到了", "东西挺好的"])
+@pytest.mark.parametrize("clause", ["我昨天买的", "已经收到了", "东西挺好的",
+                                    # a perfective 了 reports what happened: no request
+                                    "取消了", "订单被取消了", "取消订单了", "地址改了", "不退了"])
 def test_statements_do_not_ask(clause):
     assert not asks(clause)
+
+
+@pytest.mark.parametrize("text, asking", [
+    ("跟其他的记录仪降压线都通用?", [True]),  # the mark asks though no particle does
+    ("跟其他的记录仪降压线都通用", [False]),
+    ("我昨天买的？什么时候发货", [True, True]),
+    ("我昨天买的，东西挺好的！", [False, False]),
+    ("包邮吗然后发顺丰?", [True, True]),
+    ("？？", []),  # punctuation only: no clause
+])
+def test_a_question_mark_makes_its_clause_ask(text, asking):
+    assert [c.asks for c in clauses_of(text) if not c.filler] == asking
 
 
 def c(text, intent, asks=True, confident=True, score=0.9):
@@ -119,6 +135,27 @@ def test_a_greeting_alone_is_still_a_greeting(engine):
     decision = engine.suggest("亲 在吗")
     assert decision.intent == "greeting"
     assert [c.role for c in decision.clauses] == ["filler", "filler"]
+
+
+@pytest.mark.parametrize("text, asking", [
+    ("我已经付款了，没填写啊。", False),
+    ("取消了 你看下", False),  # the clause that reads cancel_order reports; 你看下 asks for something else
+    ("我要取消订单", True),
+    ("你好，包邮吗", True),
+    ("是", False),  # a bare answer asks nothing
+])
+def test_a_reading_knows_whether_the_message_asks_for_its_intent(engine, text, asking):
+    assert engine.read(text).asks is asking
+
+
+def test_a_report_of_a_cancellation_is_not_answered_as_a_request_to_cancel(engine):
+    """"取消了 你看下": the customer says it was cancelled; the bot must not send how to cancel."""
+    decision = engine.suggest("取消了 你看下")
+    assert decision.kind != "auto_send" and not decision.replies
+    assert any("asks nothing" in r for r in decision.reasons)
+    asked = engine.suggest("我要取消订单")
+    assert asked.intent == "cancel_order"
+    assert not any("asks nothing" in r for r in asked.reasons)
 
 
 def test_two_questions_both_get_suggestions_and_the_trace_shows_the_clauses(engine):

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from bot.config import PolicySettings
+from bot.config.conversation import DEFAULT_HANDOFF_INTENTS
 from bot.models import Suggestion
 from bot.policy import (
     Gate,
@@ -25,6 +26,7 @@ from bot.policy import (
     script_blockers,
 )
 from intents.classifier import IntentResult
+from intents.clauses import STATED
 
 AUTO = PolicySettings(mode="auto")
 
@@ -248,9 +250,10 @@ def clause(text, *suggestions):
     return SimpleNamespace(text=text, suggestions=list(suggestions))
 
 
-def answer(main=None, suggestions=None, notes=(), questions=()):
-    reading = SimpleNamespace(notes=list(notes))
-    return SimpleNamespace(result=main or result(), suggestions=[line()] if suggestions is None else suggestions,
+def answer(main=None, suggestions=None, notes=(), questions=(), asks=True):
+    main = main or result()
+    reading = SimpleNamespace(notes=list(notes), result=main, asks=asks)
+    return SimpleNamespace(result=main, suggestions=[line()] if suggestions is None else suggestions,
                            reading=reading, questions=list(questions))
 
 
@@ -261,6 +264,21 @@ def test_a_confident_answer_sends_its_best_reply_with_the_readings_notes_first()
     verdict = decide_answer(AUTO, answer(notes=["filler 亲 removed"]), Gate())
     assert (verdict.kind, [r.id for r in verdict.replies]) == ("auto_send", ["shipping.free"])
     assert verdict.reasons == ["filler 亲 removed"] and verdict.handoff is None
+
+
+def test_a_message_that_asks_nothing_is_not_answered_alone():
+    """"我已经付款了" states; a confident topic is then a guess at what the customer wants."""
+    verdict = decide_answer(AUTO, answer(asks=False, notes=["n"]), Gate())
+    assert (verdict.kind, verdict.replies) == ("suggest", [])
+    assert verdict.reasons == ["n", "the message asks nothing (a statement): what it wants from free_shipping"
+                               " is left to a person"]
+
+
+@pytest.mark.parametrize("intent", sorted(STATED - set(DEFAULT_HANDOFF_INTENTS)))
+def test_what_a_customer_says_by_stating_it_still_goes_out_alone(intent):
+    """Thanks, a parcel that does not move: the statement is the want."""
+    verdict = decide_answer(AUTO, answer(main=result(intent), suggestions=[line(intent=intent)], asks=False), Gate())
+    assert verdict.kind == "auto_send"
 
 
 def test_a_further_question_that_passes_is_answered_too():

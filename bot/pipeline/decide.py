@@ -19,7 +19,7 @@ from bot.flows.conversation import away_greeting_due
 from bot.models import Suggestion
 from bot.pipeline.proposal import NO_EFFECTS, Effects, Outcome, Proposal
 from bot.pipeline.queued import Queued
-from bot.policy import Gate, Verdict, below_auto_intent, decide_answer, script_blockers
+from bot.policy import Gate, Verdict, below_auto_intent, decide_answer, script_blockers, unasked
 from bot.state import ConversationState
 
 
@@ -41,6 +41,8 @@ def decide(config: Config, proposal: Proposal, answer: Answer, gate: Gate) -> Ou
         # a case opened on an unsure reading: a person asks, rather than the bot asking a stranger
         # for an order number about a problem they may not have
         blockers = [*blockers, unsure]
+    if proposal.on_intent and (why := unasked(answer.reading)):
+        blockers = [*blockers, why]
     if blockers and proposal.fallback is not None:
         return decide(config, proposal.fallback, answer, gate)
     if proposal.handoff is not None:
@@ -83,7 +85,12 @@ def decide_queued(config: Config, queued: Queued, base: Outcome, gate: Gate, esc
 
 def with_away(config: Config, outcome: Outcome, greeting: Callable[[], Suggestion], gate: Gate, intent: str,
               now: datetime, state: ConversationState) -> Outcome:
-    """Away mode: greet once a day with the shop notices; hold what an agent must answer."""
+    """Away mode: greet once a day with the shop notices; hold what an agent must answer.
+
+    ``intent`` is the message's intent when it is sure enough to be answered alone (the caller
+    passes `other` below ``auto_intent_min``): the greeting answers a message only when the
+    message surely is a greeting; "亲，好了么 还在吗" gets it and waits for an agent.
+    """
     local = now.astimezone(config.flows.tz)
     if config.policy.mode != "away" or gate.available or gate.owner != "bot" or outcome.kind == "handoff":
         return outcome
