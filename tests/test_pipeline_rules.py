@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from bot.config import PolicySettings
+from bot.engine import Engine
 from bot.flows import JobSpec
 from bot.handoff.ticket import Ticket
 from bot.handoff.triggers import Trigger, priority_for, queue_for
@@ -146,6 +147,18 @@ def test_the_away_greeting_holds_a_suggestion_and_answers_a_greeting_alone(engin
     assert out.kind == "hold" and [r.id for r in out.replies] == ["greeting.away"]
     hello = with_away(c, held, greeting, Gate(), "greeting", NOW, state())
     assert hello.kind == "auto_send" and [r.id for r in hello.replies] == ["greeting.away"]
+
+
+def test_through_the_server_an_unsure_greeting_gets_the_away_greeting_and_waits(engine):
+    """"你好" surely greets: the away greeting answers it. Read below auto_intent_min, a greeting is
+    greeted but held for an agent ("亲，好了么 还在吗" asks about something)."""
+    from bot.pipeline.offline import fresh_decision
+
+    sure = fresh_decision(engine, "你好")
+    assert (sure.intent, sure.kind, [r.id for r in sure.replies]) == ("greeting", "auto_send", ["greeting.away"])
+    strict = config(engine, auto_intent_min=1.0)
+    unsure = fresh_decision(Engine(strict, engine.classifier, engine.phrasebook), "你好")
+    assert (unsure.intent, unsure.kind, [r.id for r in unsure.replies]) == ("greeting", "hold", ["greeting.away"])
 
 
 @pytest.mark.parametrize("why", ["agents", "mode", "handoff", "owner", "rate"])

@@ -24,8 +24,9 @@ from bot.pipeline.proposal import Outcome
 from bot.pipeline.queued import queued_step
 from bot.pipeline.steps import base_proposal, carry_over, flow_step, handoff_step, owned, remember, trigger_of
 from bot.pipeline.understand import Understanding
-from bot.policy import Gate, mode_blockers
+from bot.policy import Gate, below_auto_intent, mode_blockers
 from bot.state import ConversationState
+from intents.labels import FALLBACK
 
 
 class TurnPorts(Protocol):
@@ -91,7 +92,8 @@ def run_message(ports: TurnPorts, u: Understanding, state: ConversationState, no
         def greeting():
             return render_line(engine, "greeting.away", state, "away: shop notices, once a day")
 
-        outcome = with_away(config, outcome, greeting, gate, answer.intent, now, state)
+        sure = answer.intent if not below_auto_intent(config.policy, answer.result.score) else FALLBACK
+        outcome = with_away(config, outcome, greeting, gate, sure, now, state)
     return MessageTurn(answer, outcome, gate)
 
 
