@@ -159,6 +159,46 @@ def score_both(
     return report
 
 
+#: Probability bins of the reliability table: fine near 1, where the auto-send threshold lives.
+RELIABILITY_BINS = (0.0, 0.4, 0.6, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
+def reliability(points: list[tuple[float, bool]], bins: tuple[float, ...] = RELIABILITY_BINS) -> dict:
+    """Does p ≈ 0.9 mean nine in ten right? ``points`` are (probability, right) pairs.
+
+    Each bin holds the points with ``low <= p < high`` (the last bin includes 1.0) with their
+    count, mean probability and accuracy; ``ece`` (expected calibration error) is the
+    count-weighted mean gap between the two, ``gap`` the signed one (positive: over-confident).
+    """
+    rows, ece, gap = [], 0.0, 0.0
+    for i, (low, high) in enumerate(zip(bins, bins[1:])):
+        last = i == len(bins) - 2
+        inside = [(p, ok) for p, ok in points if low <= p < high or (last and p == high)]
+        row: dict = {"low": low, "high": high, "n": len(inside), "mean_p": None, "accuracy": None}
+        if inside:
+            mean_p = sum(p for p, _ in inside) / len(inside)
+            accuracy = sum(ok for _, ok in inside) / len(inside)
+            row.update(mean_p=round(mean_p, 4), accuracy=round(accuracy, 4))
+            ece += len(inside) * abs(mean_p - accuracy)
+            gap += len(inside) * (mean_p - accuracy)
+        rows.append(row)
+    n = len(points) or 1
+    return {"bins": rows, "ece": round(ece / n, 4), "gap": round(gap / n, 4)}
+
+
+def calibration_points(examples: list[Example], decisions: list[Decision]) -> list[tuple[float, bool]]:
+    """(probability of the top intent, is it the label) per message, as the policy reads it.
+
+    The top intent of the decision's ranking, not the decision's intent: below
+    ``min_confidence`` the decision says `other`, but the probability is the top intent's.
+    """
+    points = []
+    for example, decision in zip(examples, decisions):
+        top, p = decision.intents[0] if decision.intents else (decision.intent, decision.intent_score)
+        points.append((float(p), top == example.intent))
+    return points
+
+
 def run_examples(engine: Engine, examples: list[Example]) -> list[Decision]:
     """Every example's decision as the server makes it (`bot.pipeline.offline`): one fresh
     conversation per message, after its context when the file gives one."""
@@ -190,11 +230,16 @@ def write_decisions(path: Path, examples: list[Example], decisions: list[Decisio
 
 def evaluate(engine: Engine, examples: list[Example], accept_alt: bool = False,
              decisions: list[Decision] | None = None) -> dict:
-    """Run every example through the server's pipeline, as an away-mode auto-replier sees it."""
+    """Run every example through the server's pipeline, as an away-mode auto-replier sees it.
+
+    The report adds ``reliability`` (strict: right = the label) of the intent probability.
+    """
     decisions = decisions if decisions is not None else run_examples(engine, examples)
     predicted = [d.intent for d in decisions]
     auto_sent = [d.kind == "auto_send" for d in decisions]
-    return score_both(examples, predicted, auto_sent, accept_alt)
+    report = score_both(examples, predicted, auto_sent, accept_alt)
+    report["reliability"] = reliability(calibration_points(examples, decisions))
+    return report
 
 
 def _auto(row: dict | None) -> str:
@@ -235,4 +280,19 @@ def format_report(report: dict) -> str:
     if report["confused"]:
         lines += ["", "most confused (gold → predicted):"]
         lines += [f"  {g} → {p}: {c}" for g, p, c in report["confused"]]
+    if "reliability" in report:
+        lines += ["", *format_reliability(report["reliability"])]
     return "\n".join(lines)
+
+
+def format_reliability(table: dict) -> list[str]:
+    """The reliability table as text lines (strict: right = the label)."""
+    lines = ["reliability of the intent probability (strict):", f"{'p bin':<14}{'n':>5}{'mean p':>8}{'acc':>7}"]
+    for row in table["bins"]:
+        shown = f"[{row['low']:.2f}, {row['high']:.2f}{']' if row['high'] >= 1 else ')'}"
+        if row["n"]:
+            lines.append(f"{shown:<14}{row['n']:>5}{row['mean_p']:>8.3f}{row['accuracy']:>7.3f}")
+        else:
+            lines.append(f"{shown:<14}{0:>5}{'-':>8}{'-':>7}")
+    lines.append(f"ECE {table['ece']:.3f} (mean p − accuracy {table['gap']:+.3f})")
+    return lines

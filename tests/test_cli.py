@@ -87,7 +87,10 @@ def test_eval_json_contract(config_path, tmp_path):
     for mode in ("strict", "lenient"):
         assert {"accuracy", "macro_f1", "auto_precision", "auto_coverage"} <= set(report[mode])
     assert report["lenient"]["accuracy"] == report["accuracy"]
+    table = report["reliability"]  # strict: the top intent's probability against the label
+    assert sum(row["n"] for row in table["bins"]) == 4 and 0 <= table["ece"] <= 1
     text = run("eval", "--data", str(data), "--config", str(config_path)).output
+    assert "reliability of the intent probability" in text and "ECE" in text
     assert text.startswith("examples      4") and "macro-F1" in text
     assert "strict" in text and "lenient" in text and "auto-send P" in text
 

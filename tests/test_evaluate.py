@@ -6,7 +6,16 @@ import json
 
 import pytest
 
-from bot.evaluate import EvalDataError, Example, format_report, read_examples, score, score_both
+from bot.evaluate import (
+    EvalDataError,
+    Example,
+    format_reliability,
+    format_report,
+    read_examples,
+    reliability,
+    score,
+    score_both,
+)
 
 EXAMPLES = [
     Example("在吗", "greeting"),
@@ -97,3 +106,25 @@ def test_report_prints_strict_then_lenient():
     auto = next(line for line in lines if line.startswith("auto-send P"))
     assert "0.667 of 3 (75.0%)" in auto and "1.000 of 3 (75.0%)" in auto
     assert "per intent (lenient" in text
+
+
+def test_reliability_bins_count_mean_p_and_accuracy_and_ece_weighs_the_gaps():
+    points = [(0.2, False), (0.3, True), (0.95, True), (0.97, False), (1.0, True), (0.999, True)]
+    table = reliability(points, bins=(0.0, 0.5, 0.99, 1.0))
+    low, mid, top = table["bins"]
+    assert (low["n"], low["mean_p"], low["accuracy"]) == (2, 0.25, 0.5)
+    assert (mid["n"], mid["mean_p"], mid["accuracy"]) == (2, 0.96, 0.5)
+    assert (top["n"], top["accuracy"]) == (2, 1.0)  # the last bin includes p = 1.0
+    gaps = [2 * abs(0.25 - 0.5), 2 * abs(0.96 - 0.5), 2 * abs(0.9995 - 1.0)]
+    assert table["ece"] == pytest.approx(sum(gaps) / 6, abs=1e-4)
+    assert table["gap"] == pytest.approx((2 * -0.25 + 2 * 0.46 + 2 * -0.0005) / 6, abs=1e-4)
+    assert reliability([], bins=(0.0, 1.0)) == {"bins": [{"low": 0.0, "high": 1.0, "n": 0, "mean_p": None,
+                                                          "accuracy": None}], "ece": 0.0, "gap": 0.0}
+
+
+def test_the_reliability_table_prints_every_bin_and_the_ece():
+    lines = format_reliability(reliability([(0.95, True), (0.5, False)]))
+    assert lines[0].startswith("reliability")
+    assert any(line.startswith("[0.40, 0.60)") and line.split()[2] == "1" for line in lines)
+    assert any(line.startswith("[0.99, 1.00]") and line.split()[-1] == "-" for line in lines)
+    assert lines[-1] == "ECE 0.275 (mean p − accuracy +0.225)"
