@@ -8,7 +8,14 @@ import pypinyin
 import pytest
 from scipy.special import softmax
 
-from intents.classifier import IntentClassifier, StaleModelError, fit_temperature, load_or_train, syllables
+from intents.classifier import (
+    REAL_TEXT_SOFTENING,
+    IntentClassifier,
+    StaleModelError,
+    fit_temperature,
+    load_or_train,
+    syllables,
+)
 from intents.dataset import TrainingSet
 
 SMALL = TrainingSet(
@@ -142,8 +149,20 @@ def test_probabilities_are_a_tempered_softmax_of_the_scores():
     assert dict(result.ranking) == pytest.approx(dict(zip(clf.intents, expected)))
     assert sum(p for _, p in result.ranking) == pytest.approx(1.0)
     uncalibrated = IntentClassifier(min_confidence=0.0, calibrate=False).fit(HOMOPHONES)
-    assert uncalibrated.temperature == 1.0
+    assert uncalibrated.temperature == 1.0 and uncalibrated.held_out_temperature == 1.0
     assert uncalibrated.predict("包邮吗").intent == result.intent  # a temperature never changes the argmax
+
+
+def test_the_held_out_temperature_is_softened_for_real_text():
+    """Real customers are further from our lines than held-out lines: p is widened by one factor."""
+    assert REAL_TEXT_SOFTENING > 1.0
+    clf = IntentClassifier(min_confidence=0.0).fit(HOMOPHONES)
+    assert clf.temperature == pytest.approx(clf.held_out_temperature * REAL_TEXT_SOFTENING)
+    plain = IntentClassifier(min_confidence=0.0, softening=1.0).fit(HOMOPHONES)
+    assert plain.temperature == pytest.approx(clf.held_out_temperature)
+    text = "包邮吗"
+    assert plain.predict(text).score > clf.predict(text).score  # softer, same argmax
+    assert plain.predict(text).intent == clf.predict(text).intent
 
 
 def test_the_stamp_names_the_pinyin_dictionary(tmp_path):
