@@ -74,7 +74,7 @@ _QUESTION = re.compile(
 )
 _REQUEST = re.compile(
     r"帮我|帮忙|麻烦你|麻烦您|请你|请您|给我|告诉我|我要|我想要|我想|想要|需要|申请|要求|快点|快一点|赶紧|尽快"
-    r"|处理一下|查一下|查下|看一下|看下|改一下|改下|催|补发|转人工|人工"
+    r"|处理一下|查一下|查下|看一下|看下|改一下|改下|催|加急|急用|急需|补发|转人工|人工"
 )
 # A terse request is a bare verb (退货, 改地址, 取消订单, 取消了重新拍); with 了 closing the clause the
 # same verb reports what happened ("取消了 你看下", "订单被取消了", "不退了"), a statement of context
