@@ -101,6 +101,17 @@ def test_in_a_conversation_a_bare_answer_with_no_question_starts_nothing(engine)
         assert line.handoff is None
 
 
+@pytest.mark.parametrize("text", ["好的呢", "嗯呐 ; 好的呢"])
+def test_a_bare_answer_after_a_turn_that_asked_nothing_inherits_no_intent(engine, text):
+    """No question is open (the bot only suggested): the answer is no follow-up of the last intent."""
+    from test_replay import by_trigger, replay, say
+
+    lines = by_trigger(replay(engine, [say("c1", "能便宜点吗"), say("c1", text)], policy={"mode": "suggest"}),
+                       "message")
+    assert lines[0].intent == "price_bargain" and not lines[0].replies
+    assert lines[1].intent == "other" and not any("bargain" in r for r in lines[1].reasons)
+
+
 # --- with a question before it, a short answer is read against that question ------------------
 
 

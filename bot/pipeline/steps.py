@@ -60,7 +60,9 @@ def carry_over(u: Understanding, state: ConversationState, auto_intent_min: floa
     state.prompt = None
     if answered is not None:
         return Carried(answered[0], True, False, unsure)
-    carried = carried_intent(u.said, result.confident, state, u.clean)
+    # a bare answer with no question open is no request, so it inherits no intent either: "嗯呐 ;
+    # 好的呢" after an unsure turn read as a haggle climbed the bargaining ladder alone
+    carried = None if reading.bare_answer else carried_intent(u.said, result.confident, state, u.clean)
     if carried:
         ranking = [(carried, 1.0), *[(n, p) for n, p in result.ranking if n != carried]]
         reading = replace(reading, result=IntentResult(carried, 1.0, ranking, True))
