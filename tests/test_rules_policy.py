@@ -87,8 +87,8 @@ def test_decide_passes_the_gate_on():
     [
         (result(), [line()], []),
         (result(score=0.62, confident=False), [line()], ["intent unsure (free_shipping p=0.62)"]),
-        (result(score=0.845), [line()], ["intent p=0.84 < auto_intent_min 0.85"]),
-        (result(score=0.85), [line()], []),  # exactly the minimum is enough
+        (result(score=0.89), [line()], ["intent p=0.89 < auto_intent_min 0.9"]),
+        (result(score=0.9), [line()], []),  # exactly the minimum is enough
         (result(), [], ["no matching reply"]),
         (result(score=0.5, confident=False), [], ["intent unsure (free_shipping p=0.50)", "no matching reply"]),
         (result(), [line(intent="invoice", id="invoice.ok")], ["best reply invoice.ok is for invoice, not free_shipping"]),
