@@ -71,7 +71,12 @@ async def run(server: Any) -> None:
     reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kefu-inbox")
     loop = asyncio.get_running_loop()
     server.sync_waiters = Waiters(loop)
-    listener = Listener(server.store, lambda _shard: consumer.wake.set(), server.sync_waiters.processed).start()
+
+    def accepted(shard: int) -> None:
+        if shard in consumer.owned:  # another worker's shard: its reader wakes, not ours
+            consumer.wake.set()
+
+    listener = Listener(server.store, accepted, server.sync_waiters.processed).start()
     heartbeat = asyncio.create_task(_heartbeat(consumer), name="kefu-inbox-leases")
     try:
         while True:
