@@ -98,6 +98,7 @@ from serve_support import (  # noqa: E402
     thread_cpu_seconds,
     train,
     tree_cpu_seconds,
+    wait_balanced,
     wait_healthy,
     wait_workers,
 )
@@ -415,6 +416,8 @@ def bench_server(args, wrk: str, spec: ServerSpec, name: str, secret: str, bodie
         ready = wait_healthy(proc, base, log)
         if spec.workers > 1:  # /healthz answers from one worker: load once every worker serves
             ready += wait_workers(proc, log, spec.workers)
+            if spec.store.startswith("redis://"):  # ... and holds its share of the inbox shards
+                ready += wait_balanced(spec.store, spec.workers)
         facts.append(f"kefu serve (pid {proc.pid}) answered /healthz after {ready:.1f} s")
         url = f"{base}/webhook/{name}"
         for m in itertools.islice(messages("warm", args.conversations, SEED + 1), WARMUP):

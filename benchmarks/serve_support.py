@@ -95,6 +95,28 @@ def wait_workers(proc: subprocess.Popen, log: Path, workers: int, limit_s: float
     raise Failure(f"not all {workers} workers of kefu serve served within {limit_s:.0f} s:\n{tail(log)}")
 
 
+def wait_balanced(url: str, workers: int, limit_s: float = 60) -> float:
+    """Several workers on Redis: wait until each holds its share of the inbox shards. A worker that
+    starts takes shards only once the others give theirs back, at their next rebalance (every
+    third of a lease, bot.store.redis_inbox), so for a few seconds one worker processes it all —
+    a start-up transient, not the steady state this benchmark measures."""
+    import redis
+
+    started = time.perf_counter()
+    client = redis.Redis.from_url(url.split("?")[0], decode_responses=True)
+    try:
+        shards = int(client.get("kefu:meta:shards") or 16)
+        while time.perf_counter() - started < limit_s:
+            holders = [v.split("|")[0] for v in client.mget([f"kefu:inbox:{n}:lease" for n in range(shards)]) if v]
+            counts = {h: holders.count(h) for h in set(holders)}
+            if len(counts) >= workers and min(counts.values()) >= shards // workers:
+                return time.perf_counter() - started
+            time.sleep(0.2)
+    finally:
+        client.close()
+    raise Failure(f"the {workers} workers did not share the inbox shards within {limit_s:.0f} s")
+
+
 def tail(path: Path, lines: int = 20) -> str:
     text = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.exists() else []
     return "\n".join("    " + line for line in text[-lines:])
