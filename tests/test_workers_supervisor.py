@@ -169,7 +169,8 @@ def test_kefu_serve_workers_with_redis_unreachable_exits_1_with_the_store_error(
     config = write_config(tmp_path, intents={"model_path": str(kefu_config.intents.model_path)},
                           store={"path": f"redis://127.0.0.1:{closed}/0"})
     result = subprocess.run([sys.executable, "-m", "bot.cli", "serve", "--config", str(config), "--port",
-                             str(free_port()), "--workers", "2"], env={**os.environ, "PYTHONPATH": str(REPO)},
+                             str(free_port()), "--workers", "2"],
+                            env={**os.environ, "PYTHONPATH": str(REPO), "KEFU_GENERIC_SECRET": "s" * 32},
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
