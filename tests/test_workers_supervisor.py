@@ -100,10 +100,12 @@ def supervise(tmp_path):
         return proc, folder
 
     yield start
-    for proc in started:  # a failing test leaves no process behind
-        if proc.poll() is None:
+    for proc in started:  # a failing test leaves no process behind, workers of a dead parent too
+        try:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
 
 
 def stop(proc: subprocess.Popen) -> tuple[int, str]:
@@ -125,6 +127,16 @@ def test_a_worker_killed_after_it_served_is_started_again_and_sigterm_stops_all_
     assert f"worker 1 (pid {victim}) was killed by signal SIGKILL; starting it again" in err
     assert sorted(pids(folder, "stopped")) == sorted([p for p in first if p != victim] + again)
     assert not any(alive(p) for p in pids(folder, "starting"))
+
+
+def test_workers_stop_when_the_supervisor_itself_is_killed(supervise):
+    proc, folder = supervise("serve", 2)
+    workers = until(lambda: len(pids(folder, "serving")) == 2 and pids(folder, "serving"))
+    os.kill(proc.pid, signal.SIGKILL)  # nobody left to restart or stop them
+    proc.wait(timeout=10)
+    until(lambda: not any(alive(pid) for pid in workers))
+    # they were told (SIGTERM, as on a normal stop), not left serving the port
+    assert sorted(pids(folder, "stopped")) == sorted(workers)
 
 
 def test_a_worker_killed_while_it_is_still_starting_is_started_again(supervise):

@@ -14,7 +14,10 @@ connection to one of them. The parent only supervises:
   unreachable: the next start would fail the same way) stops everything: exit 1, one line
   ``error: worker N could not start: <its message>``;
 - SIGTERM / SIGINT: every worker gets SIGTERM and drains as a single server does
-  (``server.drain_seconds``); the parent exits 0 when the last one has.
+  (``server.drain_seconds``); the parent exits 0 when the last one has;
+- a parent that dies without that (``kill -9``, an OOM kill) takes its workers with it: each asks
+  the kernel for SIGTERM when its parent goes (Linux ``PR_SET_PDEATHSIG``), so no orphan keeps
+  serving the port with nobody to restart it or stop it.
 
 The parent notes ``kefu: worker N (pid P) serving`` on stderr each time a worker serves (load
 tests wait for every worker's line), and each restart with its cause.
@@ -25,6 +28,8 @@ Only a store several processes can share works: SQLite is one file for one serve
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
 import select
@@ -43,6 +48,26 @@ _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 #: A worker that keeps dying this soon after starting is restarted after a pause, not at once.
 QUICK_DEATH = 5.0
+
+
+#: prctl(2) option: the signal a process gets when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int, sig: signal.Signals = signal.SIGTERM) -> bool:
+    """Ask the kernel to send ``sig`` to this process when its parent dies; True where it can.
+
+    Called in a freshly forked worker. If the parent died before the request was made, nothing
+    would ever be sent, so the worker signals itself at once (it stops as on SIGTERM).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+        return False
+    if os.getppid() != parent:
+        os.kill(os.getpid(), sig)
+    return True
 
 
 def shared_store(url: str) -> bool:
@@ -101,12 +126,13 @@ class Supervisor:
 
     def spawn(self, number: int) -> int:
         read_fd, write_fd = os.pipe()
+        parent = os.getpid()
         # no SIGTERM between fork and the child's own handlers: the parent's would stop the siblings
         signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
             pid = os.fork()
             if pid == 0:  # the worker
-                os._exit(self._worker(number, read_fd, write_fd))
+                os._exit(self._worker(number, read_fd, write_fd, parent))
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
         os.close(write_fd)
@@ -114,12 +140,13 @@ class Supervisor:
         self.children[pid] = _Child(number, time.monotonic(), read_fd)
         return pid
 
-    def _worker(self, number: int, read_fd: int, write_fd: int) -> int:
+    def _worker(self, number: int, read_fd: int, write_fd: int, parent: int) -> int:
         os.close(read_fd)
         for child in self.children.values():  # the other workers' pipes are the parent's business
             os.close(child.fd)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        die_with_parent(parent)  # pending until the mask below is lifted, like any SIGTERM
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
         served = False
 
