@@ -360,7 +360,8 @@ class IntentClassifier:
 
 
 #: what a fitted classifier holds besides its settings and the direct path
-_FITTED = ("words", "chars", "pinyin", "model")
+# (and the calibration's parts, which the serve path does not need: bench_calibration reads them)
+_FITTED = ("words", "chars", "pinyin", "model", "held_out_temperature", "softening")
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:

@@ -65,6 +65,16 @@ def test_cached_model_keeps_names_settings_and_thresholds(cached, engine):
     assert cached.min_confidence == engine.config.intents.min_confidence
 
 
+def test_a_cached_classifier_reaches_the_calibrations_parts_through_its_model_file(engine):
+    """The serve cache keeps the softened temperature only; the held-out one is read when asked."""
+    config = engine.config
+    clf = load_or_train(load_shop_training_set(config), model_path(config), retrain=False)
+    assert from_cache(clf)
+    trained = engine.classifier
+    assert (clf.held_out_temperature, clf.softening) == (trained.held_out_temperature, trained.softening)
+    assert clf.temperature == pytest.approx(clf.held_out_temperature * clf.softening)
+
+
 def test_a_fresh_process_answers_without_sklearn_scipy_joblib_or_pypinyin(engine, config_path):
     probe = (
         "import json, sys\n"
