@@ -32,15 +32,14 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import platformdirs
 
 from bot.errors import KefuError
 from intents import classifier as _classifier
+from intents.cachefiles import ROOT, cache_dir, code_digest, write_npz
 from intents.fastpath import FastScorer, _Part, char_analyzer
 from intents.pinyin import PinyinTable
 
@@ -51,8 +50,8 @@ FORMAT = "kefu-intent-serve-cache"
 VERSION = 1
 KEEP = 16
 _CODE = ("intents/classifier.py", "intents/fastpath.py", "intents/pinyin.py", "intents/served.py",
-         "intents/text.py", "intents/tokenize.py")
-_ROOT = Path(__file__).resolve().parent.parent
+         "intents/text.py", "intents/tokenize.py", "intents/cachefiles.py")
+
 _WORDS = f"{_classifier._words.__module__}.{_classifier._words.__qualname__}"
 _PINYIN = f"{_classifier._pinyin.__module__}.{_classifier._pinyin.__qualname__}"
 _DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -63,16 +62,11 @@ class CacheInvalid(KefuError, ValueError):
 
 
 def default_dir() -> Path:
-    base = os.environ.get("KEFU_CACHE_DIR") or platformdirs.user_cache_dir("kefu")
-    return Path(base) / "intents"
+    return cache_dir("intents")
 
 
 def _code_version() -> str:
-    digest = hashlib.sha256(f"{FORMAT}:{VERSION}".encode())
-    for rel in _CODE:
-        digest.update(rel.encode())
-        digest.update((_ROOT / rel).read_bytes())
-    return digest.hexdigest()
+    return code_digest(FORMAT, VERSION, _CODE).hexdigest()
 
 
 def cache_key(stamp: dict, model_sha: str) -> str:
@@ -90,7 +84,7 @@ def pinyin_file(directory: Path) -> Path:
     from intents.pinyin import VERSION as TABLE_VERSION
 
     tag = f"{_classifier._version('pypinyin', 'pypinyin')}:{TABLE_VERSION}:".encode()
-    tag += (_ROOT / "intents" / "pinyin.py").read_bytes()
+    tag += (ROOT / "intents" / "pinyin.py").read_bytes()
     return directory / f"pinyin-{hashlib.sha256(tag).hexdigest()[:20]}.npz"
 
 
@@ -124,7 +118,7 @@ def store(directory: Path, model: Path, stamp: dict, clf: _classifier.IntentClas
             return
         table_path = pinyin_file(directory)
         if not table_path.is_file():
-            _write_arrays(table_path, PinyinTable.build().to_arrays())
+            write_npz(table_path, PinyinTable.build().to_arrays())
         write(cache_file(directory, model), cache_key(stamp, sha), clf)
     except OSError as exc:
         _LOGGER.warning("could not write the intent serve cache in %s: %s", directory, exc)
@@ -171,22 +165,10 @@ def write(path: Path, key: str, clf: _classifier.IntentClassifier) -> None:
             raise ValueError("vocabulary indices are not 0..n-1")
         arrays[f"vocabulary_{i}"] = _text(json.dumps(tokens, ensure_ascii=False))
         arrays[f"idf_{i}"] = np.ascontiguousarray(part.idf)
-    _write_arrays(path, arrays)
+    write_npz(path, arrays)
     _evict(path.parent)
 
 
-def _write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")  # mkstemp: mode 0600
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _evict(directory: Path) -> None:

@@ -28,15 +28,14 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-import platformdirs
 
 from bot.errors import KefuError
+from intents.cachefiles import cache_dir, code_digest, write_npz
 from phrasebook.columns import INT_COLUMNS, TEXT_COLUMNS, ColumnsInvalid, from_columns, to_columns
 from phrasebook.index import NgramIndex
 from phrasebook.schema import Entry, Phrasebook
@@ -52,9 +51,9 @@ KEEP = 16
 _CODE = (
     "phrasebook/cache.py", "phrasebook/columns.py", "phrasebook/conditions.py", "phrasebook/index.py",
     "phrasebook/loader.py", "phrasebook/matcher.py", "phrasebook/render.py", "phrasebook/schema.py",
-    "intents/text.py", "intents/yamlfile.py",
+    "intents/text.py", "intents/yamlfile.py", "intents/cachefiles.py",
 )
-_ROOT = Path(__file__).resolve().parent.parent
+
 #: postings checked per slice when a cache file is read (bounds that check's extra memory to ~1 MB)
 _CHECK_SLICE = 1 << 20
 _ARRAYS = {"key_ends": np.int64, "owners": np.int32, "slots": np.int32, "idf": np.float64, "indptr": np.int64,
@@ -66,15 +65,11 @@ class CacheInvalid(KefuError, ValueError):
 
 
 def default_dir() -> Path:
-    base = os.environ.get("KEFU_CACHE_DIR") or platformdirs.user_cache_dir("kefu")
-    return Path(base) / "phrasebook"
+    return cache_dir("phrasebook")
 
 
 def _code_version() -> str:
-    digest = hashlib.sha256(f"{FORMAT}:{VERSION}".encode())
-    for rel in _CODE:
-        digest.update(rel.encode())
-        digest.update((_ROOT / rel).read_bytes())
+    digest = code_digest(FORMAT, VERSION, _CODE)
     for dist in ("scikit-learn", "opencc", "opencc-python-reimplemented", "numpy"):
         try:
             digest.update(f"{dist}={metadata.version(dist)}".encode())
@@ -114,17 +109,7 @@ def write(path: Path, key: str, book: Phrasebook, index: NgramIndex) -> None:
         "terms": np.ascontiguousarray(index.terms, dtype="<U2"),
         **{name: np.ascontiguousarray(getattr(index, name), dtype=dtype) for name, dtype in _ARRAYS.items()},
     }
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")  # mkstemp: mode 0600
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_npz(path, arrays)
     _evict(path.parent)
 
 
