@@ -210,7 +210,8 @@ class Engine:
         started = time.perf_counter()
         if isinstance(reading, IntentResult):
             reading = Reading(text, reading, text)
-        result = reroute(reading.result, reading.core)  # broken goods: after-sale, not the no-reason policy
+        # broken goods: after-sale, not the no-reason policy (the fault may be told in any clause)
+        result = reroute(reading.result, reading.text)
         if result is not reading.result:
             reading = replace(reading, result=result,
                               notes=(*reading.notes, "faulty goods: a quality complaint, not a no-reason return"))

@@ -204,7 +204,8 @@ def test_kefu_lint_reports_an_unchecked_claim(tmp_path):
 # --- damaged goods take the after-sale path --------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["东西坏了要退货", "收到是坏的能退吗", "发错货了我要退", "屏幕碎了，我要退款"])
+@pytest.mark.parametrize("text", ["东西坏了要退货", "收到是坏的能退吗", "发错货了我要退", "屏幕碎了，我要退款",
+                                  "电水壶用了一周就不加热了 还在保修期吧 怎么弄"])
 def test_faulty_goods_never_get_the_no_reason_return_policy(engine, text):
     decision = engine.suggest(text)
     assert decision.intent == "quality_complaint"

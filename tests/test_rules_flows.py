@@ -296,6 +296,9 @@ def test_holds():
         ("return_exchange", "不是质量问题，就是不喜欢", False),
         ("return_exchange", "不想要了能退吗", False),
         ("price_bargain", "坏了", False),
+        *[("return_exchange", f"用了三天就{word}了 能退吗", True)
+          for word in ["不加热", "不热", "不制冷", "不出水", "不出风", "不充电", "充不进电", "充不上电", "没反应",
+                       "失灵", "坏掉"]],
     ],
 )
 def test_faulty_goods_become_a_quality_complaint(intent, text, rerouted):
