@@ -40,6 +40,12 @@ from typing import Any
 import redis
 
 from bot.store.files import StoreError
+from bot.store.sqlite.codec import from_db_time, to_db_time
+
+#: Times as the same fixed-width UTC text the SQLite store keeps (readable in ``redis-cli``;
+#: naive datetimes refused): one codec for both stores.
+to_text = to_db_time
+from_text = from_db_time
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -87,21 +93,6 @@ return out
 class StoreConflict(StoreError):
     """Another worker changed what this block depended on (a dedupe key, a job, a lease): nothing
     of the block was written."""
-
-
-def to_text(dt: datetime) -> str:
-    """The same fixed-width UTC text the SQLite store keeps (readable in ``redis-cli``).
-
-    Raises:
-        ValueError: ``dt`` is naive; guessing its zone would silently shift jobs by hours.
-    """
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"naive datetime {dt!r}: the store needs timezone-aware datetimes")
-    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
-def from_text(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 def micros(dt: datetime) -> int:
