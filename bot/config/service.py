@@ -76,7 +76,8 @@ class OrderSettings(_Section):
 
 
 class StoreSettings(_Section):
-    #: SQLite file (relative to the config file), or sqlite:///path.
+    #: SQLite file (relative to the config file), or sqlite:///path; redis://HOST:PORT/DB for several
+    #: workers (`kefu serve --workers N`, docs/scale.md).
     path: str = "kefu.sqlite"
     #: SQLite with WAL. full: every commit is fsync'd before the platform gets its 2xx (survives a
     #: kill -9, an OS crash and a power cut). normal: fsync'd only at checkpoints, faster; a kill -9
