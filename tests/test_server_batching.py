@@ -14,7 +14,7 @@ import json
 import sqlite3
 import threading
 
-from aiohttp import web
+from test_backpressure import fake_receiver
 from test_store_commits import PROCESSED, Commits, accepts, processings, statements
 
 from bot.app import build
@@ -38,16 +38,6 @@ def make_server(engine, tmp_path, connector: dict):
                  ).server
 
 
-async def receiver(aiohttp_server, received: list[dict]):
-    async def callback(request):
-        received.append(await request.json())
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_post("/callback", callback)
-    return await aiohttp_server(app)
-
-
 def message(n: int) -> tuple[str, str, str]:
     """(conversation, message id, text) of message n: four conversations, interleaved."""
     return f"c{n % 4}", f"m{n}", TEXTS[n % len(TEXTS)]
@@ -65,7 +55,7 @@ def in_order(server) -> dict[str, list[int]]:
 async def test_waiting_messages_are_processed_in_one_commit_in_accept_order_each_posted_once(
         aiohttp_client, aiohttp_server, engine, tmp_path):
     received: list[dict] = []
-    platform = await receiver(aiohttp_server, received)
+    platform = await fake_receiver(aiohttp_server, received)
     server = make_server(engine, tmp_path, {"mode": "callback", "callback_url": str(platform.make_url("/callback"))})
     n = 12
     rows = []
@@ -153,7 +143,7 @@ async def test_concurrent_webhooks_share_the_accept_commit_and_keep_each_convers
 async def test_a_store_error_on_one_message_of_a_batch_leaves_only_that_one_unprocessed(
         aiohttp_client, aiohttp_server, engine, tmp_path):
     received: list[dict] = []
-    platform = await receiver(aiohttp_server, received)
+    platform = await fake_receiver(aiohttp_server, received)
     server = make_server(engine, tmp_path, {"mode": "callback", "callback_url": str(platform.make_url("/callback"))})
     rows = [server.assistant.accept(scoped(Inbound(connector="shop", conversation_id=f"c{i}", customer_id=f"u{i}",
                                                    message_id=f"m{i}", text=TEXTS[i])))[0] for i in range(5)]
