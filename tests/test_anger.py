@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from intents import anger
+from intents import anger_lexicon
 from intents.anger import DEFAULT_LEXICON, DEFAULT_THRESHOLD, AngerResult, detect, load_lexicon
 from intents.yamlfile import YamlFileError
 from tests_support import SHARED_DATA
@@ -292,16 +292,16 @@ def test_default_lexicon_loads_once_and_is_large():
 
 
 def test_lazy_load_is_thread_safe(monkeypatch):
-    monkeypatch.setattr(anger, "_default", None)
+    monkeypatch.setattr(anger_lexicon, "_default", None)
     calls = []
-    real = anger._read_lexicon
+    real = anger_lexicon._read_lexicon
 
     def counting(path):
         calls.append(path)
         time.sleep(0.05)  # widen the race window
         return real(path)
 
-    monkeypatch.setattr(anger, "_read_lexicon", counting)
+    monkeypatch.setattr(anger_lexicon, "_read_lexicon", counting)
     seen = []
     threads = [threading.Thread(target=lambda: seen.append(load_lexicon())) for _ in range(8)]
     for t in threads:
