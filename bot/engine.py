@@ -146,6 +146,43 @@ class Answer:
         return Decision.model_validate(values)
 
 
+class ReadAhead:
+    """The readings of one batch of queued messages, computed together (`Engine.read_ahead`).
+
+    Why: scoring each message's clauses alone pays the classifier's fixed cost per call (a
+    dozen numpy calls and a product) once per message; the server's worker holds several
+    queued messages at a time, so it reads all of their texts in one matrix product and the
+    turns, still run one by one in order, find their reading here. A reading is a pure
+    function of the text, the model and the urgent intents, so a hit is exactly what the turn
+    would have computed (up to float rounding of the last sums: tests/test_fastpath.py); what
+    a turn reads from its conversation (a short answer to the open question, a follow-up)
+    happens later, in the turn. It holds one batch: the next replaces it, `clear` empties it.
+    """
+
+    def __init__(self) -> None:
+        # one attribute, replaced whole: a reader on another thread sees one batch or the next
+        self._held: tuple[object, frozenset[str], dict[str, Reading]] | None = None
+        self.hits = 0  # turns that found their reading here (tests and the benchmark read it)
+
+    def hold(self, readings: dict[str, Reading], classifier: object, urgent: frozenset[str]) -> None:
+        self._held = (classifier, urgent, readings)
+
+    def get(self, text: str, classifier: object, urgent: frozenset[str]) -> Reading | None:
+        held = self._held
+        if held is None or held[0] is not classifier or held[1] != urgent:
+            return None  # read by another model or policy: not this turn's reading
+        found = held[2].get(text)
+        if found is not None:
+            self.hits += 1
+        return found
+
+    def clear(self) -> None:
+        self._held = None
+
+    def __len__(self) -> int:
+        return len(self._held[2]) if self._held is not None else 0
+
+
 class Engine:
     """Wires the classifier, the phrasebook and the policy for one shop."""
 
@@ -155,6 +192,8 @@ class Engine:
         self.phrasebook = phrasebook
         self.matcher = Matcher(phrasebook)
         self.values: Mapping[str, str] = config.shop.placeholders()
+        #: Readings of the server's queued messages, read together before their turns (`read_ahead`).
+        self.ahead = ReadAhead()
 
     @classmethod
     def from_config(cls, config: Config, *, retrain: bool = True, on_retrain=None) -> Engine:
@@ -176,10 +215,24 @@ class Engine:
 
     def read(self, text: str) -> Reading:
         """Clauses, fillers, short answers and intents of one message (`bot.reading`)."""
-        return self.read_many([text])[0]
+        urgent = frozenset(self.config.policy.handoff_intents)
+        ahead = self.ahead.get(text, self.classifier, urgent)
+        return ahead if ahead is not None else read_many(self.classifier, [text], urgent)[0]
 
     def read_many(self, texts: list[str]) -> list[Reading]:
         return read_many(self.classifier, texts, frozenset(self.config.policy.handoff_intents))
+
+    def read_ahead(self, texts: list[str]) -> int:
+        """Read the texts of several queued messages in one batch, before their turns run.
+
+        Their turns still run one by one, in order, each reading its message through `read`,
+        which finds it here. Returns how many distinct texts were read.
+        """
+        urgent = frozenset(self.config.policy.handoff_intents)
+        distinct = list(dict.fromkeys(texts))
+        readings = read_many(self.classifier, distinct, urgent, batched=True) if len(distinct) > 1 else []
+        self.ahead.hold(dict(zip(distinct, readings)), self.classifier, urgent)
+        return len(readings)
 
     def suggest(self, text: str, context: Context | None = None) -> Decision:
         """Rank replies for one message and decide what to do with them."""

@@ -114,9 +114,14 @@ def _content(result: IntentResult) -> bool:
 
 
 def read_many(
-    classifier: IntentClassifier, texts: Iterable[str], urgent: frozenset[str] = frozenset()
+    classifier: IntentClassifier, texts: Iterable[str], urgent: frozenset[str] = frozenset(),
+    *, batched: bool = False,
 ) -> list[Reading]:
-    """Read every message; one classifier call for all of their texts and clauses."""
+    """Read every message; one classifier call for all of their texts and clauses.
+
+    ``batched``: score them in one matrix product (`FastScorer.score_many`: the server's queued
+    messages, `bot.engine.ReadAhead`); the same readings up to float rounding.
+    """
     plans = []
     batch: list[str] = []
     for text in texts:
@@ -131,7 +136,7 @@ def read_many(
             closing = len(batch)
             batch.append(with_acts)
         plans.append((text, clauses, parts, acts, core, start, closing))
-    results = classifier.predict_many(batch) if batch else []
+    results = classifier.predict_many(batch, batched=batched) if batch else []
     readings = []
     for text, clauses, parts, acts, core, start, closing in plans:
         whole = results[start]

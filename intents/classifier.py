@@ -261,16 +261,17 @@ class IntentClassifier:
             gold.extend(index[label] for label in stored[test_idx])
         return fit_temperature(np.vstack(scores), np.asarray(gold))
 
-    def scores(self, texts: list[str]) -> np.ndarray:
+    def scores(self, texts: list[str], *, batched: bool = False) -> np.ndarray:
         """Uncalibrated intent scores, one row per text, columns in ``intents`` order.
 
         Computed by the direct path over the fitted model (`intents.fastpath`), which gives
         sklearn's scores without its per-call cost; `sklearn_scores` is the reference.
+        ``batched``: all texts in one matrix product (`FastScorer.score_many`, the worker's queue).
         """
         fast = self.fast_scorer()
         if fast is None:
             return self.sklearn_scores(texts)
-        return _two_columns(fast.scores(texts))
+        return _two_columns(fast.score_many(texts) if batched else fast.scores(texts))
 
     def sklearn_scores(self, texts: list[str]) -> np.ndarray:
         """The same scores through scikit-learn's transform and decision_function."""
@@ -321,10 +322,10 @@ class IntentClassifier:
         state.pop("_names", None)
         return state
 
-    def predict_many(self, texts: list[str]) -> list[IntentResult]:
+    def predict_many(self, texts: list[str], *, batched: bool = False) -> list[IntentResult]:
         if not texts:
             return []
-        probs = _softmax(self.scores(texts) / self.temperature)
+        probs = _softmax(self.scores(texts, batched=batched) / self.temperature)
         names = self.intents
         results = []
         for row in probs:

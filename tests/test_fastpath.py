@@ -44,6 +44,28 @@ def assert_same_answers(clf: IntentClassifier, texts: list[str]) -> None:
     # and a batch (eval, replay) takes the sparse-matrix branch of the same path
     batch = np.asarray([[dict(r.ranking)[n] for n in names] for r in clf.predict_many(texts)])
     assert np.abs(batch - want).max() < 1e-6
+    assert_batched_like_single(clf, texts)
+
+
+#: Texts per batched call in the identity tests: a worker's batch (64 messages of a few clauses).
+BATCH = 200
+
+
+def assert_batched_like_single(clf: IntentClassifier, texts: list[str]) -> None:
+    """The queued-message path (`FastScorer.score_many`, one matrix product per batch) answers
+    every text as the single-text path does: same ranking, same verdict, |Δp| < 1e-6."""
+    worst, mismatched = 0.0, []
+    for start in range(0, len(texts), BATCH):
+        chunk = texts[start:start + BATCH]
+        for text, got in zip(chunk, clf.predict_many(chunk, batched=True), strict=True):
+            alone = clf.predict(text)
+            if [n for n, _ in got.ranking] != [n for n, _ in alone.ranking] or (
+                    got.intent, got.confident) != (alone.intent, alone.confident):
+                mismatched.append(text)
+            single = dict(alone.ranking)
+            worst = max(worst, max(abs(p - single[n]) for n, p in got.ranking))
+    assert not mismatched, f"{len(mismatched)} of {len(texts)} read differently batched, e.g. {mismatched[:3]}"
+    assert worst < 1e-6
 
 
 def test_the_direct_path_is_what_predict_uses(engine):
@@ -62,6 +84,27 @@ def test_same_answers_on_every_jddc_dev_message(engine):
         texts = [json.loads(line)["text"] for line in handle if line.strip()]
     assert len(texts) > 200
     assert_same_answers(engine.classifier, texts)
+
+
+def test_a_batch_scores_repeats_empties_and_order_like_single_texts(engine):
+    fast = engine.classifier.fast_scorer()
+    texts = ["包邮吗", "", "什么时候发货", "包邮吗", "   ", "😀", "什么时候发货包邮吗"]
+    batched = fast.score_many(texts)
+    assert batched.shape == (len(texts), len(engine.classifier.intents))
+    alone = np.vstack([fast.scores([t]) for t in texts])
+    assert np.abs(batched - alone).max() < 1e-9
+    assert np.array_equal(batched[0], batched[3])  # a repeat is scored once, answered twice
+    assert fast.score_many([]).shape == (0, len(engine.classifier.intents))
+
+
+def test_a_batch_larger_than_one_product_is_split_and_stays_in_order(engine, monkeypatch):
+    import intents.fastpath as fastpath
+
+    fast = engine.classifier.fast_scorer()
+    texts = ["包邮吗", "在吗", "能便宜点吗", "发什么快递", "可以开发票吗", "什么时候发货", "退货"]
+    whole = fast.score_many(texts)
+    monkeypatch.setattr(fastpath, "CHUNK", 2)
+    assert np.abs(fast.score_many(texts) - whole).max() < 1e-12
 
 
 def test_odd_texts_score_like_sklearn(engine):

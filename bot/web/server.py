@@ -396,6 +396,16 @@ class KefuServer:
             if job is not None:
                 self.poll_tasks.append(asyncio.create_task(job, name=f"kefu-poll-{name}"))
 
+    def _read_ahead(self, rows: list[int]) -> None:
+        """Read the texts of the queued messages ``rows`` in one classifier batch, before their
+        turns run (`bot.engine.ReadAhead`); never fails a turn: a miss reads the message alone."""
+        try:
+            messages = [self.store.get_message(row) for row in rows]
+            self.assistant.engine.read_ahead([m.text for m in messages if m is not None and not m.processed])
+        except Exception:  # noqa: BLE001 - each turn then reads its own message, as without batching
+            self.assistant.engine.ahead.clear()
+            _LOGGER.warning("reading %d queued messages ahead failed; each is read alone", len(rows), exc_info=True)
+
     def _process_and_queue(self, row: int) -> OutboxItem | None:
         """Process a message and queue its reply in ONE commit (one fsync per processed message).
 
@@ -417,10 +427,16 @@ class KefuServer:
             rows = [await self._queue.get()]
             while len(rows) < self._executor.max_batch and not self._queue.empty():
                 rows.append(self._queue.get_nowait())
+            # never waits to fill a batch: what is queued now is read in one classifier batch
+            # (the writer runs jobs in order: before the turns), then each turn runs as before
+            if len(rows) > 1:
+                self._executor.submit(self._read_ahead, rows)  # never raises: `_read_ahead`
             jobs = [asyncio.wrap_future(f) for f in self._executor.submit_all(self._process_and_queue,
                                                                               [(row,) for row in rows])]
             for row, job in zip(rows, jobs, strict=True):
                 await self._finish(row, job)
+            if len(rows) > 1:
+                self.assistant.engine.ahead.clear()  # its turns are done: hold no batch longer
 
     async def _finish(self, row: int, job: asyncio.Future) -> None:
         """Wake the lane of a processed message's reply; log a failure; count the row done."""
