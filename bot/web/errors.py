@@ -4,7 +4,9 @@
 every error answer leaves it in the JSON shape ``{"ok": false, "error": reason, "status": code}``:
 
 - an `aiohttp` HTTP error (unknown route 404, wrong method 405 with its ``Allow``, body too
-  large 413) becomes that shape;
+  large 413, also once decompressed) becomes that shape;
+- a body aiohttp cannot read while a handler reads it (``web.RequestPayloadError``: a
+  Content-Encoding that does not decode) is a 400 saying why, not a 500;
 - a refused request raised as a `bot.errors.RefusedError` (a desk action, a bad signature)
   answers its own ``status``;
 - a store that cannot be used (SQLite's OperationalError — a full disk, a locked or
@@ -17,6 +19,20 @@ every error answer leaves it in the JSON shape ``{"ok": false, "error": reason, 
   answer carries too (``X-Request-Id`` and in the reason), so an operator can find the traceback.
 
 Every answer is counted by status in ``kefu_http_responses_total``.
+
+One kind of refusal never reaches this middleware: a request aiohttp's HTTP parser rejects
+while reading its request line, headers or framing (a malformed request line or header, a
+line over 8190 bytes, a Content-Length that is not a number, Content-Length beside chunked,
+bad chunk sizes). aiohttp answers those itself, from its protocol layer
+(``web_protocol.RequestHandler.handle_error``), with a 400 in plain text and the connection
+closed, before any route, middleware or signal of the app runs: the request has no route
+(``match_info``), so not even ``on_response_prepare`` is sent. Reshaping it would mean
+replacing aiohttp's protocol handler class, which `web.Server` builds itself and only
+private methods choose (``Application._make_handler``, ``Server.__call__``) — code that
+changed in aiohttp's minor releases. So kefu leaves that answer to aiohttp: it is a 4xx, never
+a 5xx, nothing of such a request is accepted, and the server goes on serving (pinned by
+tests/test_http_errors.py). Platforms do not send such requests; broken proxies and port
+scanners do.
 """
 
 from __future__ import annotations
@@ -28,6 +44,7 @@ import uuid
 from collections.abc import Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.errors import RefusedError, StoreError
 from connectors.base import json_response
@@ -71,6 +88,13 @@ def _reason_of(response: web.StreamResponse) -> str:
     return response.reason or "error"
 
 
+def _payload_reason(exc: BaseException) -> str:
+    """aiohttp's reason without its ``400, message:`` prefix ("Can not decode content-encoding: gzip")."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, HttpProcessingError) else exc
+    text = getattr(cause, "message", "") or str(cause)
+    return " ".join(text.split())[:200] or "malformed body"
+
+
 def error_middleware(metrics, on_store_error: Callable[[BaseException], None] | None = None):
     """The middleware, counting into ``metrics.http_responses``; ``on_store_error`` hears of
     every store failure a handler let through (the server's health watch)."""
@@ -87,6 +111,8 @@ def error_middleware(metrics, on_store_error: Callable[[BaseException], None] | 
                 response = error_response(exc.status, exc.reason or "error")
                 if "Allow" in exc.headers:
                     response.headers["Allow"] = exc.headers["Allow"]
+        except web.RequestPayloadError as exc:
+            response = error_response(400, f"request body cannot be read: {_payload_reason(exc)}")
         except RefusedError as exc:
             response = error_response(exc.status, str(exc) or type(exc).__name__)
         except (sqlite3.OperationalError, StoreError) as exc:
