@@ -83,6 +83,11 @@ class StoreSettings(_Section):
     #: kill -9, an OS crash and a power cut). normal: fsync'd only at checkpoints, faster; a kill -9
     #: still loses nothing, but an OS crash or power cut may lose the last acknowledged messages.
     synchronous: Literal["full", "normal"] = "full"
+    #: Days the agent workspace's live event log (one row per message, ticket change and presence
+    #: change, read by GET /api/events) keeps its rows; `kefu serve` deletes older ones hourly, in
+    #: bounded batches. Reveal events (which agent saw a full phone number or address) are kept;
+    #: a page away longer than this loads its state afresh. 0 keeps every row. SQLite stores only.
+    events_days: float = Field(7.0, ge=0)
 
 
 class ReportTarget(_Section):

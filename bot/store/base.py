@@ -332,6 +332,17 @@ class Store(ReportReads, abc.ABC):
         """The newest event's id (0 when there is none)."""
         raise NotImplementedError(f"{type(self).__name__} has no agent workspace")
 
+    def prune_events(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` events older than ``before`` (`bot.store.retention`); how many.
+
+        A store whose log is not pruned (Redis today) deletes nothing.
+        """
+        return 0
+
+    def events_lost_after(self, after: int) -> bool:
+        """Whether an event after ``after`` was pruned (a page there must load its state afresh)."""
+        return False
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 

@@ -35,6 +35,7 @@ from bot.handoff.failed import answer_or_hand_over
 from bot.identity import scope, scoped
 from bot.models import Decision, Inbound, OrderEvent
 from bot.outbox import OutboxItem, outbox_for
+from bot.store.retention import EventRetention
 from bot.store.sqlite.groupcommit import GroupCommit
 from bot.web import health
 from bot.web.backpressure import Backlog, Hold
@@ -104,6 +105,8 @@ class KefuServer:
         self.pushes = ReportPusher(self.store, config, assistant.clock, http)
         self.pushes.install(assistant)
         self.push_task: asyncio.Task | None = None
+        # the live event log keeps store.events_days; pruned by the timer loop (`bot.store.retention`)
+        self.event_retention = EventRetention(config.store.events_days, assistant.clock)
 
     @staticmethod
     def _resolve_secret(value: str, where: str) -> str:
@@ -464,6 +467,8 @@ class KefuServer:
                         await self.deliver(decision.id)
                 for ticket in await self.run(self.assistant.check_sla):
                     self.metrics.sla_breaches.labels(ticket.group).inc()
+                if self.event_retention.due():
+                    await self.run(self.event_retention.run, self.store)
             except sqlite3.OperationalError as exc:
                 self.store_watch.failed(exc)
                 _LOGGER.error("timer run failed: store cannot write (%s); retrying", exc)

@@ -97,3 +97,24 @@ class WorkspaceRows(SqliteConnection):
     def last_event_id(self) -> int:
         rows = self._read("SELECT COALESCE(MAX(id), 0) FROM events")
         return int(rows[0][0])
+
+    def prune_events(self, before: datetime, limit: int) -> int:
+        """Delete the events logged before ``before`` among the ``limit`` oldest (`bot.store.retention`).
+
+        Only the oldest rows are looked at (ids grow with time), so a run costs ``limit`` rows
+        however large the log is; ``reveal`` events and the newest event are kept.
+        """
+        with self.transaction():
+            cursor = self._conn.execute(
+                "DELETE FROM events WHERE id IN (SELECT id FROM (SELECT id, at FROM events WHERE kind != 'reveal'"
+                " ORDER BY id LIMIT ?) WHERE at < ?) AND id < (SELECT MAX(id) FROM events)",
+                (limit, to_db_time(before)),
+            )
+            return cursor.rowcount
+
+    def events_lost_after(self, after: int) -> bool:
+        # ids are AUTOINCREMENT: never reused, and a rolled-back insert gives its id back, so
+        # the log's ids are contiguous but for pruned rows
+        newest = self._read("SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'events'")[0][0]
+        kept = self._read("SELECT COUNT(*) FROM events WHERE id > ?", (after,))[0][0]
+        return 0 <= after < newest and kept < newest - after

@@ -6,7 +6,8 @@ client sends the last id it saw (the browser's EventSource does this by itself a
 ``Last-Event-ID`` when it reconnects, or ``?after=N``) and gets everything after it, then new
 events as they come. With neither, the stream starts at "now" with a ``hello`` event carrying
 the current id, so a page opens the stream first and then loads its state: nothing falls in
-between.
+between. So does a page whose id is older than events the log no longer holds (it keeps
+``store.events_days``, `bot.store.retention`): it loads its state afresh instead of missing them.
 
 One watcher task polls the log's newest id (a tiny query every 0.2 s, so changes made by
 another process are seen too) and wakes the streams; each stream reads and filters its own
@@ -104,6 +105,8 @@ class LiveRoutes:
     async def events(self, request: web.Request) -> web.StreamResponse:
         agent = await self.ws.agent_of(request)
         cursor = _cursor(request)
+        if cursor is not None and await self.ws.run(self.ws.store.events_lost_after, cursor):
+            cursor = None  # events after it were pruned (`bot.store.retention`): the page reloads on hello
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store",
             "X-Accel-Buffering": "no",
