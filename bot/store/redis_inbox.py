@@ -223,16 +223,17 @@ class ShardConsumer:
             if entries:
                 return entries
         deadline = time.monotonic() + block_ms / 1000
-        nap = 0.002
+        nap = 0.02
         while True:
             self.wake.clear()
             out = self._read(count)
             left = deadline - time.monotonic()
             if out or left <= 0:
                 return out
-            # the fenced read cannot BLOCK inside Lua: nap (up to 50 ms) unless an accept wakes us
+            # the fenced read cannot BLOCK inside Lua: nap unless an accept wakes us (its commit
+            # publishes it: `bot.store.redis_notify`); the nap only bounds a lost notification's delay
             self.wake.wait(min(nap, left))
-            nap = min(nap * 2, 0.05)
+            nap = min(nap * 2, 0.2)
 
     def _read(self, count: int) -> list[Entry]:
         if not self.owned:

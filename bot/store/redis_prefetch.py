@@ -82,6 +82,22 @@ def turn(store: Any, row: int) -> None:
               zranges=[(k("buyer", b, "orders"), "-inf", "+inf") for b in sorted(buyers)])
 
 
+def accept(store: Any, inbound: Any, now: datetime) -> None:
+    """Before accepting, processing and answering ``inbound`` in one block (a sync webhook on its
+    accepting worker, `bot.web.shared_inbox`): everything the three read, in ONE round trip —
+    the dedupe key, the conversation, the buyer's orders, the agents' presence, the lines held
+    for the answer, and the ids of the message, its decision and up to three reply lines (unused ones are a gap)."""
+    k = store.core.key
+    conversation = inbound.conversation_id
+    gets = [k("conv", conversation)]
+    if inbound.message_id is not None:
+        gets.insert(0, store._dedupe_key(inbound.connector, conversation, inbound.message_id, inbound.text))
+    buyers = _buyer_ids(inbound.connector, inbound.customer_id)
+    fill(store, gets, ids=["msg"] * 4 + ["dec"], index=(k("agents"), k("presence", "")),
+         zranges=[*((k("buyer", b, "orders"), "-inf", "+inf") for b in sorted(buyers)),
+                  (k("ob", "held"), "-inf", micros(now) + 60_000_000), (k("ob", "held", conversation), "-inf", "+inf")])
+
+
 def answer(store: Any, row: int, now: datetime) -> None:
     """Before a sync webhook's answer to message ``row`` (`KefuServer._answer_now`, in its transaction)."""
     k = store.core.key

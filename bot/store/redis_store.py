@@ -109,6 +109,10 @@ class RedisStore(RedisOrders, RedisDesk, RedisReportPushes, Store):
     def inbox_key(self, shard: int) -> str:
         return self.core.key("inbox", shard)
 
+    def queued_key(self, conversation_id: str) -> str:
+        """How many of the conversation's messages wait in the inbox (absent: none; `add_message`)."""
+        return self.core.key("conv", conversation_id, "queued")
+
     # --- transactions ---------------------------------------------------------------------------
     def transaction(self):
         return self.core.transaction()
@@ -188,18 +192,22 @@ class RedisStore(RedisOrders, RedisDesk, RedisReportPushes, Store):
             dedupe = None
             if direction == "in" and platform is not None and message_id is not None:
                 dedupe = self._dedupe_key(platform, conversation_id, message_id, text)
-                redis_prefetch.fill(self, [dedupe], ids=["msg"])  # one round trip (a duplicate wastes the id)
+                # one round trip (a duplicate wastes the id), none if `redis_prefetch.accept` read it
+                redis_prefetch.fill(self, [dedupe], ids=[] if core._block.ids.get("msg") else ["msg"])
                 existing = core.get(dedupe)
                 if existing is not None:
                     return int(existing), False
                 core.require(dedupe, None)
             row = core.next_id("msg")
             when = to_text(at)
+            # processed in this very block (a sync answer on its accepting worker), or queued in the inbox
+            streamed = direction == "in" and not core._block.direct
             core.set_json(k("msg", row), {
                 "conversation_id": conversation_id, "direction": direction, "text": text, "at": when,
                 "platform": platform, "message_id": message_id, "processed": direction == "out",
-                "customer_id": customer_id, "raw": raw,
+                "customer_id": customer_id, "raw": raw, **({"queued": True} if streamed else {}),
             })
+            core._block.reads.setdefault(k("decmsg", row), None)  # a new row has no decision: no read needed
             score = micros(at)
             core.zadd(k("conv", conversation_id, "msgs"), member(row), score)
             core.zadd(k("msgs"), member(row), score)
@@ -207,9 +215,13 @@ class RedisStore(RedisOrders, RedisDesk, RedisReportPushes, Store):
                 core.set(dedupe, str(row))
             if direction == "in":
                 core.zadd(k("msgs", "unprocessed"), member(row), score)
-                shard = shard_of(conversation_id, self.shards)
-                core.call("XADD", self.inbox_key(shard), "*", "row", row)
-                core.call("PUBLISH", k("notify", "inbox"), shard)  # wakes the shard's reader (redis_notify)
+                if streamed:
+                    shard = shard_of(conversation_id, self.shards)
+                    core.call("XADD", self.inbox_key(shard), "*", "row", row)
+                    core.call("INCR", self.queued_key(conversation_id))  # the conversation's messages in the inbox
+                    core.call("PUBLISH", k("notify", "inbox"), shard)  # wakes the shard's reader (redis_notify)
+                else:  # answered here, so only if none of its conversation's earlier messages still waits
+                    core.require(self.queued_key(conversation_id), None)
             core.event("message", row, at, conversation_id)
             return row, True
 
@@ -230,13 +242,16 @@ class RedisStore(RedisOrders, RedisDesk, RedisReportPushes, Store):
             doc["processed"] = True
             core.set_json(k("msg", message_row_id), doc)
             core.zrem(k("msgs", "unprocessed"), member(message_row_id))
+            if doc.get("queued"):
+                core.decrement(self.queued_key(doc["conversation_id"]))
             with self._inflight_lock:
                 taken = self.inflight.get(message_row_id)
             if taken is not None:
                 stream, entry, lease_key, lease_value = taken
                 core.require(lease_key, lease_value)
                 core.call("XACK", stream, GROUP, entry)
-            core.call("PUBLISH", k("notify", "processed"), message_row_id)  # wakes a sync webhook's wait
+            if doc.get("queued"):  # (one answered where it was accepted has nobody waiting for it)
+                core.call("PUBLISH", k("notify", "processed"), message_row_id)  # wakes a sync webhook's wait
 
     def _message(self, row: int, doc: dict[str, Any]) -> StoredMessage:
         return StoredMessage(row, doc["conversation_id"], doc["direction"], doc["text"], from_text(doc["at"]),

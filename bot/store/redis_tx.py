@@ -54,25 +54,29 @@ _US = timedelta(microseconds=1)
 # to the append-only file as one unit. (WATCH would do the check too, but a lease renewal
 # (PEXPIRE) on a watched key aborts the EXEC although the value did not change.)
 _COMMIT_LUA = """
-local spec = cjson.decode(ARGV[1])
-for _, c in ipairs(spec.c) do
-  local v = redis.call('GET', c[1])
-  if c[2] == 0 then
-    if v then return {'conflict', c[1], v} end
-  elseif v ~= c[3] then
-    return {'conflict', c[1], v or ''}
+local n, i = tonumber(ARGV[1]), 2
+for _ = 1, n do
+  local v = redis.call('GET', ARGV[i])
+  if ARGV[i + 1] == '0' then
+    if v then return {'conflict', ARGV[i], v} end
+  elseif v ~= ARGV[i + 2] then
+    return {'conflict', ARGV[i], v or ''}
   end
+  i = i + 3
 end
-for _, op in ipairs(spec.o) do
-  local kind = op[1]
-  if kind == 'set' then redis.call('SET', op[2], op[3])
-  elseif kind == 'del' then redis.call('DEL', op[2])
-  elseif kind == 'zadd' then redis.call('ZADD', op[2], op[4], op[3])
-  elseif kind == 'zrem' then redis.call('ZREM', op[2], op[3])
+while i <= #ARGV do
+  local kind, a = ARGV[i], i + 2
+  i = a + tonumber(ARGV[i + 1])
+  if kind == 'set' then redis.call('SET', ARGV[a], ARGV[a + 1])
+  elseif kind == 'del' then redis.call('DEL', ARGV[a])
+  elseif kind == 'zadd' then redis.call('ZADD', ARGV[a], ARGV[a + 2], ARGV[a + 1])
+  elseif kind == 'zrem' then redis.call('ZREM', ARGV[a], ARGV[a + 1])
+  elseif kind == 'decr0' then
+    if redis.call('DECR', ARGV[a]) <= 0 then redis.call('DEL', ARGV[a]) end
   elseif kind == 'event' then
     local id = redis.call('INCR', KEYS[1])
-    redis.call('ZADD', KEYS[2], id, id .. ' ' .. op[2])
-  else redis.call(unpack(op, 2))
+    redis.call('ZADD', KEYS[2], id, id .. ' ' .. ARGV[a])
+  else redis.call(unpack(ARGV, a, i - 1))
   end
 end
 return {'ok'}
@@ -122,6 +126,9 @@ class _Block:
     reads: dict[Any, Any] = field(default_factory=dict)
     #: row ids taken ahead in a prefetch's round trip (`bot.store.redis_prefetch`), by sequence
     ids: dict[str, list[int]] = field(default_factory=dict)
+    #: messages accepted in this block are processed in it too (`bot.web.shared_inbox.accept_and_answer`):
+    #: they get no inbox entry, on condition that nothing of their conversation waits in the inbox
+    direct: bool = False
 
     def snapshot(self) -> tuple[Any, ...]:
         return (len(self.ops), dict(self.docs), copy.deepcopy(self.zsets), dict(self.conditions),
@@ -190,11 +197,13 @@ class RedisCore:
     def _commit(self, block: _Block) -> None:
         if not block.ops:
             return
-        conditions = [[key, 0] if value is None else [key, 1, value] for key, value in block.conditions.items()]
-        ops = [[kind, *(str(arg) for arg in args)] for kind, *args in block.ops]
-        spec = json.dumps({"c": conditions, "o": ops}, ensure_ascii=False)
+        args: list[Any] = [len(block.conditions)]
+        for key, value in block.conditions.items():
+            args += (key, 0, "") if value is None else (key, 1, value)
+        for kind, *rest in _coalesced(block.ops):
+            args += (kind, len(rest), *map(str, rest))
         try:
-            reply = self._commit_script(keys=[self.key("events", "seq"), self.key("events")], args=[spec])
+            reply = self._commit_script(keys=[self.key("events", "seq"), self.key("events")], args=args)
         except redis.RedisError as exc:
             raise StoreError(f"redis store cannot commit: {exc.__class__.__name__}: {exc}") from exc
         if reply[0] == "conflict":
@@ -237,6 +246,10 @@ class RedisCore:
         body = {"at": to_text(at), "kind": kind, "conversation_id": conversation_id, "ref": str(ref),
                 "payload": payload or {}}
         self._need_block().ops.append(("event", dumps(body)))
+
+    def decrement(self, key: str) -> None:
+        """DECR ``key`` at commit, deleting it at 0 (a count whose absence means "none"; reads do not see it)."""
+        self._need_block().ops.append(("decr0", key))
 
     def require(self, key: str, value: str | None) -> None:
         """Commit only if ``key`` still holds ``value`` (None: still absent) when the commit runs."""
@@ -366,6 +379,23 @@ class RedisCore:
             if block is not None and block.zsets.get(key):
                 return len(self.zrange(key))
             return int(self.redis.zcard(key))
+
+
+def _coalesced(ops: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The block's writes without those a later write of the same document or sorted-set member
+    overrides (a message stored, then stored again as processed; a member added, then removed):
+    the same end state for less work in Redis and fewer bytes in its append-only file. Only
+    `set` (by key) and `zadd`/`zrem` (by key and member) are folded; every other write keeps
+    its place, and a `del` of a key keeps what was written after it."""
+    last: dict[tuple[Any, ...], int] = {}
+    for n, op in enumerate(ops):
+        if op[0] == "set":
+            last[("d", op[1])] = n
+        elif op[0] in ("zadd", "zrem"):
+            last[("z", op[1], op[2])] = n
+    return [op for n, op in enumerate(ops)
+            if not (op[0] == "set" and last[("d", op[1])] != n
+                    or op[0] in ("zadd", "zrem") and last[("z", op[1], op[2])] != n)]
 
 
 def _window(rows: list[tuple[str, float]], low: float | str, high: float | str, *, desc: bool, limit: int | None,

@@ -213,18 +213,17 @@ class KefuServer:
                     row, new, stored = await self.run(self._accept_and_answer, inbound)
                     if isinstance(stored, _StoreFailed):
                         raise stored.error  # after the accept's commit (a store job must not raise it)
+                elif connector.sync_reply:  # a shared store: answered here if order allows, else by its shard's owner
+                    from bot.web.shared_inbox import accept_and_answer
+
+                    row, new, stored = await accept_and_answer(self, inbound)
                 else:
                     row, new = await self.run(self.assistant.accept, inbound)
                 if new:
                     self.metrics.messages.labels(name).inc()
                 else:
                     self.metrics.duplicates.labels(name).inc()
-                if connector.sync_reply and self.shared:
-                    from bot.web.shared_inbox import answer_when_processed  # its shard's owner answers it
-
-                    stored = await answer_when_processed(self, row)
-                    answered.append(Answered(original, stored, duplicate=not new))
-                elif connector.sync_reply:
+                if connector.sync_reply:
                     answered.append(Answered(original, stored, duplicate=not new))
                 else:
                     answered.append(Answered(original, None, duplicate=not new))

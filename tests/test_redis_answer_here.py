@@ -1,0 +1,141 @@
+"""A sync webhook on Redis answered by the worker that accepted it, in one commit, when order allows.
+
+`bot.web.shared_inbox.accept_and_answer`: accept + process + answer in ONE block (one pipelined
+read, one commit script), conditional on none of the conversation's messages waiting in the
+inbox and on its state being what the turn read. Otherwise nothing of the block is written and
+the message takes the inbox's way (its shard's owner answers it, in order). These tests run a
+real server on a real redis-server and check both ways, and the count they rely on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+import pytest
+from redis_support import open_backend
+
+from bot.identity import scope
+from bot.store.redis_inbox import ShardConsumer
+from bot.store.redis_store import RedisStore, shard_of
+from bot.store.redis_tx import StoreConflict
+from connectors.crypto import generic as signing
+
+SECRET = "test-secret-0123456789abcdef"
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def server(request, kefu_app, tmp_path, monkeypatch):
+    monkeypatch.setenv("KEFU_GENERIC_SECRET", SECRET)
+    store = open_backend("redis", tmp_path, request)
+    yield kefu_app(connectors={"shop": {"type": "generic", "secret": "${KEFU_GENERIC_SECRET}"}}, store=store).server
+    store.close()
+
+
+async def post(client, conversation: str, message_id: str, text: str = "亲，包邮吗？"):
+    payload = {"conversation_id": conversation, "customer_id": f"cust-{conversation}", "message_id": message_id,
+               "text": text}
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    return await client.post("/webhook/shop", data=body, headers={
+        "X-Kefu-Signature": signing.sign(SECRET, body), "Content-Type": "application/json"})
+
+
+async def test_a_sync_message_with_nothing_queued_is_answered_where_it_arrived_without_an_inbox_entry(
+        kefu_client, server):
+    client = await kefu_client(server)
+    store: RedisStore = server.store
+    conversation = scope("shop", "c-1")
+    for n in range(3):
+        resp = await post(client, "c-1", f"m-{n}")
+        assert resp.status == 200
+        assert (await resp.json())["suggestions"][0]["intent"] == "free_shipping"
+    inbound = [m for m in store.recent_messages(conversation, limit=20) if m.direction == "in"]
+    assert [m.message_id for m in inbound] == ["m-0", "m-1", "m-2"]
+    assert all(m.processed and store.decision_for_message(m.id) for m in inbound)
+    stream = store.inbox_key(shard_of(conversation, store.shards))
+    assert store.redis.xlen(stream) == 0, "answered in the accepting block: never queued in the inbox"
+    assert store.redis.get(store.queued_key(conversation)) is None
+    assert store.unprocessed_messages() == []
+
+
+async def test_a_message_behind_a_queued_one_waits_for_the_shard_owner_and_comes_second(kefu_client, server):
+    owner = RedisStore(server.store.path, lease_seconds=30)  # another worker, holding every shard
+    consumer = ShardConsumer(owner)
+    try:
+        consumer.rebalance(force=True)  # before the server starts: it finds none free
+        assert len(consumer.owned) == owner.shards
+        client = await kefu_client(server)
+        conversation = scope("shop", "c-2")
+        first, new = owner.add_message(conversation, "in", "在吗", T0, platform="shop", message_id="m-1",
+                                       customer_id=scope("shop", "cust-c-2"))
+        assert new and owner.redis.get(owner.queued_key(conversation)) == "1"
+
+        answer = asyncio.create_task(post(client, "c-2", "m-2"))
+        entries = []
+        for _ in range(100):  # the second message reaches the inbox instead of being answered at once
+            entries += await asyncio.to_thread(consumer.poll, 50)
+            if len(entries) >= 2:
+                break
+        rows = [e.row for e in entries]
+        assert rows[0] == first and len(rows) == 2, "both in the shard, the queued one first"
+        second = rows[1]
+        assert not owner.get_message(second).processed, "not answered ahead of the message queued before it"
+        for entry in entries:  # the owner answers them in stream order
+            assert consumer.begin(entry)
+            try:
+                with owner.transaction():
+                    owner.add_decision(conversation, T0, "message", "suggest", {"by": "owner"}, message_row=entry.row)
+                    owner.mark_processed(entry.row)
+            finally:
+                consumer.end(entry, ack=False)
+        resp = await asyncio.wait_for(answer, 10)
+        assert resp.status == 200
+        decisions = owner.decisions(conversation)
+        assert [d["message_row"] for d in decisions] == [first, second]
+        assert decisions[1]["payload"] == {"by": "owner"}, "the owner's decision, not a second one made here"
+        assert owner.redis.get(owner.queued_key(conversation)) is None, "the count is gone once both are processed"
+    finally:
+        consumer.release_all()
+        owner.close()
+
+
+def test_a_direct_block_commits_nothing_while_its_conversation_has_queued_messages(redis_url):
+    store = RedisStore(redis_url)
+    key = store.queued_key("c")
+    rows = [store.add_message("c", "in", f"t{n}", T0, platform="p", message_id=f"m{n}")[0] for n in range(2)]
+    assert store.redis.get(key) == "2"
+    with pytest.raises(StoreConflict):
+        with store.transaction():
+            store.core._block.direct = True
+            store.add_message("c", "in", "t2", T0, platform="p", message_id="m2")
+    assert store.redis.get(store._dedupe_key("p", "c", "m2", "t2")) is None, "nothing of the refused block"
+    for row in rows:
+        with store.transaction():
+            store.mark_processed(row)
+    assert store.redis.get(key) is None, "absent at zero"
+    with store.transaction():
+        store.core._block.direct = True
+        row, new = store.add_message("c", "in", "t2", T0, platform="p", message_id="m2")
+        store.mark_processed(row)
+    assert new and store.get_message(row).processed
+    assert store.redis.get(key) is None, "a message answered in its accepting block is never counted"
+    store.close()
+
+
+def test_a_direct_turn_is_refused_if_another_turn_changed_its_conversation_meanwhile(redis_url):
+    store, other = RedisStore(redis_url), RedisStore(redis_url)
+    conv = store.core.key("conv", "c")
+    other.save_state("c", "cust", {"n": 0}, T0)
+    with pytest.raises(StoreConflict):
+        with store.transaction():
+            store.core._block.direct = True
+            store.core.require(conv, store.core.get(conv))  # what `_accept_and_answer_here` does first
+            row, _ = store.add_message("c", "in", "t", T0, platform="p", message_id="m")
+            other.save_state("c", "cust", {"n": 1}, T0)  # another worker's turn commits in between
+            store.save_state("c", "cust", {"n": 99}, T0)
+            store.mark_processed(row)
+    assert other.load_state("c") == {"n": 1}
+    store.close()
+    other.close()
