@@ -139,3 +139,59 @@ def test_a_direct_turn_is_refused_if_another_turn_changed_its_conversation_meanw
     assert other.load_state("c") == {"n": 1}
     store.close()
     other.close()
+
+
+async def test_sync_messages_arriving_together_share_one_commit(kefu_client, server, monkeypatch):
+    from bot.web import shared_answers
+
+    client = await kefu_client(server)
+    rounds = []
+    original = shared_answers.answer_round
+    monkeypatch.setattr(shared_answers, "answer_round", lambda s, inbounds: rounds.append(len(inbounds))
+                        or original(s, inbounds))
+    await post(client, "warm", "w")  # the store thread idle: a round of one
+    release = __import__("threading").Event()
+    blocked = server.run(release.wait, 10)  # hold the store thread while six webhooks arrive
+    posts = [asyncio.create_task(post(client, f"c-{n}", f"m-{n}", "能发顺丰吗")) for n in range(6)]
+    await asyncio.sleep(0.5)
+    release.set()
+    await blocked
+    answers = await asyncio.gather(*posts)
+    assert [r.status for r in answers] == [200] * 6
+    assert rounds[0] == 1 and sum(rounds[1:]) == 6 and max(rounds) > 1, rounds
+    store = server.store
+    for n in range(6):
+        (message,) = [m for m in store.recent_messages(scope("shop", f"c-{n}")) if m.direction == "in"]
+        assert message.processed and store.decision_for_message(message.id)["conversation_id"] == scope("shop", f"c-{n}")
+    assert store.unprocessed_messages() == []
+
+
+async def test_a_refused_round_answers_the_others_alone_and_queues_the_one_behind_a_waiting_message(
+        kefu_client, server):
+    owner = RedisStore(server.store.path, lease_seconds=30)  # holds every shard and processes nothing
+    consumer = ShardConsumer(owner)
+    try:
+        consumer.rebalance(force=True)
+        client = await kefu_client(server)
+        waiting = scope("shop", "c-q")
+        owner.add_message(waiting, "in", "在吗", T0, platform="shop", message_id="q-1",
+                          customer_id=scope("shop", "cust-c-q"))
+        release = __import__("threading").Event()
+        blocked = server.run(release.wait, 10)
+        behind = asyncio.create_task(post(client, "c-q", "q-2"))
+        others = [asyncio.create_task(post(client, f"c-{n}", f"m-{n}")) for n in range(3)]
+        await asyncio.sleep(0.5)
+        release.set()
+        await blocked
+        answers = await asyncio.wait_for(asyncio.gather(*others), 10)
+        assert [r.status for r in answers] == [200] * 3, "answered alone after the round was refused"
+        bodies = [await r.json() for r in answers]
+        assert all(b["suggestions"][0]["intent"] == "free_shipping" for b in bodies)
+        assert not behind.done(), "the one behind a waiting message waits for the shard's owner"
+        rows = [m for m in owner.recent_messages(waiting) if m.direction == "in"]
+        assert [m.message_id for m in rows] == ["q-1", "q-2"] and not any(m.processed for m in rows)
+        resp = await asyncio.wait_for(behind, 10)  # the owner never answers: "accepted" after the wait
+        assert resp.status == 200
+    finally:
+        consumer.release_all()
+        owner.close()

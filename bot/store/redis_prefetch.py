@@ -16,6 +16,7 @@ rolled-back block does. Reads in a block were already snapshots guarded by ``req
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -25,10 +26,11 @@ from bot.store.redis_tx import micros
 
 
 def fill(store: Any, gets: list[str], zranges: list[tuple[str, Any, Any]] = (), ids: list[str] = (),
-          index: tuple[str, str] | None = None) -> None:
-    """Read ``gets`` (documents), ``zranges`` (sorted sets, (key, low, high)) and the presence-style
-    ``index`` (`RedisCore.index_docs`) into the open block's cache and take one id of each of
-    ``ids`` — all in one pipelined round trip; what is cached already is not read again."""
+          index: tuple[str, str] | None = None, follow: list[tuple[str, str]] = ()) -> None:
+    """Read ``gets`` (documents), ``zranges`` (sorted sets, (key, low, high)), the presence-style
+    ``index`` (`RedisCore.index_docs`) and ``follow`` ((key, prefix): the key, and the document
+    ``prefix`` + its value) into the open block's cache and take one id per name in ``ids`` —
+    all in one pipelined round trip; what is cached already is not read again."""
     core = store.core
     block = core._block
     if block is None:
@@ -38,31 +40,44 @@ def fill(store: Any, gets: list[str], zranges: list[tuple[str, Any, Any]] = (), 
     index_key = ("index", *index) if index else None
     if index_key in block.reads:
         index = None
-    if not (gets or zranges or ids or index):
+    follow = [f for f in follow if f[0] not in block.docs and f[0] not in block.reads]
+    if not (gets or zranges or ids or index or follow):
         return
     pipe = core.redis.pipeline(transaction=False)
     if gets:
         pipe.mget(gets)
     for key, low, high in zranges:
         pipe.zrangebyscore(key, low, high, withscores=True)
-    for name in ids:
-        pipe.incr(core.key("seq", name))
+    wanted = Counter(ids)
+    for name, n in wanted.items():  # n ids of a sequence: one INCRBY, the last n values
+        pipe.incrby(core.key("seq", name), n)
     if index:  # EVALSHA itself: a Script in a pipeline costs a SCRIPT EXISTS round trip every time
         pipe.evalsha(core._index_docs.sha, 1, index[0], index[1])
+    if follow:
+        pipe.evalsha(core._follow.sha, len(follow), *(f[0] for f in follow), *(f[1] for f in follow))
     try:
         replies = iter(pipe.execute())
-    except redis.exceptions.NoScriptError:  # a restarted Redis forgot it: load it, once
+    except redis.exceptions.NoScriptError:  # a restarted Redis forgot them: load them, once
         core.redis.script_load(core._index_docs.script)  # (the ids that pipeline took are a gap)
-        return fill(store, gets, zranges, ids, index)
+        core.redis.script_load(core._follow.script)
+        return fill(store, gets, zranges, ids, index, follow)
     if gets:
         block.reads.update(zip(gets, next(replies)))
     for key, low, high in zranges:  # what `RedisCore.zrange` serves queries within [low, high] from
         block.reads[("z", key)] = (float(low), float(high), [(m, float(s)) for m, s in next(replies)])
-    for name in ids:
-        block.ids.setdefault(name, []).append(int(next(replies)))
+    for name, n in wanted.items():
+        last = int(next(replies))
+        block.ids.setdefault(name, []).extend(range(last - n + 1, last + 1))
     if index:
         flat = next(replies)
         block.reads[index_key] = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+    if follow:
+        flat = next(replies)
+        for n, (key, prefix) in enumerate(follow):
+            value, doc = flat[2 * n], flat[2 * n + 1]
+            block.reads[key] = value
+            if value is not None:
+                block.reads.setdefault(prefix + value, doc)
 
 
 def _doc(store: Any, key: str) -> dict[str, Any] | None:
@@ -82,20 +97,26 @@ def turn(store: Any, row: int) -> None:
               zranges=[(k("buyer", b, "orders"), "-inf", "+inf") for b in sorted(buyers)])
 
 
-def accept(store: Any, inbound: Any, now: datetime) -> None:
-    """Before accepting, processing and answering ``inbound`` in one block (a sync webhook on its
-    accepting worker, `bot.web.shared_inbox`): everything the three read, in ONE round trip —
-    the dedupe key, the conversation, the buyer's orders, the agents' presence, the lines held
-    for the answer, and the ids of the message, its decision and up to three reply lines (unused ones are a gap)."""
+def accept(store: Any, inbounds: list[Any], now: datetime) -> None:
+    """Before accepting, processing and answering ``inbounds`` in one block (sync webhooks on their
+    accepting worker, `bot.web.shared_answers`): everything that reads, in ONE round trip — the
+    dedupe keys, the conversations and their open tickets, the buyers' orders, the agents'
+    presence, the lines held for the answers, and the ids of each message, its decision and up
+    to three reply lines (unused ones are a gap)."""
     k = store.core.key
-    conversation = inbound.conversation_id
-    gets = [k("conv", conversation)]
-    if inbound.message_id is not None:
-        gets.insert(0, store._dedupe_key(inbound.connector, conversation, inbound.message_id, inbound.text))
-    buyers = _buyer_ids(inbound.connector, inbound.customer_id)
-    fill(store, gets, ids=["msg"] * 4 + ["dec"], index=(k("agents"), k("presence", "")),
-         zranges=[*((k("buyer", b, "orders"), "-inf", "+inf") for b in sorted(buyers)),
-                  (k("ob", "held"), "-inf", micros(now) + 60_000_000), (k("ob", "held", conversation), "-inf", "+inf")])
+    gets, zranges = [], {k("ob", "held"): (k("ob", "held"), "-inf", micros(now) + 60_000_000)}
+    for inbound in inbounds:
+        conversation = inbound.conversation_id
+        if inbound.message_id is not None:
+            gets.append(store._dedupe_key(inbound.connector, conversation, inbound.message_id, inbound.text))
+        gets.append(k("conv", conversation))
+        for buyer in sorted(_buyer_ids(inbound.connector, inbound.customer_id)):
+            zranges.setdefault(k("buyer", buyer, "orders"), (k("buyer", buyer, "orders"), "-inf", "+inf"))
+        zranges.setdefault(k("ob", "held", conversation), (k("ob", "held", conversation), "-inf", "+inf"))
+    conversations = list(dict.fromkeys(i.conversation_id for i in inbounds))
+    fill(store, list(dict.fromkeys(gets)), ids=["msg"] * 4 * len(inbounds) + ["dec"] * len(inbounds),
+         index=(k("agents"), k("presence", "")), zranges=list(zranges.values()),
+         follow=[(k("ticket", "open", c), k("ticket", "")) for c in conversations])  # its open ticket, if any
 
 
 def answer(store: Any, row: int, now: datetime) -> None:

@@ -28,7 +28,6 @@ Why this shape (the SQLite store's `transaction()` promise, kept on Redis):
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
 from collections.abc import Iterator
@@ -94,6 +93,19 @@ return out
 """
 
 
+# For each key, its value and the document it names (``ARGV[i]`` + value), in one round trip
+# (an open ticket's id and the ticket: `bot.store.redis_prefetch`).
+_FOLLOW_LUA = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('GET', key)
+  table.insert(out, v or false)
+  table.insert(out, v and redis.call('GET', ARGV[i] .. v) or false)
+end
+return out
+"""
+
+
 class StoreConflict(StoreError):
     """Another worker changed what this block depended on (a dedupe key, a job, a lease): nothing
     of the block was written."""
@@ -131,8 +143,9 @@ class _Block:
     direct: bool = False
 
     def snapshot(self) -> tuple[Any, ...]:
-        return (len(self.ops), dict(self.docs), copy.deepcopy(self.zsets), dict(self.conditions),
-                len(self.after_commit))
+        # (a member's score is a number or None: one level of copies is a full copy)
+        return (len(self.ops), dict(self.docs), {key: dict(members) for key, members in self.zsets.items()},
+                dict(self.conditions), len(self.after_commit))
 
     def restore(self, saved: tuple[Any, ...]) -> None:
         n_ops, self.docs, self.zsets, self.conditions, n_after = saved
@@ -156,6 +169,7 @@ class RedisCore:
         self._saves: list[tuple[Any, ...]] = []
         self._commit_script = client.register_script(_COMMIT_LUA)
         self._index_docs = client.register_script(_INDEX_DOCS_LUA)
+        self._follow = client.register_script(_FOLLOW_LUA)
 
     def key(self, *parts: Any) -> str:
         return self.prefix + ":".join(str(p) for p in parts)

@@ -214,7 +214,7 @@ class KefuServer:
                     if isinstance(stored, _StoreFailed):
                         raise stored.error  # after the accept's commit (a store job must not raise it)
                 elif connector.sync_reply:  # a shared store: answered here if order allows, else by its shard's owner
-                    from bot.web.shared_inbox import accept_and_answer
+                    from bot.web.shared_answers import accept_and_answer
 
                     row, new, stored = await accept_and_answer(self, inbound)
                 else:

@@ -178,51 +178,6 @@ def _process_and_queue(server: Any, row: int) -> tuple[Any, Any]:
         return decision, server.delivery.enqueue(decision.id)
 
 
-async def accept_and_answer(server: Any, inbound: Any) -> tuple[int, bool, dict[str, Any] | None]:
-    """A sync webhook's message on a shared store: (row, new?, what the answer carries).
-
-    Answered right here, in ONE block — accepted, processed and answered in one commit, like
-    SQLite's `KefuServer._accept_and_answer` — when that keeps the conversation's order: the
-    commit is conditional on none of its messages waiting in the inbox (the count
-    `RedisStore.queued_key`) and on its state being what this turn read, so an earlier message
-    is never overtaken and two workers never both answer from one state. Otherwise (that commit
-    refused: nothing of it was written) the message is accepted into its inbox shard and this
-    worker waits for the shard's owner, as before (`answer_when_processed`).
-    """
-    done = await server.run(_accept_and_answer_here, server, inbound)
-    if isinstance(done, tuple):
-        return done
-    row, new = (done, False) if done is not None else await server.run(server.assistant.accept, inbound)
-    return row, new, await answer_when_processed(server, row)
-
-
-class _NotAnsweredHere(Exception):
-    """The block could not answer the message itself: roll it back, take the inbox's way."""
-
-
-def _accept_and_answer_here(server: Any, inbound: Any) -> tuple[int, bool, dict[str, Any] | None] | int | None:
-    """(row, True, answer) if answered here; the row of a duplicate (nothing written: answer it
-    with its decision); None if the commit was refused (nothing written: take the inbox's way)."""
-    store, core = server.store, server.store.core
-    try:
-        with store.transaction():
-            core._block.direct = True  # no inbox entry: this block processes what it accepts
-            redis_prefetch.accept(store, inbound, datetime.now(UTC))  # every read of the block: one round trip
-            conversation = core.key("conv", inbound.conversation_id)
-            core.require(conversation, core.get(conversation))  # another turn of it in between: refused
-            row, new = server.assistant.accept(inbound)
-            if not new:
-                return row  # nothing written
-            stored = server._answer_now(row)
-            if not store.get_message(row).processed:
-                raise _NotAnsweredHere(row)
-        return row, True, stored
-    except (StoreConflict, _NotAnsweredHere) as exc:
-        _LOGGER.debug("message %s/%s not answered where it was accepted (%s): the inbox takes it",
-                      inbound.conversation_id, inbound.message_id, exc)
-        return None
-
-
 async def answer_when_processed(server: Any, row: int) -> dict[str, Any] | None:
     """A sync webhook's answer on a shared store: wait for the decision, then answer with it (and
     any lines held for the conversation), as `KefuServer._answer_now` does inline."""
