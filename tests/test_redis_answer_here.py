@@ -166,8 +166,7 @@ async def test_sync_messages_arriving_together_share_one_commit(kefu_client, ser
     assert store.unprocessed_messages() == []
 
 
-async def test_a_refused_round_answers_the_others_alone_and_queues_the_one_behind_a_waiting_message(
-        kefu_client, server):
+async def test_a_message_behind_a_waiting_one_leaves_the_round_and_the_others_are_answered(kefu_client, server):
     owner = RedisStore(server.store.path, lease_seconds=30)  # holds every shard and processes nothing
     consumer = ShardConsumer(owner)
     try:
@@ -184,7 +183,7 @@ async def test_a_refused_round_answers_the_others_alone_and_queues_the_one_behin
         release.set()
         await blocked
         answers = await asyncio.wait_for(asyncio.gather(*others), 10)
-        assert [r.status for r in answers] == [200] * 3, "answered alone after the round was refused"
+        assert [r.status for r in answers] == [200] * 3, "answered in the round, without the one that must wait"
         bodies = [await r.json() for r in answers]
         assert all(b["suggestions"][0]["intent"] == "free_shipping" for b in bodies)
         assert not behind.done(), "the one behind a waiting message waits for the shard's owner"
@@ -195,3 +194,39 @@ async def test_a_refused_round_answers_the_others_alone_and_queues_the_one_behin
     finally:
         consumer.release_all()
         owner.close()
+
+
+async def test_a_refused_round_wrote_nothing_and_each_message_is_answered_alone(kefu_client, server, monkeypatch):
+    from bot.store import redis_prefetch
+    from bot.web import shared_answers
+
+    client = await kefu_client(server)
+    other = RedisStore(server.store.path)  # another worker
+    alone, prefetch = [], redis_prefetch.accept
+
+    def meddling(store, inbounds, now):  # another worker's turn of the first conversation, in between
+        prefetch(store, inbounds, now)
+        if len(inbounds) > 1 and not alone:
+            other.save_state(inbounds[0].conversation_id, "someone", {"meddled": True}, T0)
+
+    original_alone = shared_answers._alone
+    monkeypatch.setattr(redis_prefetch, "accept", meddling)
+    monkeypatch.setattr(shared_answers, "_alone", lambda s, inbound: alone.append(inbound.message_id)
+                        or original_alone(s, inbound))
+    try:
+        release = __import__("threading").Event()
+        blocked = server.run(release.wait, 10)
+        posts = [asyncio.create_task(post(client, f"c-{n}", f"m-{n}")) for n in range(4)]
+        await asyncio.sleep(0.5)
+        release.set()
+        await blocked
+        answers = await asyncio.wait_for(asyncio.gather(*posts), 10)
+        assert [r.status for r in answers] == [200] * 4
+        assert sorted(alone) == [f"m-{n}" for n in range(4)], "the refused round's messages, each tried alone"
+        store = server.store
+        for n in range(4):
+            rows = [m for m in store.recent_messages(scope("shop", f"c-{n}")) if m.direction == "in"]
+            assert len(rows) == 1 and rows[0].processed, "stored once: the refused round wrote nothing"
+            assert [d["message_row"] for d in store.decisions(scope("shop", f"c-{n}"))] == [rows[0].id]
+    finally:
+        other.close()

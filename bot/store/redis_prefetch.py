@@ -100,7 +100,7 @@ def turn(store: Any, row: int) -> None:
 def accept(store: Any, inbounds: list[Any], now: datetime) -> None:
     """Before accepting, processing and answering ``inbounds`` in one block (sync webhooks on their
     accepting worker, `bot.web.shared_answers`): everything that reads, in ONE round trip — the
-    dedupe keys, the conversations and their open tickets, the buyers' orders, the agents'
+    dedupe keys, the conversations, their inbox counts and open tickets, the buyers' orders, the agents'
     presence, the lines held for the answers, and the ids of each message, its decision and up
     to three reply lines (unused ones are a gap)."""
     k = store.core.key
@@ -109,7 +109,7 @@ def accept(store: Any, inbounds: list[Any], now: datetime) -> None:
         conversation = inbound.conversation_id
         if inbound.message_id is not None:
             gets.append(store._dedupe_key(inbound.connector, conversation, inbound.message_id, inbound.text))
-        gets.append(k("conv", conversation))
+        gets += [k("conv", conversation), store.queued_key(conversation)]
         for buyer in sorted(_buyer_ids(inbound.connector, inbound.customer_id)):
             zranges.setdefault(k("buyer", buyer, "orders"), (k("buyer", buyer, "orders"), "-inf", "+inf"))
         zranges.setdefault(k("ob", "held", conversation), (k("ob", "held", conversation), "-inf", "+inf"))

@@ -150,6 +150,8 @@ def _alone(server: Any, inbound: Any) -> Outcome:
 def _here(server: Any, inbound: Any) -> Outcome:
     """Accept, process and answer ``inbound`` in the open (direct) block."""
     store, core = server.store, server.store.core
+    if core.get(store.queued_key(inbound.conversation_id)) is not None:
+        raise _NotAnsweredHere("an earlier message of its conversation waits in the inbox")  # (the round goes on)
     conversation = core.key("conv", inbound.conversation_id)
     core.require(conversation, core.get(conversation))  # another turn of it in between: refused
     row, new = server.assistant.accept(inbound)
