@@ -24,9 +24,12 @@ from collections.abc import Callable
 
 from intents.labels import FALLBACK
 
-__all__ = ["SEED", "augment", "variants"]
+__all__ = ["SEED", "VERSION", "augment", "variants"]
 
 SEED = 20261201
+#: Bump when the noise changes: it is part of a saved model's stamp, so a model fitted with other
+#: noise is retrained instead of silently reused.
+VERSION = 1
 
 #: What customers put in front of the question (the greeting clause carries no intent of its own).
 PREFIXES = (

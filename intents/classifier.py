@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bot.errors import DataFileError
+from intents.augment import VERSION as AUGMENT_VERSION
 from intents.augment import augment
 from intents.dataset import TrainingSet
 from intents.fastpath import FastScorer
@@ -401,6 +402,8 @@ def _stamp(digest: str) -> dict[str, object]:
         # the shop dictionary decides the word features as much as the examples do
         "dictionary": hashlib.sha256(USERDICT.read_bytes()).hexdigest(),
         "format": MODEL_FORMAT,
+        # the training-time noise decides what the model learns as much as the stored lines do
+        "augment": AUGMENT_VERSION,
         "sklearn": _version("scikit-learn", "sklearn"),
         # the pinyin features are only as stable as pypinyin's dictionary
         "pypinyin": _version("pypinyin", "pypinyin"),
