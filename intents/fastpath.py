@@ -133,8 +133,14 @@ class FastScorer:
         )
 
     @classmethod
-    def from_fitted(cls, vectorisers: Sequence, model, prepare: Callable[[str], str]) -> FastScorer:
-        """Read the fitted vectorisers' and linear model's arrays (see `supports`)."""
+    def from_fitted(cls, vectorisers: Sequence, model, prepare: Callable[[str], str],
+                    block_weights: Sequence[float] | None = None) -> FastScorer:
+        """Read the fitted vectorisers' and linear model's arrays (see `supports`).
+
+        ``block_weights``: the factor each vectoriser's normalised row was multiplied by before
+        the model saw it. Folded into that block's coefficients (``(w·x)·c = x·(w·c)``), so
+        scoring stays the same product over the unweighted row.
+        """
         parts, offset = [], 0
         for v in vectorisers:
             if callable(v.analyzer):
@@ -147,6 +153,11 @@ class FastScorer:
         coef = np.asarray(model.coef_, dtype=np.float64)
         if coef.shape[1] != offset:
             raise ValueError(f"model has {coef.shape[1]} features, vectorisers {offset}")
+        if block_weights is not None:
+            if len(block_weights) != len(parts):
+                raise ValueError(f"{len(block_weights)} block weights for {len(parts)} vectorisers")
+            scale = np.concatenate([np.full(len(p.vocabulary), float(w)) for p, w in zip(parts, block_weights)])
+            coef = coef * scale
         return cls(parts, coef.T, model.intercept_, [str(c) for c in model.classes_], prepare)
 
     @staticmethod

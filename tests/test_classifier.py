@@ -130,6 +130,23 @@ def test_a_homophone_typo_matches_through_pinyin(typo, intent, monkeypatch):
     assert deaf.predict(typo).intent != intent
 
 
+def test_each_feature_block_is_weighted():
+    clf = IntentClassifier(min_confidence=0.0, augment_copies=0, feature_weights=(0.5, 1.0, 2.0)).fit(HOMOPHONES)
+    row = clf._features(["包邮吗"]).toarray()[0]
+    sizes = [len(v.vocabulary_) for v in (clf.words, clf.chars, clf.pinyin)]
+    blocks = np.split(row, np.cumsum(sizes)[:-1])
+    assert [float(np.linalg.norm(b)) for b in blocks] == pytest.approx([0.5, 1.0, 2.0], rel=1e-5)
+    with pytest.raises(ValueError, match="three positive"):
+        IntentClassifier(feature_weights=(1.0, 0.0, 1.0))
+
+
+def test_a_heavier_pinyin_block_trusts_the_sound_of_a_typo_more():
+    typo = "推宽到了吗"  # 退款 typed by sound: only the pinyin block sees refund_status in it
+    light, heavy = (IntentClassifier(min_confidence=0.0, augment_copies=0, calibrate=False,
+                                     feature_weights=(1.0, 1.0, w)).fit(HOMOPHONES) for w in (0.5, 2.0))
+    assert heavy.predict(typo).probs()["refund_status"] > light.predict(typo).probs()["refund_status"]
+
+
 # --- calibration -------------------------------------------------------------------------------
 
 

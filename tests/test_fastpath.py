@@ -125,6 +125,15 @@ def test_two_intents_one_score_column():
     assert_same_answers(clf, ["包邮吗", "几天能发", "你好"])
 
 
+def test_weighted_feature_blocks_score_like_sklearn():
+    """Block weights are folded into the coefficients: the same answers, and not the unweighted ones."""
+    texts = ["包邮吗", "几天能发", "你好", "包游吗", "发或了吗"]
+    weighted = IntentClassifier(min_confidence=0.0, feature_weights=(0.5, 1.0, 2.0)).fit(TWO)
+    assert_same_answers(weighted, texts)
+    plain = IntentClassifier(min_confidence=0.0, feature_weights=(1.0, 1.0, 1.0)).fit(TWO)
+    assert not np.allclose(weighted.scores(texts), plain.scores(texts))
+
+
 def test_a_refit_rebuilds_the_direct_path():
     clf = IntentClassifier(min_confidence=0.0).fit(TWO)
     first = clf.fast_scorer()
