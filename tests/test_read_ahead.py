@@ -75,6 +75,8 @@ async def test_a_batch_of_queued_messages_is_decided_as_one_by_one(aiohttp_clien
     ahead = batched.assistant.engine.ahead
     assert ahead.hits == len(sent), "every turn found its reading in the batch read ahead"
     assert len(ahead) == 0, "the batch is let go once its turns are done"
+    read = batched.metrics.registry.get_sample_value("kefu_read_ahead_texts_total")
+    assert read == len({text for _, _, text in sent}), "/metrics counts the distinct texts read ahead"
 
     alone = make_server(engine, tmp_path, "alone")
     alone._executor.max_batch = 1  # the worker takes one message at a time: no batch to read ahead

@@ -39,6 +39,9 @@ class Metrics:
         self.webhook_seconds = Histogram("kefu_webhook_seconds", "Time to answer the platform", ["connector"],
                                          registry=r)
         self.process_seconds = Histogram("kefu_process_seconds", "Time to decide on a message", registry=r)
+        self.read_ahead = Counter("kefu_read_ahead_texts_total",
+                                  "Queued messages' texts read in one classifier batch before their turns",
+                                  registry=r)
         self.store_round_jobs = Histogram("kefu_store_round_jobs", "Store jobs committed together (group commit)",
                                           buckets=(1, 2, 4, 8, 16, 32, 64), registry=r)
         self.delivery_seconds = Histogram("kefu_delivery_seconds", "From decision to delivered", ["connector"],

@@ -403,7 +403,8 @@ class KefuServer:
         turns run (`bot.engine.ReadAhead`); never fails a turn: a miss reads the message alone."""
         try:
             messages = [self.store.get_message(row) for row in rows]
-            self.assistant.engine.read_ahead([m.text for m in messages if m is not None and not m.processed])
+            texts = [m.text for m in messages if m is not None and not m.processed]
+            self.metrics.read_ahead.inc(self.assistant.engine.read_ahead(texts))
         except Exception:  # noqa: BLE001 - each turn then reads its own message, as without batching
             self.assistant.engine.ahead.clear()
             _LOGGER.warning("reading %d queued messages ahead failed; each is read alone", len(rows), exc_info=True)
