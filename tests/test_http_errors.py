@@ -24,8 +24,12 @@ import gzip
 import json
 
 import pytest
-from agent_helpers import make_server
+from agent_helpers import MORNING
 
+from bot.app import build
+from bot.scheduler import ManualClock
+from bot.store import SqliteStore
+from bot.testkit import configured, engine_under
 from connectors.crypto import generic as signing
 
 SECRET = "http-errors-secret-0123456789abcdef"
@@ -74,9 +78,11 @@ async def exchange(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes, b
 @pytest.fixture
 async def served(aiohttp_server, engine, tmp_path, monkeypatch):
     monkeypatch.setenv("KEFU_HTTP_ERRORS_SECRET", SECRET)
-    server = make_server(engine, tmp_path / "kefu.sqlite",
-                         connectors={"shop": {"type": "generic", "secret": "${KEFU_HTTP_ERRORS_SECRET}"}})
-    server.config.server.max_body_bytes = LIMIT
+    config = configured(engine.config, server={"max_body_bytes": LIMIT})  # a copy: the session's config stays
+    server = build(config, engine=engine_under(config, engine), store=SqliteStore(tmp_path / "kefu.sqlite"),
+                   clock=ManualClock(MORNING),
+                   connectors={"shop": {"type": "generic", "secret": "${KEFU_HTTP_ERRORS_SECRET}"}}).server
+    assert engine.config.server.max_body_bytes != LIMIT
     site = await aiohttp_server(server.app())
     yield server, site.port
     server.store.close()
@@ -107,10 +113,10 @@ APP_REFUSALS = {
 
 
 @pytest.mark.parametrize("name", list(APP_REFUSALS))
-async def test_the_app_answers_each_refusal_in_the_json_shape(served, name):
+async def test_the_app_answers_each_refusal_in_the_json_shape(served, name, caplog):
     server, port = served
     raw, status = APP_REFUSALS[name]
-    got, headers, body, _ = await exchange(port, raw)
+    got, headers, body, closed = await exchange(port, raw)
     assert got == status, (name, got, body[:200])
     assert headers["content-type"].startswith("application/json"), (name, headers)
     shape = json.loads(body)
@@ -119,6 +125,8 @@ async def test_the_app_answers_each_refusal_in_the_json_shape(served, name):
         assert "allow" in headers
     if name == "Content-Encoding that does not decode":  # was a 500: aiohttp's payload error escaped
         assert shape["error"] == "request body cannot be read: Can not decode content-encoding: gzip"
+        assert closed, "the rest of such a body cannot be framed"
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], "a caller's bad request is no server error"
     assert server.store.recent_messages("shop:c1", 10) == [], "nothing refused is accepted"
 
 

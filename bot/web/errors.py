@@ -6,7 +6,8 @@ every error answer leaves it in the JSON shape ``{"ok": false, "error": reason, 
 - an `aiohttp` HTTP error (unknown route 404, wrong method 405 with its ``Allow``, body too
   large 413, also once decompressed) becomes that shape;
 - a body aiohttp cannot read while a handler reads it (``web.RequestPayloadError``: a
-  Content-Encoding that does not decode) is a 400 saying why, not a 500;
+  Content-Encoding that does not decode) is a 400 saying why, not a 500, and closes the
+  connection (nothing after that body can be framed);
 - a refused request raised as a `bot.errors.RefusedError` (a desk action, a bad signature)
   answers its own ``status``;
 - a store that cannot be used (SQLite's OperationalError — a full disk, a locked or
@@ -113,6 +114,11 @@ def error_middleware(metrics, on_store_error: Callable[[BaseException], None] | 
                     response.headers["Allow"] = exc.headers["Allow"]
         except web.RequestPayloadError as exc:
             response = error_response(400, f"request body cannot be read: {_payload_reason(exc)}")
+            # the rest of the body cannot be read either: close the connection after the answer,
+            # and end the body here, or aiohttp tries to drain it after the answer and logs the
+            # same error again as an "Unhandled exception" of the server
+            response.force_close()
+            request.content.feed_eof()
         except RefusedError as exc:
             response = error_response(exc.status, str(exc) or type(exc).__name__)
         except (sqlite3.OperationalError, StoreError) as exc:
