@@ -103,3 +103,16 @@ def open_backend(kind: str, tmp_path: Path, request) -> object:
 
 
 BACKENDS = ["memory", "file", "redis"]
+
+#: The generic connector's secret in `redis_generic_server`.
+GENERIC_SECRET = "test-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def redis_generic_server(request, kefu_app, tmp_path, monkeypatch):
+    """A real `KefuServer` on the session's Redis with one generic connector ``shop`` (secret
+    `GENERIC_SECRET`), for the tests of the sync path on a shared store."""
+    monkeypatch.setenv("KEFU_GENERIC_SECRET", GENERIC_SECRET)
+    store = open_backend("redis", tmp_path, request)
+    yield kefu_app(connectors={"shop": {"type": "generic", "secret": "${KEFU_GENERIC_SECRET}"}}, store=store).server
+    store.close()

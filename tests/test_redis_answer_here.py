@@ -14,7 +14,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from redis_support import open_backend
+from redis_support import GENERIC_SECRET
 
 from bot.identity import scope
 from bot.store.redis_inbox import ShardConsumer
@@ -22,16 +22,13 @@ from bot.store.redis_store import RedisStore, shard_of
 from bot.store.redis_tx import StoreConflict
 from connectors.crypto import generic as signing
 
-SECRET = "test-secret-0123456789abcdef"
+SECRET = GENERIC_SECRET
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def server(request, kefu_app, tmp_path, monkeypatch):
-    monkeypatch.setenv("KEFU_GENERIC_SECRET", SECRET)
-    store = open_backend("redis", tmp_path, request)
-    yield kefu_app(connectors={"shop": {"type": "generic", "secret": "${KEFU_GENERIC_SECRET}"}}, store=store).server
-    store.close()
+def server(redis_generic_server):
+    return redis_generic_server
 
 
 async def post(client, conversation: str, message_id: str, text: str = "亲，包邮吗？"):

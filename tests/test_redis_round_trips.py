@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.connection
-from redis_support import open_backend
+from redis_support import GENERIC_SECRET
 
 from bot.store import redis_prefetch
 from bot.store.redis_notify import Listener
@@ -24,7 +24,7 @@ from bot.store.redis_tx import member
 from bot.web import shared_answers
 from connectors.crypto import generic as signing
 
-SECRET = "test-secret-0123456789abcdef"
+SECRET = GENERIC_SECRET
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
@@ -104,11 +104,8 @@ def test_a_span_prefetched_serves_only_queries_inside_it(redis_url):
 
 
 @pytest.fixture
-def redis_server_parts(request, kefu_app, tmp_path, monkeypatch):
-    monkeypatch.setenv("KEFU_GENERIC_SECRET", SECRET)
-    store = open_backend("redis", tmp_path, request)
-    yield kefu_app(connectors={"shop": {"type": "generic", "secret": "${KEFU_GENERIC_SECRET}"}}, store=store).server
-    store.close()
+def redis_server_parts(redis_generic_server):
+    return redis_generic_server
 
 
 async def test_a_sync_message_on_redis_costs_two_round_trips_where_it_arrives(kefu_client, redis_server_parts,
