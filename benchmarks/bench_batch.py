@@ -10,7 +10,7 @@ saves, in process, on the same messages in one run:
 - **classifier** — the intent classifier alone: each message's texts (whole message and
   clauses, as `bot.reading` asks for them) scored in a call of their own
   (``predict_many(texts)``, the turn's path) vs the texts of a whole batch of messages in one
-  call (``predict_many(all, batched=True)``: one weighing, one dense matrix product);
+  call (``predict_many(all, batched=True)``: one weighing, one product over the batch);
 - **reading** — what a turn pays to read its message: ``Engine.read(text)`` for each message
   vs ``Engine.read_ahead(batch)`` once and then ``Engine.read(text)`` finding each reading.
 
@@ -26,7 +26,6 @@ reading has the single reading's intent, verdict and ranking (exit 1 if not).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -37,14 +36,14 @@ sys.path.insert(0, str(REPO))
 
 from bot.config import load_config  # noqa: E402
 from bot.engine import Engine, load_shop_training_set  # noqa: E402
+from bot.evaluate import read_examples  # noqa: E402
 
 JDDC_DEV = REPO.parent / "shared" / "data" / "jddc_intents" / "dev.jsonl"
 
 
 def load_texts(engine: Engine, count: int) -> tuple[list[str], str]:
     if JDDC_DEV.exists():
-        with JDDC_DEV.open(encoding="utf-8") as handle:
-            texts = [json.loads(line)["text"] for line in handle if line.strip()]
+        texts = [example.text for example in read_examples(JDDC_DEV)]
         source = "jddc dev"
     else:
         texts, _ = load_shop_training_set(engine.config).pairs()
