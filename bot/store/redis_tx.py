@@ -203,6 +203,11 @@ class RedisCore:
     def in_transaction(self) -> bool:
         return self._block is not None
 
+    def process_where_accepted(self) -> None:
+        """Mark the open block as one that processes the messages it accepts (a sync answer on its
+        accepting worker, `bot.web.shared_answers`): they get no inbox entry (`_Block.direct`)."""
+        self._need_block().direct = True
+
     def _need_block(self) -> _Block:
         if self._block is None:
             raise RuntimeError("store writes must run inside transaction()")

@@ -108,7 +108,7 @@ def answer_round(server: Any, inbounds: list[Any]) -> list[Outcome]:
     store = server.store
     try:
         with store.transaction():
-            store.core._block.direct = True  # no inbox entries: this block processes what it accepts
+            store.core.process_where_accepted()  # no inbox entries: this block processes what it accepts
             redis_prefetch.accept(store, inbounds, datetime.now(UTC))  # all their reads: one round trip
             outcomes = []
             for inbound in inbounds:
@@ -138,7 +138,7 @@ def _alone(server: Any, inbound: Any) -> Outcome:
     store = server.store
     try:
         with store.transaction():
-            store.core._block.direct = True
+            store.core.process_where_accepted()
             redis_prefetch.accept(store, [inbound], datetime.now(UTC))  # every read of the block: one round trip
             return _here(server, inbound)
     except (StoreConflict, _NotAnsweredHere) as exc:
