@@ -21,10 +21,12 @@ def write_config(folder: Path, **sections) -> Path:
     return path
 
 
-async def until(predicate, timeout: float = 5.0):
+async def until(predicate, timeout: float = 15.0):
     """Background delivery is asynchronous: poll instead of sleeping a fixed time.
 
-    Returns the predicate's first truthy value; raises AssertionError on timeout.
+    Returns the predicate's first truthy value; raises AssertionError on timeout. The timeout
+    only bounds a FAILING wait (a passing one returns at once), so it is generous: on a loaded
+    2-core box a delivery lane can take seconds, and 5 s made passing tests flaky.
     """
     import asyncio
     import time
