@@ -287,8 +287,19 @@ class Engine:
             ],
             "ms": round((time.perf_counter() - started) * 1000, 3),
         }
+        repaired = self._repaired(reading)
+        if repaired:
+            trace["repaired"] = repaired
         return Answer(text, clean, reading, slots.model_dump(exclude_none=True), suggestions, clauses, questions,
                       trace)
+
+    def _repaired(self, reading: Reading) -> list[dict[str, str]]:
+        """The texts the classifier read spelling-repaired (`intents.repair`): 包油吗 → 包邮吗."""
+        repairs = getattr(self.classifier, "repairs", None)
+        if repairs is None:
+            return []
+        found = (repairs(text) for text in dict.fromkeys([reading.core, *(p.text for p in reading.parts)]))
+        return [{"from": old, "to": new} for old, new in dict.fromkeys(r for r in found if r is not None)]
 
     def _clauses(
         self, reading: Reading, avoid: tuple[str, ...], uses: Mapping[str, int]

@@ -42,15 +42,17 @@ from intents import classifier as _classifier
 from intents.cachefiles import ROOT, cache_dir, code_digest, write_npz
 from intents.fastpath import FastScorer, _Part, char_analyzer
 from intents.pinyin import PinyinTable
+from intents.repair import Lexicon, Repairer
+from intents.tokenize import cut, frequency
 
 _LOGGER = logging.getLogger(__name__)
 
 FORMAT = "kefu-intent-serve-cache"
 #: Bump when the stored layout changes (the code hash below catches most other changes).
-VERSION = 1
+VERSION = 2
 KEEP = 16
 _CODE = ("intents/classifier.py", "intents/fastpath.py", "intents/pinyin.py", "intents/served.py",
-         "intents/text.py", "intents/tokenize.py", "intents/cachefiles.py")
+         "intents/text.py", "intents/tokenize.py", "intents/cachefiles.py", *_classifier.REPAIR_FILES)
 
 _WORDS = f"{_classifier._words.__module__}.{_classifier._words.__qualname__}"
 _PINYIN = f"{_classifier._pinyin.__module__}.{_classifier._pinyin.__qualname__}"
@@ -155,6 +157,7 @@ def write(path: Path, key: str, clf: _classifier.IntentClassifier) -> None:
         "settings": {"c": clf.c, "augment_copies": clf.augment_copies, "calibrate": clf.calibrate,
                      "temperature": clf.temperature, "digest": clf.digest},
         "classes": list(fast.classes),
+        "repair": clf.__dict__.get("lexicon") is not None,
         "parts": [{"name": p.name, "dtype": np.dtype(p.dtype).name, "sublinear": p.sublinear} for p in fast.parts],
     }
     arrays: dict[str, np.ndarray] = {"meta": _text(json.dumps(meta, ensure_ascii=False)),
@@ -165,6 +168,8 @@ def write(path: Path, key: str, clf: _classifier.IntentClassifier) -> None:
             raise ValueError("vocabulary indices are not 0..n-1")
         arrays[f"vocabulary_{i}"] = _text(json.dumps(tokens, ensure_ascii=False))
         arrays[f"idf_{i}"] = np.ascontiguousarray(part.idf)
+    if meta["repair"]:
+        arrays.update(clf.lexicon.to_arrays())
     write_npz(path, arrays)
     _evict(path.parent)
 
@@ -232,7 +237,11 @@ def read(path: Path, key: str, table: PinyinTable, source: tuple[Path, str]) -> 
         classes = meta["classes"]
         if not all(isinstance(c, str) for c in classes):
             raise CacheInvalid("class names are not strings")
-        fast = FastScorer(parts, weights, intercept, classes, _classifier.prepare)
+        lexicon = Lexicon.from_arrays(arrays) if meta["repair"] is True else None
+        # the same repair as the fitted classifier's, reading the table's pinyin (equal to pypinyin's)
+        repairer = None if lexicon is None else Repairer(lexicon, _syllables(table), cut, frequency)
+        read = _classifier.prepare if repairer is None else _repaired(repairer)
+        fast = FastScorer(parts, weights, intercept, classes, read)
         settings = meta["settings"]
         temperature = settings["temperature"]
         if not isinstance(temperature, float) or not math.isfinite(temperature) or temperature <= 0:
@@ -245,15 +254,35 @@ def read(path: Path, key: str, table: PinyinTable, source: tuple[Path, str]) -> 
     clf.__dict__.update(
         c=settings["c"], augment_copies=settings["augment_copies"], calibrate=settings["calibrate"],
         temperature=temperature, digest=str(settings["digest"]), min_confidence=0.4, min_margin=0.0,
-        _fast=fast, _fitted_file=source,
+        _fast=fast, _fitted_file=source, repair=lexicon is not None, lexicon=lexicon, _repairer=repairer,
     )
     return clf
 
 
+def _syllables(table: PinyinTable) -> Callable[[str], list[str]]:
+    """`intents.classifier.syllables` read from the table (toneless, Chinese characters only)."""
+    def syllables(text: str) -> list[str]:
+        return [s for s in table.syllables(text) if s.isalpha()]
+
+    return syllables
+
+
+def _repaired(repairer: Repairer) -> Callable[[str], str]:
+    """`IntentClassifier.read` of a cached classifier: `prepare`, then the repair."""
+    prepare = _classifier.prepare
+
+    def read(text: str) -> str:
+        return repairer(prepare(text))
+
+    return read
+
+
 def _analyzers(table: PinyinTable) -> dict[str, Callable[[str], list[str]]]:
     """The classifier's own analyzers by name; the pinyin one reads ``table``, not pypinyin."""
+    syllables = _syllables(table)
+
     def pinyin(text: str) -> list[str]:
-        return _classifier.pinyin_grams([s for s in table.syllables(text) if s.isalpha()])
+        return _classifier.pinyin_grams(syllables(text))
 
     return {_WORDS: _classifier._words, _PINYIN: pinyin}
 

@@ -47,7 +47,7 @@ def _import_jieba():
 
 jieba = _import_jieba()
 
-__all__ = ["USERDICT", "add_words", "cache_dir", "cut", "cut_joined", "warm"]
+__all__ = ["USERDICT", "add_words", "cache_dir", "cut", "cut_joined", "frequency", "warm"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -212,6 +212,14 @@ def cut(text: str) -> list[str]:
             start = match.end()
     tokens.extend(tokenizer.cut(text[start:], cut_all=False, HMM=True))
     return [token for token in tokens if token and not token.isspace()]
+
+
+def frequency(word: str) -> int:
+    """How often jieba's dictionary (with the shop's words) counts ``word``; 0 if it is no word.
+
+    `intents.repair` never repairs a common word: a real word is not a typo.
+    """
+    return _get().FREQ.get(word) or 0
 
 
 def cut_joined(text: str) -> str:

@@ -186,6 +186,8 @@ def _describe(decision) -> str:
     lines = [_("{head}   top: {top}").format(head=head, top=top)]
     if len(decision.clauses) > 1 or any(c.role != "main" for c in decision.clauses):
         lines.append(_("clauses   ") + " | ".join(_clause(c) for c in decision.clauses))
+    for change in decision.trace.get("repaired", ()):
+        lines.append(_("repaired  {old} → {new}").format(old=change["from"], new=change["to"]))
     if decision.slots:
         lines.append(_("slots     ") + ", ".join(f"{k}={v}" for k, v in decision.slots.items()))
     why = f"  ({'; '.join(decision.reasons)})" if decision.reasons else ""

@@ -1,0 +1,34 @@
+"""Read-time spelling repair against the training vocabulary: homophone typos, a dropped character.
+
+Why: a pinyin input method's typo keeps the sound (包油 for 包邮, 发或 for 发货, 退宽 for 退款) and a
+fast typist drops a character (什么时发货, 退了吗). Both leave spans the model has never seen: the
+word and character features of the typo'd span are out of vocabulary and only the pinyin block
+survives, so the message loses confidence and falls to ``other``. Training on noisy copies and
+weighting the pinyin block were tried at length (coord notes robust/model) and were not the lever.
+Here the text is repaired *before* the features, against what the training lines hold:
+
+1. **Homophones** (`Repairer.homophones`): a span of two to four Chinese characters whose
+   toneless pinyin is that of a training word seen in at least `MIN_LINES` lines becomes that word
+   (the most frequent if several), unless the span is a common word of the general dictionary or
+   lies inside one, or our own lines spell it so too often (a "rival": 我是 is never 卧室; 退宽, which
+   three of our lines hold on purpose, still becomes 退款, in hundreds). Greedy, longest span
+   first; placeholders, ``#``, digits and Latin are never touched (only runs of Chinese
+   characters are read).
+2. **A dropped character** (`Repairer.insertions`): where a character bigram ``ac`` is in no
+   training line but ``abc`` is in at least `MIN_LINES` lines, the most frequent such ``b`` is
+   inserted, at most `MAX_INSERTIONS` per text. Built and tested, but OFF by default
+   (`repairer.INSERT_DROPPED`): on jddc dev it did not lower the dropped-character cost.
+
+The `Lexicon` is plain data (strings and counts) built from the TRAINING lines at fit time and
+saved with the model and in the serve cache (`intents.served`), so the sklearn path and the
+direct path repair identically; `Repairer` reads it with a pinyin function (pypinyin at fit time,
+the serve cache's `intents.pinyin.PinyinTable` when serving — the two are proven equal) and the
+classifier's own jieba tokenizer.
+"""
+
+from __future__ import annotations
+
+from intents.repair.lexicon import MIN_LINES, VERSION, Lexicon, build
+from intents.repair.repairer import MAX_INSERTIONS, Repairer
+
+__all__ = ["MAX_INSERTIONS", "MIN_LINES", "VERSION", "Lexicon", "Repairer", "build"]

@@ -1,0 +1,125 @@
+"""The repair lexicon: what the training lines say a word sounds like and which characters follow which.
+
+Built once at fit time from the classifier's view of the stored training lines (`prepare`d, so
+``[订单x]`` and numbers are ``#``), never from the noisy copies (their typos would become
+evidence) and never from ../shared/data. Plain strings and counts, so it pickles with the model
+and is stored in the serve cache as text (`to_arrays` / `from_arrays`, no pickle).
+
+Counts are *lines*: in how many distinct training lines a word or a span occurs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Bump when what the lexicon holds or how it is built changes (part of the model's stamp).
+VERSION = 1
+#: A word (or trigram) must be in this many training lines to be repaired *to*: one line's odd
+#: word is no evidence of how customers spell it.
+MIN_LINES = 3
+#: Spans of this many Chinese characters can be a homophone repair (longest first).
+SPAN_LENGTHS = (4, 3, 2)
+
+HANZI = re.compile(r"[\u4e00-\u9fff]+")
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """What `intents.repair.Repairer` repairs against (all from the training lines)."""
+
+    #: toneless pinyin (syllables joined by spaces) → (the most frequent training word of 2–4
+    #: Chinese characters that sounds so, its lines); only words in at least `MIN_LINES` lines
+    homophones: dict[str, tuple[str, int]]
+    #: spans of the training lines that sound like a homophone target but are not it → their
+    #: lines (我是 beside 卧室, 卖的 beside 买的, and the typos our own lines hold: 退宽 beside 退款)
+    rivals: dict[str, int]
+    #: a character bigram no training line holds → the character whose insertion makes the most
+    #: frequent training trigram (in at least `MIN_LINES` lines)
+    insertions: dict[str, str]
+    #: training lines it was built from
+    lines: int = 0
+
+    # --- storing (the serve cache holds no pickles) ---------------------------------------------
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        body = {"version": VERSION, "lines": self.lines, "rivals": self.rivals,
+                "homophones": {k: list(v) for k, v in self.homophones.items()}, "insertions": self.insertions}
+        text = json.dumps(body, ensure_ascii=False, sort_keys=True)
+        return {"repair": np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
+
+    @classmethod
+    def from_arrays(cls, arrays) -> Lexicon:
+        """The lexicon back from `to_arrays`; ValueError when it is not one this code wrote."""
+        array = arrays["repair"]
+        if array.dtype != np.uint8 or array.ndim != 1:
+            raise ValueError("repair lexicon is not bytes")
+        body = json.loads(array.tobytes().decode("utf-8"))
+        if not isinstance(body, dict) or body.get("version") != VERSION:
+            raise ValueError("repair lexicon of another version")
+        homophones, rivals, insertions = body["homophones"], body["rivals"], body["insertions"]
+        if not (isinstance(homophones, dict) and all(
+                isinstance(k, str) and isinstance(v, list) and len(v) == 2 and isinstance(v[0], str)
+                and isinstance(v[1], int) for k, v in homophones.items())):
+            raise ValueError("repair lexicon: homophones are not (word, lines) pairs")
+        if not (isinstance(rivals, dict) and all(isinstance(k, str) and isinstance(v, int) for k, v in rivals.items())):
+            raise ValueError("repair lexicon: rivals are not line counts")
+        if not (isinstance(insertions, dict) and all(isinstance(k, str) and len(k) == 2 and isinstance(v, str)
+                                                     and len(v) == 1 for k, v in insertions.items())):
+            raise ValueError("repair lexicon: insertions are not bigram → character")
+        return cls({k: (v[0], v[1]) for k, v in homophones.items()}, rivals, insertions, int(body["lines"]))
+
+
+def build(lines: Iterable[str], cut: Callable[[str], list[str]], syllables: Callable[[str], list[str]],
+          min_lines: int = MIN_LINES) -> Lexicon:
+    """The lexicon of prepared training lines.
+
+    Args:
+        lines: the stored training lines as the classifier sees them (`prepare`d).
+        cut: the classifier's word segmentation (`intents.tokenize.cut`).
+        syllables: toneless pinyin of a text, one syllable per Chinese character.
+        min_lines: in how many lines a word or trigram must occur to be a repair's target.
+    """
+    word_lines: Counter[str] = Counter()
+    span_lines: Counter[str] = Counter()
+    count = 0
+    for line in dict.fromkeys(lines):  # each distinct line once
+        count += 1
+        word_lines.update({w for w in cut(line) if len(w) in SPAN_LENGTHS and HANZI.fullmatch(w)})
+        spans = set()
+        for run in HANZI.findall(line):
+            for size in SPAN_LENGTHS:
+                spans.update(run[i:i + size] for i in range(len(run) - size + 1))
+        span_lines.update(spans)
+
+    def key(text: str) -> str:
+        said = syllables(text)
+        return " ".join(said) if len(said) == len(text) else ""
+
+    best: dict[str, tuple[int, str]] = {}
+    for word, n in word_lines.items():
+        k = key(word) if n >= min_lines else ""
+        if k and (n, word) > best.get(k, (0, "")):  # the most frequent; ties by the word, so it is stable
+            best[k] = (n, word)
+    homophones = {k: (w, n) for k, (n, w) in sorted(best.items())}
+    rivals = {}
+    for span, n in span_lines.items():
+        k = key(span) if len(span) in SPAN_LENGTHS else ""
+        if k in homophones and homophones[k][0] != span:
+            rivals[span] = n
+    insertions: dict[str, tuple[int, str]] = {}
+    for gram, n in span_lines.items():
+        if len(gram) != 3 or n < min_lines:
+            continue
+        skip = gram[0] + gram[2]
+        if skip in span_lines:
+            continue
+        if (n, gram[1]) > insertions.get(skip, (0, "")):
+            insertions[skip] = (n, gram[1])
+    return Lexicon(homophones, dict(sorted(rivals.items())),
+                   {k: c for k, (_, c) in sorted(insertions.items())}, count)

@@ -1,0 +1,183 @@
+"""Read-time spelling repair (`intents.repair`): homophone typos and a dropped character.
+
+Each repair kind on crafted lines (the lexicon built from a few training lines, with the real
+jieba cut and pypinyin), what must never be touched (a real word that sounds like a training
+word, a span our own lines spell so, placeholders, digits, Latin, an unseen but valid bigram),
+the lexicon through the model file and the serve cache, and the two paths (pypinyin at fit time,
+the serve cache's pinyin table when serving) repairing every default training line and every
+jddc dev message — also with the bench's typos and dropped characters — identically.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.engine import load_shop_training_set
+from intents.classifier import IntentClassifier, prepare, syllables
+from intents.dataset import TrainingSet
+from intents.repair import Lexicon, Repairer, build
+from intents.tokenize import cut, frequency
+from tests_support import REPO, SHARED_DATA
+
+JDDC_DEV = SHARED_DATA / "jddc_intents" / "dev.jsonl"
+
+#: Training lines as the classifier sees them: 包邮 and 什么时候发货 in several lines each, 我是
+#: often and 卧室 (same sound) in three.
+LINES = [
+    "包邮吗", "这个包邮吗", "能包邮吗亲", "包邮不", "偏远地区包邮吗",
+    "什么时候发货", "亲什么时候发货", "请问什么时候发货呢", "退款什么时候到",
+    "我是会员", "我是新用户", "我是老客户了", "我是学生", "我是第一次买",
+    "卧室用的", "卧室能放吗", "放卧室的",
+]
+
+
+def repairer(lines=LINES, **kwargs) -> Repairer:
+    kwargs.setdefault("insertions", True)  # off by default in the classifier (no gain on dev); tested here
+    return Repairer(build(lines, cut, syllables), syllables, cut, frequency, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def fix() -> Repairer:
+    return repairer()
+
+
+def test_a_homophone_typo_becomes_the_training_word(fix):
+    assert fix("包油吗") == "包邮吗"
+    assert fix("请问包游不") == "请问包邮不"
+
+
+def test_a_real_word_that_sounds_like_a_training_word_is_never_repaired(fix):
+    # 保佑 (bao you) is a common word of the general dictionary: not a typo of 包邮
+    assert frequency("保佑") >= 100 and syllables("保佑") == syllables("包邮")
+    assert fix("保佑吗") == "保佑吗"
+    # 我是 is in many of our lines: never "repaired" to 卧室, which sounds the same
+    assert fix("我是会员吗") == "我是会员吗"
+
+
+def test_a_typo_our_own_lines_spell_on_purpose_is_still_repaired_when_the_word_is_far_commoner():
+    lines = [*LINES, "包油吗", *(f"{a}包邮吗{b}" for a in "我你他" for b in "一二三四五六七八九十")]  # 包油 once, 包邮 in 35 lines
+    assert repairer(lines)("包油吗") == "包邮吗"
+    rare = [*LINES[5:], "包油吗", "包油不", "包油的", "包邮吗", "包邮不", "能包邮吗"]  # 3 against 3: no evidence
+    assert repairer(rare)("包油呢") == "包油呢"
+
+
+def test_placeholders_digits_and_latin_are_untouched(fix):
+    assert fix("# 包油吗 iphone12") == "# 包邮吗 iphone12"
+    assert fix("#") == "#" and fix("abc 123") == "abc 123"
+    assert prepare("[订单x]包油吗") == "#包油吗" and fix("#包油吗") == "#包邮吗"
+
+
+def test_a_dropped_character_is_put_back(fix):
+    assert fix("什么时发货") == "什么时候发货"
+    assert fix("亲 什么时发货啊") == "亲 什么时候发货啊"
+
+
+def test_an_unseen_but_valid_bigram_is_left_alone_when_no_trigram_qualifies(fix):
+    # 红色 is in no line, and no training trigram 红?色 exists: nothing to put back
+    assert fix("红色的有吗") == "红色的有吗"
+    # a trigram in fewer than MIN_LINES lines is no evidence either (候发 only via 时候发 ×3 above)
+    assert repairer(LINES[:6])("什么时发货") == "什么时发货"
+
+
+def test_at_most_one_dropped_character_per_text(fix):
+    assert fix("什么时发货 什么时发货") == "什么时候发货 什么时发货"
+
+
+def test_each_kind_can_be_switched_off():
+    assert repairer(homophones=False)("包油吗") == "包油吗"
+    assert repairer(insertions=False)("什么时发货") == "什么时发货"
+    assert repairer(homophones=False)("什么时发货") == "什么时候发货"
+
+
+def test_the_lexicon_is_built_from_the_training_lines_only():
+    lexicon = build(LINES, cut, syllables)
+    assert lexicon.lines == len(LINES)
+    assert lexicon.homophones["bao you"] == ("包邮", 5)
+    # 我是 sounds like 卧室 (three lines) and is in five itself: a rival, never repaired to it
+    assert lexicon.homophones["wo shi"] == ("卧室", 3) and lexicon.rivals == {"我是": 5}
+    assert "时发" in lexicon.insertions and lexicon.insertions["时发"] == "候"
+
+
+def test_the_lexicon_round_trips_through_plain_arrays_and_refuses_others():
+    lexicon = build(LINES, cut, syllables)
+    arrays = lexicon.to_arrays()
+    assert set(arrays) == {"repair"} and arrays["repair"].dtype == np.uint8
+    assert Lexicon.from_arrays(arrays) == lexicon
+    body = json.loads(arrays["repair"].tobytes())
+    for damage in ({**body, "version": 0}, {**body, "insertions": {"时发": "候候"}},
+                   {**body, "homophones": {"bao you": "包邮"}}, {**body, "rivals": {"我是": "many"}}):
+        with pytest.raises(ValueError):
+            Lexicon.from_arrays({"repair": np.frombuffer(json.dumps(damage).encode(), dtype=np.uint8)})
+
+
+SMALL = TrainingSet(examples={
+    "free_shipping": ["包邮吗", "这个包邮吗", "能包邮吗亲", "包邮不", "偏远地区包邮吗", "运费多少"],
+    "shipping_time": ["什么时候发货", "亲什么时候发货", "请问什么时候发货呢", "几天发货", "多久发货", "发货要几天"],
+    "other": ["嗯", "好的", "哦", "是的", "知道了", "行"],
+})
+
+
+def test_the_classifier_reads_the_repaired_text_and_saves_its_lexicon(tmp_path):
+    clf = IntentClassifier(min_confidence=0.0).fit(SMALL)
+    assert clf.read("包油吗") == "包邮吗"
+    assert clf.repairs("包油吗") == ("包油吗", "包邮吗") and clf.repairs("包邮吗") is None
+    # the typo scores as the word it stands for: the same features, the same probabilities
+    assert clf.predict("包油吗").ranking == clf.predict("包邮吗").ranking
+    clf.save(tmp_path / "m.joblib")
+    import joblib
+
+    loaded = joblib.load(tmp_path / "m.joblib")["classifier"]
+    assert loaded.lexicon == clf.lexicon and loaded.read("请问包游不") == "请问包邮不"
+    assert "_repairer" not in pickle.loads(pickle.dumps(clf)).__dict__  # derived: rebuilt on use
+
+
+def test_repair_off_reads_the_prepared_text():
+    clf = IntentClassifier(min_confidence=0.0, repair=False).fit(SMALL)
+    assert clf.lexicon is None and clf.read("包油吗") == "包油吗" and clf.repairs("包油吗") is None
+
+
+def _texts(engine) -> list[str]:
+    texts, _ = load_shop_training_set(engine.config).pairs()
+    if JDDC_DEV.exists():
+        with JDDC_DEV.open(encoding="utf-8") as handle:
+            dev = [json.loads(line)["text"] for line in handle if line.strip()]
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        from bench_robustness import drop_character, typos
+
+        texts += dev + [typos(t) for t in dev] + [drop_character(t) for t in dev]
+    return texts
+
+
+def test_the_serve_cache_repairs_every_text_as_the_fitted_model_does(engine, tmp_path):
+    """pypinyin (fit time) and the cache's pinyin table (serving) give the same repairs."""
+    from intents import served
+    from intents.classifier import _stamp
+
+    trained = engine.classifier
+    assert trained.lexicon is not None and trained.lexicon.homophones
+    model = Path(tmp_path / "m.joblib")
+    trained.save(model)
+    stamp = _stamp(trained.digest)
+    served.store(tmp_path / "cache", model, stamp, trained)
+    cached = served.load(tmp_path / "cache", model, stamp)
+    assert cached is not None and "_fitted_file" in cached.__dict__
+    assert cached.lexicon == trained.lexicon
+    texts = _texts(engine)
+    fitted = Repairer(trained.lexicon, syllables, cut, frequency)
+    prepared = [prepare(t) for t in texts]
+    differ = [t for t in prepared if fitted(t) != cached.repairer()(t)]
+    assert not differ, f"{len(differ)} of {len(texts)} repaired differently, e.g. {differ[:3]}"
+    assert sum(fitted(t) != t for t in prepared) > 50  # the repair did something on these texts
+    assert cached.fast_scorer().prepare("包油吗") == trained.read("包油吗") == "包邮吗"
+
+
+def test_the_trace_shows_the_repaired_text(engine):
+    answer = engine.suggest("包油吗")
+    assert answer.trace["repaired"] == [{"from": "包油吗", "to": "包邮吗"}]
+    assert "repaired" not in engine.suggest("包邮吗").trace
