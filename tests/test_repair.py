@@ -67,6 +67,13 @@ def test_a_typo_our_own_lines_spell_on_purpose_is_still_repaired_when_the_word_i
     assert repairer(rare)("包油呢") == "包油呢"
 
 
+def test_chinese_numerals_are_never_read_as_a_typo():
+    # 十件 sounds like 时间 (shi jian), in many of our lines; a quantity is no typo
+    fix = repairer([*LINES, "什么时间发货", "时间太长了", "发货时间", "买十件有优惠吗"])
+    assert fix.lexicon.homophones["shi jian"] == ("时间", 3)
+    assert fix("买十件有优惠吗") == "买十件有优惠吗" and fix("发货时件") == "发货时间"
+
+
 def test_placeholders_digits_and_latin_are_untouched(fix):
     assert fix("# 包油吗 iphone12") == "# 包邮吗 iphone12"
     assert fix("#") == "#" and fix("abc 123") == "abc 123"

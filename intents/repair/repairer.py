@@ -20,6 +20,8 @@ COMMON_FREQ = 100
 #: times more lines: 退宽 (3 of our lines spell it so on purpose) → 退款 (hundreds), but 我是
 #: stays 我是 whatever 卧室 is.
 RIVAL_RATIO = 20
+#: Numerals say how many, never a typo: 十件 stays 十件 (not 时间), 四号 stays 四号.
+NUMERALS = frozenset("零〇一二两三四五六七八九十百千万亿")
 #: Pinyin memo entries kept before the memo is cleared (bounded memory in a long-running server).
 _MEMO = 65536
 
@@ -83,7 +85,8 @@ class Repairer:
             return run
         free: list[bool] = []  # characters inside a common word of two or more are right as they are
         for token in self._cut(run):
-            free.extend([len(token) < 2 or not self._common(token)] * len(token))
+            keep = len(token) > 1 and self._common(token)
+            free.extend(not keep and c not in NUMERALS for c in token)
         if len(free) != len(run):  # the cut did not cover the run one-to-one: leave it alone
             return run
         out, i, n = [], 0, len(run)
