@@ -141,14 +141,30 @@ class _Block:
     #: messages accepted in this block are processed in it too (`bot.web.shared_inbox.accept_and_answer`):
     #: they get no inbox entry, on condition that nothing of their conversation waits in the inbox
     direct: bool = False
+    #: message rows accepted by this (direct) block: processed before it commits, so never listed
+    #: as unprocessed — no ZADD to ``msgs:unprocessed`` and no ZREM from it
+    fresh: dict[int, bool] = field(default_factory=dict)
+    #: how to undo every change to the tables above, newest last: (table, key, had it, old value).
+    #: A savepoint is a length of this log (and of ``ops``), so opening one costs nothing however
+    #: much the block holds — a round of 16 turns opens ~400 of them (every store method is a block)
+    undo: list[tuple[dict, Any, bool, Any]] = field(default_factory=list)
 
-    def snapshot(self) -> tuple[Any, ...]:
-        # (a member's score is a number or None: one level of copies is a full copy)
-        return (len(self.ops), dict(self.docs), {key: dict(members) for key, members in self.zsets.items()},
-                dict(self.conditions), len(self.after_commit))
+    def put(self, table: dict, key: Any, value: Any) -> None:
+        self.undo.append((table, key, key in table, table.get(key)))
+        table[key] = value
 
-    def restore(self, saved: tuple[Any, ...]) -> None:
-        n_ops, self.docs, self.zsets, self.conditions, n_after = saved
+    def snapshot(self) -> tuple[int, int, int]:
+        return len(self.ops), len(self.undo), len(self.after_commit)
+
+    def restore(self, saved: tuple[int, int, int]) -> None:
+        n_ops, n_undo, n_after = saved
+        undo = self.undo
+        while len(undo) > n_undo:
+            table, key, had, old = undo.pop()
+            if had:
+                table[key] = old
+            else:
+                table.pop(key, None)
         del self.ops[n_ops:]
         del self.after_commit[n_after:]
 
@@ -167,12 +183,16 @@ class RedisCore:
         self._lock = threading.RLock()
         self._block: _Block | None = None
         self._saves: list[tuple[Any, ...]] = []
+        #: commit scripts sent and refused (a condition failed) since start: a worker logs them
+        #: when it stops (`bot.web.shared_answers.log_figures`), benchmarks read them
+        self.commits = 0
+        self.refused = 0
         self._commit_script = client.register_script(_COMMIT_LUA)
         self._index_docs = client.register_script(_INDEX_DOCS_LUA)
         self._follow = client.register_script(_FOLLOW_LUA)
 
     def key(self, *parts: Any) -> str:
-        return self.prefix + ":".join(str(p) for p in parts)
+        return self.prefix + ":".join(map(str, parts))
 
     # --- transactions ---------------------------------------------------------------------------
     @contextmanager
@@ -225,7 +245,9 @@ class RedisCore:
             reply = self._commit_script(keys=[self.key("events", "seq"), self.key("events")], args=args)
         except redis.RedisError as exc:
             raise StoreError(f"redis store cannot commit: {exc.__class__.__name__}: {exc}") from exc
+        self.commits += 1
         if reply[0] == "conflict":
+            self.refused += 1
             raise StoreConflict(f"{reply[1]} changed under this worker (expected {block.conditions[reply[1]]!r}, "
                                 f"found {reply[2] or None!r}); nothing was written")
 
@@ -233,7 +255,7 @@ class RedisCore:
     def set(self, key: str, value: str) -> None:
         block = self._need_block()
         block.ops.append(("set", key, value))
-        block.docs[key] = value
+        block.put(block.docs, key, value)
 
     def set_json(self, key: str, value: Any) -> None:
         self.set(key, dumps(value))
@@ -241,19 +263,26 @@ class RedisCore:
     def delete(self, key: str) -> None:
         block = self._need_block()
         block.ops.append(("del", key))
-        block.docs[key] = None
-        block.zsets[key] = {}  # a deleted sorted set reads as empty from here on
-        block.zsets[key]["\0cleared"] = None
+        block.put(block.docs, key, None)
+        block.put(block.zsets, key, {"\0cleared": None})  # a deleted sorted set reads as empty from here on
 
     def zadd(self, key: str, name: str, score: float) -> None:
         block = self._need_block()
         block.ops.append(("zadd", key, name, score))
-        block.zsets.setdefault(key, {})[name] = score
+        block.put(self._members(block, key), name, score)
 
     def zrem(self, key: str, name: str) -> None:
         block = self._need_block()
         block.ops.append(("zrem", key, name))
-        block.zsets.setdefault(key, {})[name] = None
+        block.put(self._members(block, key), name, None)
+
+    @staticmethod
+    def _members(block: _Block, key: str) -> dict[str, float | None]:
+        members = block.zsets.get(key)
+        if members is None:
+            members = {}
+            block.put(block.zsets, key, members)
+        return members
 
     def call(self, *command: Any) -> None:
         """Any other write (XADD, XACK, PEXPIRE …) queued as is; reads in the block do not see it."""
@@ -273,9 +302,9 @@ class RedisCore:
     def require(self, key: str, value: str | None) -> None:
         """Commit only if ``key`` still holds ``value`` (None: still absent) when the commit runs."""
         block = self._need_block()
-        if key in block.docs and key not in block.conditions:
-            return  # written by this block already: what it read after that is its own write
-        block.conditions.setdefault(key, value)
+        if key in block.conditions or key in block.docs:
+            return  # the first condition holds; or written by this block already: what it read is its own write
+        block.put(block.conditions, key, value)
 
     def after_commit(self, callback: Any) -> None:
         self._need_block().after_commit.append(callback)
