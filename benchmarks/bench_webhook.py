@@ -80,6 +80,7 @@ from bot.store import SqliteStore  # noqa: E402
 from connectors.crypto import generic as signing  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from redis_figures import Watch, worker_figures  # noqa: E402
 from serve_support import (  # noqa: E402
     Failure,
     Others,
@@ -249,6 +250,7 @@ class ServerSpec:
     folder: Path  # bodies and logs of this run
     workers: int = 1
     note: str = "HTTP + HMAC + JSON + store, sync reply"
+    redis_pid: int | None = None  # the redis-server of a Redis row (its CPU and INFO are sampled)
 
     def serve_args(self) -> list[str]:
         return ["--workers", str(self.workers)] if self.workers > 1 else []
@@ -434,10 +436,15 @@ def bench_server(args, wrk: str, spec: ServerSpec, name: str, secret: str, bodie
         spy = start_profiler(args.profile, proc.pid, args.duration) if args.profile else None
         cpu_before = tree_cpu_seconds(proc.pid)
         threads_before = thread_cpu_seconds(proc.pid) if spec.workers == 1 else {}
+        watch = Watch(proc.pid, spec.redis_pid, spec.store) if spec.redis_pid else None
+        if watch is not None:
+            watch.start()
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         others = Others()
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=run_seconds + 60, check=False)
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if watch is not None:
+            watch.stop()
         server_cpu = tree_cpu_seconds(proc.pid) - cpu_before
         threads = {name: cpu - threads_before.get(name, 0.0)
                    for name, cpu in (thread_cpu_seconds(proc.pid) if spec.workers == 1 else {}).items()}
@@ -522,6 +529,9 @@ def bench_server(args, wrk: str, spec: ServerSpec, name: str, secret: str, bodie
     facts.append(f"server latency: p90 {float(w['p90_us']) / 1000:.1f} ms, p99.9 {float(w['p999_us']) / 1000:.1f} ms, "
                  f"max {float(w['max_us']) / 1000:.1f} ms; Little's law c/throughput = "
                  f"{args.connections / row.rate * 1000 if row.rate else math.nan:.1f} ms")
+    if watch is not None:
+        facts += watch.figures(ok, wrk_cpu)
+        facts += worker_figures("\n".join(log_text))
     busy = sorted(((cpu, name) for name, cpu in threads.items() if cpu >= 0.05), reverse=True)
     if busy:
         facts.append("CPU by thread during the run, ms per 2xx message: " + ", ".join(
@@ -638,6 +648,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=("sqlite", "redis"), default="sqlite",
                         help="redis: also run kefu serve on a throw-away redis-server, --workers 1 and N [sqlite]")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the Redis rows [2]")
+    parser.add_argument("--only", choices=("redis",), default=None,
+                        help="redis: only the Redis rows (no in-process, SQLite or callback rows): the "
+                             "--workers ratio and its per-message figures in ~1 minute")
+    parser.add_argument("--redis-code", type=Path, default=None,
+                        help="another checkout whose kefu serve runs the Redis rows (per-message figures "
+                             "before and after a change, each in its own run) [this checkout]")
     parser.add_argument("--callback-rate", type=float, default=None,
                         help="messages/s of the callback-mode row [half the sync server's rate]")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (store, logs, bodies)")
@@ -671,32 +687,42 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load: {args.connections} connections, {args.threads} wrk threads, {args.duration:g} s per method, "
               f"{len(TEXTS)} customer texts over {args.conversations} conversations, every message new\n")
 
-        rows.append(bench_engine(engine, args.duration, args.conversations))
-        rows.append(bench_assistant(engine, tmp / "inprocess.sqlite", name, args.duration, args.conversations))
-        # each thread alone could go on at the in-process engine's pace for the whole run, twice over
-        per_thread = max(10_000, math.ceil(2 * rows[0].rate * args.duration))
         label = f"kefu serve, SQLite (wrk -c{args.connections})"
         specs = []
+        if args.only == "redis":
+            args.store = "redis"
+            per_thread = max(10_000, math.ceil(2 * 1500 * args.duration))  # (no engine row to size them by)
+        else:
+            rows.append(bench_engine(engine, args.duration, args.conversations))
+            rows.append(bench_assistant(engine, tmp / "inprocess.sqlite", name, args.duration, args.conversations))
+            # each thread alone could go on at the in-process engine's pace for the whole run, twice over
+            per_thread = max(10_000, math.ceil(2 * rows[0].rate * args.duration))
         if args.baseline:
             base_config, _, _ = write_config(args.baseline / "config.yaml", tmp / "baseline")
             train(args.baseline, base_config)
             specs.append(ServerSpec(f"{label} @ baseline {revision(args.baseline)}", args.baseline, base_config,
                                     str(tmp / "baseline" / "kefu.sqlite"), tmp / "baseline",
                                     note="the baseline checkout's kefu serve, same load"))
-        specs.append(ServerSpec(f"{label} @ this checkout", REPO, config_path, str(tmp / "current" / "kefu.sqlite"),
-                                tmp / "current"))
+        if args.only is None:
+            specs.append(ServerSpec(f"{label} @ this checkout", REPO, config_path,
+                                    str(tmp / "current" / "kefu.sqlite"), tmp / "current"))
         if args.store == "redis":
             redis, redis_port = start_redis(tmp / "redis")
+            code = (args.redis_code or REPO).resolve()
+            where = "" if code == REPO else f" @ {revision(code)}"
             for n in sorted({1, args.workers}):
                 url = f"redis://127.0.0.1:{redis_port}/{n}"
                 path, _, _ = write_config(args.config, tmp / f"redis-{n}", store=url, model=model)
-                specs.append(ServerSpec(f"kefu serve --workers {n}, Redis (wrk -c{args.connections})", REPO, path,
-                                        url, tmp / f"redis-{n}", workers=n,
-                                        note=f"{n} worker process(es) on one Redis (appendfsync always)"))
+                specs.append(ServerSpec(f"kefu serve --workers {n}, Redis{where} (wrk -c{args.connections})", code,
+                                        path, url, tmp / f"redis-{n}", workers=n,
+                                        note=f"{n} worker process(es) on one Redis (appendfsync always)",
+                                        redis_pid=redis.pid))
         for spec in specs:
             run = bench_server(args, wrk, spec, name, secret, per_thread)
             runs.append(run)
             rows.append(run.row)
+        if args.only == "redis":
+            raise _Done
         current = next(r for r in runs if r.row.method.endswith("@ this checkout")).row
         rate = args.callback_rate or max(5.0, current.rate / 2)
         port = free_port()
@@ -708,6 +734,8 @@ def main(argv: list[str] | None = None) -> int:
             note="latency: webhook POST → its decision POSTed back (open loop, half the sync rate)"),
             name, secret, rate, port))
         rows.append(runs[-1].row)
+    except _Done:
+        pass
     except Failure as exc:
         if rows:
             print_table(rows)
@@ -745,6 +773,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         shutil.rmtree(tmp, ignore_errors=True)
     return 1 if failed else 0
+
+
+class _Done(Exception):
+    """The rows asked for (``--only``) are measured."""
 
 
 def ratios(rows: list[Row]) -> list[str]:

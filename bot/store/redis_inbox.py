@@ -35,6 +35,11 @@ from bot.store.redis_store import GROUP
 
 _LOGGER = logging.getLogger(__name__)
 
+#: `ShardConsumer.poll`'s nap between empty reads: from FIRST_NAP, doubling to MAX_NAP (seconds)
+#: while nothing comes — the delay a lost "accepted" notification can add, at most.
+FIRST_NAP = 0.02
+MAX_NAP = 0.5
+
 #: Renew a lease we hold; take a free one with a new epoch. Returns the lease value, or false.
 _TAKE_LUA = """
 local v = redis.call('GET', KEYS[1])
@@ -114,6 +119,7 @@ class ShardConsumer:
         self._last_rebalance = 0.0
         #: set when a message is accepted on a shard (`bot.store.redis_notify`): ends `poll`'s nap
         self.wake = threading.Event()
+        self._nap = FIRST_NAP
         # where this worker starts looking for free shards: workers spread instead of racing
         self._offset = zlib.crc32(self.me.encode()) % store.shards
 
@@ -169,8 +175,6 @@ class ShardConsumer:
     def recheck(self) -> None:
         """Look at the leases again at the next `rebalance` (a commit was refused)."""
         self._last_rebalance = 0.0
-        #: set when a message is accepted on a shard (`bot.store.redis_notify`): ends `poll`'s nap
-        self.wake = threading.Event()
 
     def _epoch_key(self, shard: int) -> str:
         return self.store.core.key("inbox", shard, "epoch")
@@ -223,17 +227,23 @@ class ShardConsumer:
             if entries:
                 return entries
         deadline = time.monotonic() + block_ms / 1000
-        nap = 0.02
         while True:
             self.wake.clear()
             out = self._read(count)
+            if out:
+                self._nap = FIRST_NAP
+                return out
             left = deadline - time.monotonic()
-            if out or left <= 0:
+            if left <= 0:
                 return out
             # the fenced read cannot BLOCK inside Lua: nap unless an accept wakes us (its commit
-            # publishes it: `bot.store.redis_notify`); the nap only bounds a lost notification's delay
-            self.wake.wait(min(nap, left))
-            nap = min(nap * 2, 0.2)
+            # publishes it: `bot.store.redis_notify`). The nap only bounds a lost notification's
+            # delay, so it grows across empty polls up to MAX_NAP: an idle worker reads its
+            # shards twice a second, not a dozen times (each read is a round trip and a script)
+            if self.wake.wait(min(self._nap, left)):
+                self._nap = FIRST_NAP
+            else:
+                self._nap = min(self._nap * 2, MAX_NAP)
 
     def _read(self, count: int) -> list[Entry]:
         if not self.owned:

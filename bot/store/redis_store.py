@@ -214,14 +214,16 @@ class RedisStore(RedisOrders, RedisDesk, RedisReportPushes, Store):
             if dedupe is not None:
                 core.set(dedupe, str(row))
             if direction == "in":
-                core.zadd(k("msgs", "unprocessed"), member(row), score)
                 if streamed:
+                    core.zadd(k("msgs", "unprocessed"), member(row), score)
                     shard = shard_of(conversation_id, self.shards)
                     core.call("XADD", self.inbox_key(shard), "*", "row", row)
                     core.call("INCR", self.queued_key(conversation_id))  # the conversation's messages in the inbox
                     core.call("PUBLISH", k("notify", "inbox"), shard)  # wakes the shard's reader (redis_notify)
                 else:  # answered here, so only if none of its conversation's earlier messages still waits
                     core.require(self.queued_key(conversation_id), None)
+                    # processed before this block commits (or rolled back with it): never listed as unprocessed
+                    core._block.put(core._block.fresh, row, True)
             core.event("message", row, at, conversation_id)
             return row, True
 
@@ -241,7 +243,8 @@ class RedisStore(RedisOrders, RedisDesk, RedisReportPushes, Store):
             core.require(k("msg", message_row_id), raw)
             doc["processed"] = True
             core.set_json(k("msg", message_row_id), doc)
-            core.zrem(k("msgs", "unprocessed"), member(message_row_id))
+            if not core._block.fresh.get(message_row_id):  # (accepted in this direct block: never listed)
+                core.zrem(k("msgs", "unprocessed"), member(message_row_id))
             if doc.get("queued"):
                 core.decrement(self.queued_key(doc["conversation_id"]))
             with self._inflight_lock:

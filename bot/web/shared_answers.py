@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,11 +61,23 @@ async def accept_and_answer(server: Any, inbound: Any) -> tuple[int, bool, dict[
     return row, new, await answer_when_processed(server, row)
 
 
+@dataclass
+class RoundFigures:
+    """What the rounds did since start (logged when the worker stops: `log_figures`)."""
+
+    rounds: int = 0
+    round_messages: int = 0
+    refused_rounds: int = 0  # a round's commit refused: each of its messages tried alone
+    here: int = 0  # answered where accepted
+    inbox: int = 0  # sent the inbox's way (behind a queued message, or refused alone)
+
+
 class Rounds:
     """The webhooks waiting for the store thread, taken a round at a time (see the module)."""
 
     def __init__(self, server: Any):
         self.server = server
+        self.figures = RoundFigures()
         self.waiting: list[tuple[Any, asyncio.Future]] = []
         self.busy = False
         self._task: asyncio.Task | None = None  # (held: the loop keeps only weak references)
@@ -90,7 +103,13 @@ class Rounds:
                     if isinstance(exc, asyncio.CancelledError):
                         raise
                     continue
+                self.figures.rounds += 1
+                self.figures.round_messages += len(batch)
                 for (_, future), outcome in zip(batch, outcomes):
+                    if isinstance(outcome, tuple):
+                        self.figures.here += 1
+                    elif outcome is None:
+                        self.figures.inbox += 1
                     if future.done():
                         continue
                     if isinstance(outcome, _Failed):
@@ -121,6 +140,9 @@ def answer_round(server: Any, inbounds: list[Any]) -> list[Outcome]:
                     outcomes.append(_Failed(exc))
         return outcomes
     except StoreConflict as exc:
+        rounds = getattr(server, "answer_rounds", None)
+        if rounds is not None:
+            rounds.figures.refused_rounds += 1
         _LOGGER.debug("a round of %s sync answers was refused (%s): each is tried alone", len(inbounds), exc)
         return [_alone(server, inbound) for inbound in inbounds]
 
@@ -161,3 +183,14 @@ def _here(server: Any, inbound: Any) -> Outcome:
     if not store.get_message(row).processed:
         raise _NotAnsweredHere(row)
     return row, True, stored
+
+
+def log_figures(server: Any) -> str:
+    """One INFO line of this worker's counters since start (benchmarks/redis_figures.py reads it):
+    commits and refused commits, sync rounds and what became of their messages."""
+    core = server.store.core
+    rounds: Rounds | None = getattr(server, "answer_rounds", None)
+    figures = asdict(rounds.figures) if rounds is not None else asdict(RoundFigures())
+    line = " ".join([f"commits={core.commits}", f"refused={core.refused}", *(f"{k}={v}" for k, v in figures.items())])
+    _LOGGER.info("kefu: redis figures %s", line)
+    return line

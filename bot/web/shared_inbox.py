@@ -99,6 +99,9 @@ async def run(server: Any) -> None:
                 await _one(server, consumer, entry)
     finally:
         heartbeat.cancel()
+        from bot.web.shared_answers import log_figures
+
+        log_figures(server)
         await asyncio.to_thread(listener.stop)
         await loop.run_in_executor(reader, _release, consumer)
         reader.shutdown(wait=False)
