@@ -4,12 +4,15 @@ its state afresh (a ``hello``) instead of missing them."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
 from agent_helpers import MORNING, auth, tokens
+from redis_support import open_backend
 from test_agent_api import read_events
 
+import bot.store.redis_events as redis_events
 import bot.store.retention as retention
 from bot.app import build
 from bot.config import load_config
@@ -24,9 +27,9 @@ from tests_support import until
 OLD = MORNING - timedelta(days=10)
 
 
-@pytest.fixture
-def store(tmp_path):
-    store = SqliteStore(tmp_path / "kefu.sqlite")
+@pytest.fixture(params=["file", "redis"])
+def store(request, tmp_path):
+    store = open_backend(request.param, tmp_path, request)  # the same promises on a real redis-server
     yield store
     store.close()
 
@@ -140,5 +143,66 @@ async def test_the_server_prunes_the_log_and_a_page_behind_the_pruned_rows_reloa
         [event] = await read_events(level, 1)
         assert event["event"] == "message" and int(event["id"]) > current, "an up-to-date page just goes on"
         level.close()
+    finally:
+        store.close()
+
+
+def test_on_redis_one_worker_prunes_at_a_time_and_another_takes_over_when_its_lease_lapses(
+        request, tmp_path, monkeypatch):
+    first = open_backend("redis", tmp_path, request)
+    second = type(first)(first.path)  # another worker on the same Redis
+    try:
+        for i in range(6):
+            first.add_event("presence", f"a{i}", OLD)
+        first.add_event("presence", "now", MORNING)
+        cutoff = MORNING - timedelta(days=7)
+        assert first.prune_events(cutoff, 2) == 2
+        assert second.prune_events(cutoff, 2) == 0, "the first worker holds the pruning lease"
+        assert first.prune_events(cutoff, 2) == 2, "its holder goes on (a full batch: again at once)"
+        monkeypatch.setattr(redis_events, "LEASE_MS", 100)
+        first.prune_events(cutoff, 1)  # renewed, now for 0.1 s
+        time.sleep(0.3)  # the first worker died: its lease lapses
+        assert second.prune_events(cutoff, 10) == 1
+        assert [ref for _, _, ref in kinds(second)] == ["now"]
+        assert second.events_lost_after(0) and not second.events_lost_after(6)
+    finally:
+        second.close()
+        first.close()
+
+
+def test_on_redis_a_run_does_not_read_the_kept_reveals_again(request, tmp_path):
+    store = open_backend("redis", tmp_path, request)
+    try:
+        for _ in range(5):
+            store.add_event("reveal", "xiaomei", OLD, conversation_id="c1", payload={"slot": "phone"})
+        for i in range(3):
+            store.add_event("presence", f"a{i}", OLD)
+        store.add_event("presence", "now", MORNING)
+        cutoff = MORNING - timedelta(days=7)
+        assert store.prune_events(cutoff, 3) == 3, "reveals do not use up the batch"
+        assert store.core.redis.get(store.core.key("events", "pruned")) == "8", "the cursor is past them"
+        store.add_event("presence", "late", OLD)  # (logged late with an old time)
+        store.add_event("presence", "newest", MORNING)
+        assert store.prune_events(cutoff, 3) == 1, "behind a recent one the cursor stopped at: looked at again"
+        assert [ref for _, _, ref in kinds(store)] == ["xiaomei"] * 5 + ["now", "newest"]
+    finally:
+        store.close()
+
+
+async def test_a_server_on_redis_prunes_its_log_on_schedule(aiohttp_client, engine, tmp_path, request):
+    config = configured(engine.config, store={"events_days": 1})
+    clock = ManualClock(MORNING)
+    store = open_backend("redis", tmp_path, request)
+    for i in range(3):
+        store.add_event("presence", f"a{i}", OLD)
+    store.add_event("reveal", "xiaomei", OLD, conversation_id="sim:c-old", payload={"slot": "phone"})
+    store.add_event("presence", "now", MORNING)
+    server = build(config, engine=engine_under(config, engine), store=store, clock=clock,
+                   connectors={"sim": {"type": "simulator"}}).server
+    try:
+        await aiohttp_client(server.app())
+        await until(lambda: server.event_retention.deleted >= 3, timeout=30)
+        assert [k for _, k, _ in kinds(store)] == ["reveal", "presence"]
+        assert store.events_lost_after(1) and not store.events_lost_after(4)
     finally:
         store.close()

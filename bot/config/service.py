@@ -86,7 +86,8 @@ class StoreSettings(_Section):
     #: Days the agent workspace's live event log (one row per message, ticket change and presence
     #: change, read by GET /api/events) keeps its rows; `kefu serve` deletes older ones hourly, in
     #: bounded batches. Reveal events (which agent saw a full phone number or address) are kept;
-    #: a page away longer than this loads its state afresh. 0 keeps every row. SQLite stores only.
+    #: a page away longer than this loads its state afresh. 0 keeps every row. On Redis the same,
+    #: by one worker at a time (docs/scale.md).
     events_days: float = Field(7.0, ge=0)
 
 

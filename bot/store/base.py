@@ -335,7 +335,7 @@ class Store(ReportReads, abc.ABC):
     def prune_events(self, before: datetime, limit: int) -> int:
         """Delete up to ``limit`` events older than ``before`` (`bot.store.retention`); how many.
 
-        A store whose log is not pruned (Redis today) deletes nothing.
+        A store whose log is not pruned deletes nothing.
         """
         return 0
 

@@ -15,7 +15,8 @@ order by id, like SQL's ``ORDER BY at, id``):
 
 Transactions, conditions and events: `bot.store.redis_tx`. Orders, buyers and order-source
 messages: `bot.store.redis_orders`. Tickets, presence and the agent workspace:
-`bot.store.redis_desk`. The outbox rows: `bot.store.redis_outbox`.
+`bot.store.redis_desk`. The event log's retention: `bot.store.redis_events`. The outbox rows:
+`bot.store.redis_outbox`.
 The period reads of the shop reports (`ReportReads`) are SQLite-only for now: run ``kefu
 report`` against a SQLite store (docs/scale.md).
 """
@@ -35,6 +36,7 @@ from bot.store import redis_prefetch
 from bot.store.base import Job, Store, StoredMessage
 from bot.store.files import StoreError
 from bot.store.redis_desk import RedisDesk
+from bot.store.redis_events import RedisEventLog
 from bot.store.redis_orders import RedisOrders
 from bot.store.redis_outbox import worker_name
 from bot.store.redis_pushes import RedisReportPushes
@@ -65,7 +67,7 @@ def shard_of(conversation_id: str, shards: int) -> int:
     return zlib.crc32(conversation_id.encode("utf-8")) % shards
 
 
-class RedisStore(RedisOrders, RedisDesk, RedisReportPushes, Store):
+class RedisStore(RedisOrders, RedisDesk, RedisEventLog, RedisReportPushes, Store):
     """`Store` on one Redis database.
 
     Args:
