@@ -193,11 +193,13 @@ async def test_a_message_behind_a_waiting_one_leaves_the_round_and_the_others_ar
         owner.close()
 
 
-async def test_a_refused_round_wrote_nothing_and_each_message_is_answered_alone(kefu_client, server, monkeypatch):
+async def run_meddled_round(client, server, monkeypatch, conversations: list[str]) -> list[str]:
+    """Post one message per entry of ``conversations`` as ONE round; between the round's reads and
+    its commit another worker takes a turn of the first conversation. Returns the message ids
+    tried again alone, in order."""
     from bot.store import redis_prefetch
     from bot.web import shared_answers
 
-    client = await kefu_client(server)
     other = RedisStore(server.store.path)  # another worker
     alone, prefetch = [], redis_prefetch.accept
 
@@ -213,17 +215,39 @@ async def test_a_refused_round_wrote_nothing_and_each_message_is_answered_alone(
     try:
         release = __import__("threading").Event()
         blocked = server.run(release.wait, 10)
-        posts = [asyncio.create_task(post(client, f"c-{n}", f"m-{n}")) for n in range(4)]
+        # (tasks start in the order they are created: the round holds them in this order)
+        posts = [asyncio.create_task(post(client, c, f"m-{n}")) for n, c in enumerate(conversations)]
         await asyncio.sleep(0.5)
         release.set()
         await blocked
         answers = await asyncio.wait_for(asyncio.gather(*posts), 10)
-        assert [r.status for r in answers] == [200] * 4
-        assert sorted(alone) == [f"m-{n}" for n in range(4)], "the refused round's messages, each tried alone"
-        store = server.store
-        for n in range(4):
-            rows = [m for m in store.recent_messages(scope("shop", f"c-{n}")) if m.direction == "in"]
-            assert len(rows) == 1 and rows[0].processed, "stored once: the refused round wrote nothing"
-            assert [d["message_row"] for d in store.decisions(scope("shop", f"c-{n}"))] == [rows[0].id]
+        assert [r.status for r in answers] == [200] * len(conversations)
     finally:
         other.close()
+    return alone
+
+
+async def test_a_refused_turn_of_a_round_wrote_nothing_and_only_it_is_tried_again(kefu_client, server, monkeypatch):
+    client = await kefu_client(server)
+    alone = await run_meddled_round(client, server, monkeypatch, [f"c-{n}" for n in range(4)])
+    assert alone == ["m-0"], "the other turns of the round were committed with it"
+    store = server.store
+    for n in range(4):
+        rows = [m for m in store.recent_messages(scope("shop", f"c-{n}")) if m.direction == "in"]
+        assert len(rows) == 1 and rows[0].processed, "stored once: the refused turn wrote nothing"
+        assert [d["message_row"] for d in store.decisions(scope("shop", f"c-{n}"))] == [rows[0].id]
+
+
+async def test_a_turn_that_read_a_refused_turn_is_refused_with_it_and_order_holds(kefu_client, server,
+                                                                                   monkeypatch):
+    client = await kefu_client(server)
+    alone = await run_meddled_round(client, server, monkeypatch, ["c-a", "c-b", "c-a", "c-c"])
+    assert alone == ["m-0", "m-2"], "c-a's second message read the first one's writes: refused with it, in order"
+    store = server.store
+    rows = [m for m in store.recent_messages(scope("shop", "c-a")) if m.direction == "in"]
+    assert [m.message_id for m in rows] == ["m-0", "m-2"] and all(m.processed for m in rows)
+    decided = [d["message_row"] for d in store.decisions(scope("shop", "c-a")) if d["message_row"]]
+    assert decided == [rows[0].id, rows[1].id], "one decision each, in the order they arrived"
+    for conversation in ("c-b", "c-c"):
+        (row,) = [m for m in store.recent_messages(scope("shop", conversation)) if m.direction == "in"]
+        assert row.processed and store.decision_for_message(row.id) is not None

@@ -27,7 +27,8 @@ def core():
 def state(core):
     block = core._block
     return (list(block.ops), copy.deepcopy(block.docs), copy.deepcopy(block.zsets), dict(block.conditions),
-            list(block.after_commit), dict(block.fresh))
+            list(block.after_commit), dict(block.fresh), list(block.op_groups), list(block.after_groups),
+            dict(block.writer), dict(block.group_conditions), dict(block.deps))
 
 
 def write(core, rng: random.Random) -> None:
@@ -43,6 +44,8 @@ def write(core, rng: random.Random) -> None:
         core.delete(key)
     elif kind == 4:
         core.require(f"c{rng.randrange(4)}", rng.choice([None, "x"]))
+        if key in core._block.docs:
+            core.require(key, "read")  # a key an earlier group may have written: a dependency
     else:
         core._block.put(core._block.fresh, rng.randrange(5), True)
         core.after_commit(lambda: None)
@@ -58,7 +61,7 @@ def program(core, rng: random.Random, depth: int) -> None:
             before = state(core)
             fails = rng.random() < 0.5
             try:
-                with core.transaction():
+                with core.transaction(), core.group():
                     program(core, rng, depth + 1)
                     if fails:
                         raise Undone
@@ -97,3 +100,51 @@ def test_an_inner_block_that_succeeds_keeps_its_writes_for_the_outer_one_to_drop
             assert core._block.zsets == {} and core._block.conditions == {}
             assert [op[0] for op in core._block.ops] == ["set"]
             raise Undone
+
+
+def test_a_refused_group_writes_nothing_nor_does_a_group_that_read_it_and_the_rest_commits(redis_url):
+    """A grouped block (a round of sync turns): each group is committed or refused on its own."""
+    from bot.store.redis_tx import GroupsRefused
+
+    core = RedisCore(redis.Redis.from_url(redis_url, decode_responses=True))
+    k = core.key
+    core.redis.set(k("watched"), "before")
+    ran = []
+    with pytest.raises(GroupsRefused) as refused:
+        with core.transaction():
+            with core.group() as one:
+                core.set(k("a"), "1")
+                core.after_commit(lambda: ran.append("one"))
+            with core.group() as two:
+                core.require(k("watched"), core.get(k("watched")))
+                core.set(k("b"), "2")
+                core.zadd(k("z"), "m2", 2)
+                core.after_commit(lambda: ran.append("two"))
+            with core.group() as three:
+                assert core.get(k("b")) == "2"  # reads what group two wrote: stands or falls with it
+                core.set(k("c"), "3")
+            with core.group() as four:
+                core.set(k("d"), "4")
+                core.zadd(k("z"), "m4", 4)
+                core.after_commit(lambda: ran.append("four"))
+            core.redis.set(k("watched"), "changed by another worker")  # before the commit
+    assert refused.value.groups == {two, three}
+    assert one not in refused.value.groups and four not in refused.value.groups
+    assert core.redis.mget(k("a"), k("b"), k("c"), k("d")) == ["1", None, None, "4"]
+    assert core.redis.zrange(k("z"), 0, -1) == ["m4"]
+    assert ran == ["one", "four"], "after-commit callbacks of committed groups only"
+    assert (core.commits, core.refused) == (1, 1)
+
+
+def test_a_block_without_groups_is_still_all_or_nothing(redis_url):
+    from bot.store.redis_tx import GroupsRefused, StoreConflict
+
+    core = RedisCore(redis.Redis.from_url(redis_url, decode_responses=True))
+    k = core.key
+    with pytest.raises(StoreConflict) as refused:
+        with core.transaction():
+            core.require(k("absent"), None)
+            core.set(k("a"), "1")
+            core.redis.set(k("absent"), "now here")
+    assert not isinstance(refused.value, GroupsRefused)
+    assert core.redis.get(k("a")) is None

@@ -3,7 +3,7 @@
 Why this shape (the SQLite store's `transaction()` promise, kept on Redis):
 
 - Every write of a `transaction()` block is queued in memory and sent at the outermost exit as
-  one script (``EVALSHA`` of `_COMMIT_LUA`). Redis runs a script as one unit and, with
+  one script (``EVALSHA`` of `bot.store.redis_scripts.COMMIT_LUA`). Redis runs a script as one unit and, with
   ``appendonly yes``, writes its effects to the append-only file as one ``MULTI … EXEC``
   (``redis-check-aof`` drops a torn tail), so a kill -9 of the worker or of Redis loses the
   whole block or none of it — the scheduler's claim and the firing's writes, a processed
@@ -19,7 +19,11 @@ Why this shape (the SQLite store's `transaction()` promise, kept on Redis):
   never reused; a rolled-back block leaves a gap, as SQLite's AUTOINCREMENT may). Event ids,
   the live channel's cursor, are taken inside the commit script, so they increase in commit
   order and a reader at cursor N never misses an event committed later with a smaller id.
-- Nested blocks are savepoints: an inner block that raises drops only its own writes.
+- Nested blocks are savepoints: an inner block that raises drops only its own writes (a
+  savepoint is a position in the block's undo log: `bot.store.redis_block`).
+- Groups (`RedisCore.group`): a round of sync turns is one block of one group per turn; the
+  commit script checks each group's conditions on its own and refuses only the groups whose
+  condition failed, with every later group that read their writes; the rest is committed.
 - One re-entrant lock per store object, held from the first statement of a block to its
   commit, like the SQLite store: threads of one process never see each other's half-done work.
 - The script touches keys it does not declare, so it needs a single Redis (or a primary with
@@ -32,13 +36,14 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
 
 from bot.store.files import StoreError
+from bot.store.redis_block import Block as _Block
+from bot.store.redis_scripts import COMMIT_LUA, FOLLOW_LUA, INDEX_DOCS_LUA
 from bot.store.sqlite.codec import from_db_time, to_db_time
 
 #: Times as the same fixed-width UTC text the SQLite store keeps (readable in ``redis-cli``;
@@ -49,66 +54,18 @@ from_text = from_db_time
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 
-# The commit: check every condition, then apply every write, in one script — atomic, and written
-# to the append-only file as one unit. (WATCH would do the check too, but a lease renewal
-# (PEXPIRE) on a watched key aborts the EXEC although the value did not change.)
-_COMMIT_LUA = """
-local n, i = tonumber(ARGV[1]), 2
-for _ = 1, n do
-  local v = redis.call('GET', ARGV[i])
-  if ARGV[i + 1] == '0' then
-    if v then return {'conflict', ARGV[i], v} end
-  elseif v ~= ARGV[i + 2] then
-    return {'conflict', ARGV[i], v or ''}
-  end
-  i = i + 3
-end
-while i <= #ARGV do
-  local kind, a = ARGV[i], i + 2
-  i = a + tonumber(ARGV[i + 1])
-  if kind == 'set' then redis.call('SET', ARGV[a], ARGV[a + 1])
-  elseif kind == 'del' then redis.call('DEL', ARGV[a])
-  elseif kind == 'zadd' then redis.call('ZADD', ARGV[a], ARGV[a + 2], ARGV[a + 1])
-  elseif kind == 'zrem' then redis.call('ZREM', ARGV[a], ARGV[a + 1])
-  elseif kind == 'decr0' then
-    if redis.call('DECR', ARGV[a]) <= 0 then redis.call('DEL', ARGV[a]) end
-  elseif kind == 'event' then
-    local id = redis.call('INCR', KEYS[1])
-    redis.call('ZADD', KEYS[2], id, id .. ' ' .. ARGV[a])
-  else redis.call(unpack(ARGV, a, i - 1))
-  end
-end
-return {'ok'}
-"""
-
-
-# Every member of an index with its document (`prefix` + member), in one round trip.
-_INDEX_DOCS_LUA = """
-local out = {}
-for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local v = redis.call('GET', ARGV[1] .. m)
-  if v then table.insert(out, m); table.insert(out, v) end
-end
-return out
-"""
-
-
-# For each key, its value and the document it names (``ARGV[i]`` + value), in one round trip
-# (an open ticket's id and the ticket: `bot.store.redis_prefetch`).
-_FOLLOW_LUA = """
-local out = {}
-for i, key in ipairs(KEYS) do
-  local v = redis.call('GET', key)
-  table.insert(out, v or false)
-  table.insert(out, v and redis.call('GET', ARGV[i] .. v) or false)
-end
-return out
-"""
-
-
 class StoreConflict(StoreError):
     """Another worker changed what this block depended on (a dedupe key, a job, a lease): nothing
     of the block was written."""
+
+
+class GroupsRefused(StoreConflict):
+    """Some groups of a grouped block (`RedisCore.group`) were refused: nothing of THEM was
+    written (nor of any group that read their writes); the others were committed."""
+
+    def __init__(self, message: str, groups: set[int]):
+        super().__init__(message)
+        self.groups = groups
 
 
 def micros(dt: datetime) -> int:
@@ -125,48 +82,6 @@ def member(row_id: int) -> str:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-@dataclass
-class _Block:
-    ops: list[tuple[Any, ...]] = field(default_factory=list)
-    docs: dict[str, str | None] = field(default_factory=dict)
-    zsets: dict[str, dict[str, float | None]] = field(default_factory=dict)
-    conditions: dict[str, str | None] = field(default_factory=dict)
-    after_commit: list[Any] = field(default_factory=list)
-    #: what the block read from Redis (a second read of a key in one turn costs no round trip)
-    reads: dict[Any, Any] = field(default_factory=dict)
-    #: row ids taken ahead in a prefetch's round trip (`bot.store.redis_prefetch`), by sequence
-    ids: dict[str, list[int]] = field(default_factory=dict)
-    #: messages accepted in this block are processed in it too (`bot.web.shared_inbox.accept_and_answer`):
-    #: they get no inbox entry, on condition that nothing of their conversation waits in the inbox
-    direct: bool = False
-    #: message rows accepted by this (direct) block: processed before it commits, so never listed
-    #: as unprocessed — no ZADD to ``msgs:unprocessed`` and no ZREM from it
-    fresh: dict[int, bool] = field(default_factory=dict)
-    #: how to undo every change to the tables above, newest last: (table, key, had it, old value).
-    #: A savepoint is a length of this log (and of ``ops``), so opening one costs nothing however
-    #: much the block holds — a round of 16 turns opens ~400 of them (every store method is a block)
-    undo: list[tuple[dict, Any, bool, Any]] = field(default_factory=list)
-
-    def put(self, table: dict, key: Any, value: Any) -> None:
-        self.undo.append((table, key, key in table, table.get(key)))
-        table[key] = value
-
-    def snapshot(self) -> tuple[int, int, int]:
-        return len(self.ops), len(self.undo), len(self.after_commit)
-
-    def restore(self, saved: tuple[int, int, int]) -> None:
-        n_ops, n_undo, n_after = saved
-        undo = self.undo
-        while len(undo) > n_undo:
-            table, key, had, old = undo.pop()
-            if had:
-                table[key] = old
-            else:
-                table.pop(key, None)
-        del self.ops[n_ops:]
-        del self.after_commit[n_after:]
 
 
 class RedisCore:
@@ -187,9 +102,9 @@ class RedisCore:
         #: when it stops (`bot.web.shared_answers.log_figures`), benchmarks read them
         self.commits = 0
         self.refused = 0
-        self._commit_script = client.register_script(_COMMIT_LUA)
-        self._index_docs = client.register_script(_INDEX_DOCS_LUA)
-        self._follow = client.register_script(_FOLLOW_LUA)
+        self._commit_script = client.register_script(COMMIT_LUA)
+        self._index_docs = client.register_script(INDEX_DOCS_LUA)
+        self._follow = client.register_script(FOLLOW_LUA)
 
     def key(self, *parts: Any) -> str:
         return self.prefix + ":".join(map(str, parts))
@@ -215,9 +130,26 @@ class RedisCore:
                 self._saves.pop()
                 return
             block, self._block = self._block, None
-            self._commit(block)
-            for callback in block.after_commit:
-                callback()
+            refused = self._commit(block)
+            for group, callback in zip(block.after_groups, block.after_commit):
+                if group not in refused:
+                    callback()
+            if refused:
+                raise GroupsRefused(f"{len(refused)} group(s) of the block refused: {refused}", set(refused))
+
+    @contextmanager
+    def group(self) -> Iterator[int]:
+        """Inside a block: the writes and conditions from here to the end of the ``with`` are one
+        group, committed or refused on its own (a sync turn of a round: `bot.web.shared_answers`).
+        A group that read what an earlier group wrote is refused with it. Yields the group's id."""
+        block = self._need_block()
+        outer = block.group
+        block.groups += 1
+        block.group = block.groups
+        try:
+            yield block.group
+        finally:
+            block.group = outer
 
     @property
     def in_transaction(self) -> bool:
@@ -233,48 +165,80 @@ class RedisCore:
             raise RuntimeError("store writes must run inside transaction()")
         return self._block
 
-    def _commit(self, block: _Block) -> None:
+    def _commit(self, block: _Block) -> dict[int, tuple[str, str]]:
+        """Send the block; the refused groups of a grouped block (group → (key, value found)).
+
+        Raises:
+            StoreConflict: a block without groups was refused (nothing was written).
+        """
         if not block.ops:
-            return
-        args: list[Any] = [len(block.conditions)]
-        for key, value in block.conditions.items():
-            args += (key, 0, "") if value is None else (key, 1, value)
-        for kind, *rest in _coalesced(block.ops):
-            args += (kind, len(rest), *map(str, rest))
+            return {}
+        ops: dict[int, list[tuple[Any, ...]]] = {}
+        for group, op in zip(block.op_groups, block.ops):
+            ops.setdefault(group, []).append(op)
+        conditions: dict[int, list[tuple[str, str | None]]] = {}
+        for (group, key), value in block.group_conditions.items():
+            conditions.setdefault(group, []).append((key, value))
+        order = sorted({*ops, *conditions})
+        index = {group: n for n, group in enumerate(order, 1)}
+        deps: dict[int, list[int]] = {}
+        for group, writer in block.deps:
+            if writer in index:
+                deps.setdefault(group, []).append(index[writer])
+        args: list[Any] = [len(order)]
+        for group in order:
+            flat: list[Any] = []
+            for kind, *rest in _coalesced(ops.get(group, [])):  # (within a group: another may be refused)
+                flat += (kind, len(rest), *map(str, rest))
+            held = conditions.get(group, [])
+            args += (len(held), len(deps.get(group, [])), len(flat))
+            for key, value in held:
+                args += (key, 0, "") if value is None else (key, 1, value)
+            args += deps.get(group, [])
+            args += flat
         try:
             reply = self._commit_script(keys=[self.key("events", "seq"), self.key("events")], args=args)
         except redis.RedisError as exc:
             raise StoreError(f"redis store cannot commit: {exc.__class__.__name__}: {exc}") from exc
         self.commits += 1
-        if reply[0] == "conflict":
-            self.refused += 1
-            raise StoreConflict(f"{reply[1]} changed under this worker (expected {block.conditions[reply[1]]!r}, "
-                                f"found {reply[2] or None!r}); nothing was written")
+        if not reply:
+            return {}
+        self.refused += 1
+        refused = {order[int(reply[n]) - 1]: (reply[n + 1], reply[n + 2]) for n in range(0, len(reply), 3)}
+        if block.groups == 0:
+            key, found = refused[0]
+            raise StoreConflict(f"{key} changed under this worker (expected {block.conditions.get(key)!r}, "
+                                f"found {found or None!r}); nothing was written")
+        return refused
 
     # --- writes (inside a block) ----------------------------------------------------------------
     def set(self, key: str, value: str) -> None:
         block = self._need_block()
-        block.ops.append(("set", key, value))
+        block.op("set", key, value)
         block.put(block.docs, key, value)
+        block.wrote(key)
 
     def set_json(self, key: str, value: Any) -> None:
         self.set(key, dumps(value))
 
     def delete(self, key: str) -> None:
         block = self._need_block()
-        block.ops.append(("del", key))
+        block.op("del", key)
         block.put(block.docs, key, None)
         block.put(block.zsets, key, {"\0cleared": None})  # a deleted sorted set reads as empty from here on
+        block.wrote(key)
 
     def zadd(self, key: str, name: str, score: float) -> None:
         block = self._need_block()
-        block.ops.append(("zadd", key, name, score))
+        block.op("zadd", key, name, score)
         block.put(self._members(block, key), name, score)
+        block.wrote(key)
 
     def zrem(self, key: str, name: str) -> None:
         block = self._need_block()
-        block.ops.append(("zrem", key, name))
+        block.op("zrem", key, name)
         block.put(self._members(block, key), name, None)
+        block.wrote(key)
 
     @staticmethod
     def _members(block: _Block, key: str) -> dict[str, float | None]:
@@ -286,28 +250,36 @@ class RedisCore:
 
     def call(self, *command: Any) -> None:
         """Any other write (XADD, XACK, PEXPIRE …) queued as is; reads in the block do not see it."""
-        self._need_block().ops.append(("call", *command))
+        self._need_block().op("call", *command)
 
     def event(self, kind: str, ref: Any, at: datetime, conversation_id: str | None = None,
               payload: dict[str, Any] | None = None) -> None:
         """Append to the live channel's log in this block's commit (the id is taken there)."""
         body = {"at": to_text(at), "kind": kind, "conversation_id": conversation_id, "ref": str(ref),
                 "payload": payload or {}}
-        self._need_block().ops.append(("event", dumps(body)))
+        self._need_block().op("event", dumps(body))
 
     def decrement(self, key: str) -> None:
         """DECR ``key`` at commit, deleting it at 0 (a count whose absence means "none"; reads do not see it)."""
-        self._need_block().ops.append(("decr0", key))
+        self._need_block().op("decr0", key)
 
     def require(self, key: str, value: str | None) -> None:
         """Commit only if ``key`` still holds ``value`` (None: still absent) when the commit runs."""
         block = self._need_block()
-        if key in block.conditions or key in block.docs:
-            return  # the first condition holds; or written by this block already: what it read is its own write
-        block.put(block.conditions, key, value)
+        if key in block.docs:  # written by this block already: what it read is its own write
+            block.read_written(key)
+            return
+        if (block.group, key) in block.group_conditions:
+            return  # the first condition holds
+        block.put(block.group_conditions, (block.group, key), value)
+        if key not in block.conditions:
+            block.put(block.conditions, key, value)
 
     def after_commit(self, callback: Any) -> None:
-        self._need_block().after_commit.append(callback)
+        """Run ``callback`` once the block is committed (not if its group was refused)."""
+        block = self._need_block()
+        block.after_commit.append(callback)
+        block.after_groups.append(block.group)
 
     def next_id(self, name: str) -> int:
         """A new row id (INCR now: the id is known before the commit, as SQLite's lastrowid is)."""
@@ -326,6 +298,7 @@ class RedisCore:
         if block is None:
             return self.redis.get(key)
         if key in block.docs:
+            block.read_written(key)
             return block.docs[key]
         if key not in block.reads:
             block.reads[key] = self.redis.get(key)
@@ -351,7 +324,11 @@ class RedisCore:
         found = {**{k: known[k] for k in keys if k in known}, **found}
         out = []
         for k in keys:
-            raw = block.docs[k] if block is not None and k in block.docs else found.get(k)
+            if block is not None and k in block.docs:
+                block.read_written(k)
+                raw = block.docs[k]
+            else:
+                raw = found.get(k)
             out.append(json.loads(raw) if raw is not None else None)
         return out
 
@@ -379,6 +356,7 @@ class RedisCore:
                 rows = self.redis.zrangebyscore(key, low, high, start=0 if limit is not None else None, num=limit,
                                                 withscores=True)
             return [(m, s) if scores else m for m, s in rows]
+        block.read_written(key)
         cleared = "\0cleared" in overlay
         base = {} if cleared else dict(self.redis.zrangebyscore(key, "-inf", "+inf", withscores=True))
         for name, score in overlay.items():
@@ -406,6 +384,7 @@ class RedisCore:
                 for key, raw in block.docs.items():
                     if key.startswith(prefix):
                         found[key[len(prefix):]] = raw
+                        block.read_written(key)
             return {name: json.loads(raw) for name, raw in found.items() if raw is not None}
 
     def zscore(self, key: str, name: str) -> float | None:
@@ -415,6 +394,8 @@ class RedisCore:
     def _zscore(self, key: str, name: str) -> float | None:
         block = self._block
         overlay = block.zsets.get(key) if block is not None else None
+        if overlay:
+            block.read_written(key)
         if overlay and name in overlay:
             return overlay[name]
         if overlay and "\0cleared" in overlay:

@@ -1,0 +1,80 @@
+"""The Lua scripts of the Redis store's transactions (`bot.store.redis_tx`), run by Redis as one unit each."""
+
+# The commit: for each group of writes in turn (a block is one group; a round of sync turns is a
+# group per turn, `RedisCore.group`), check its conditions and that no group it read from was
+# refused, then apply its writes or skip them all — in one script: atomic, and written to the
+# append-only file as one unit. Returns the refused groups (index, key, value found), flat.
+# (WATCH would do the check too, but a lease renewal (PEXPIRE) on a watched key aborts the EXEC
+# although the value did not change.)
+COMMIT_LUA = """
+local groups, i = tonumber(ARGV[1]), 2
+local failed, refused = {}, {}
+for g = 1, groups do
+  local nc, nd, no = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  i = i + 3
+  local bad = nil
+  for _ = 1, nc do
+    if not bad then
+      local v = redis.call('GET', ARGV[i])
+      if ARGV[i + 1] == '0' then
+        if v then bad = {ARGV[i], v} end
+      elseif v ~= ARGV[i + 2] then
+        bad = {ARGV[i], v or ''}
+      end
+    end
+    i = i + 3
+  end
+  for _ = 1, nd do
+    if not bad and failed[tonumber(ARGV[i])] then bad = {'', ''} end
+    i = i + 1
+  end
+  local stop = i + no
+  if bad then
+    failed[g] = true
+    table.insert(refused, g)
+    table.insert(refused, bad[1])
+    table.insert(refused, bad[2])
+    i = stop
+  end
+  while i < stop do
+    local kind, a = ARGV[i], i + 2
+    i = a + tonumber(ARGV[i + 1])
+    if kind == 'set' then redis.call('SET', ARGV[a], ARGV[a + 1])
+    elseif kind == 'del' then redis.call('DEL', ARGV[a])
+    elseif kind == 'zadd' then redis.call('ZADD', ARGV[a], ARGV[a + 2], ARGV[a + 1])
+    elseif kind == 'zrem' then redis.call('ZREM', ARGV[a], ARGV[a + 1])
+    elseif kind == 'decr0' then
+      if redis.call('DECR', ARGV[a]) <= 0 then redis.call('DEL', ARGV[a]) end
+    elseif kind == 'event' then
+      local id = redis.call('INCR', KEYS[1])
+      redis.call('ZADD', KEYS[2], id, id .. ' ' .. ARGV[a])
+    else redis.call(unpack(ARGV, a, i - 1))
+    end
+  end
+end
+return refused
+"""
+
+
+# Every member of an index with its document (`prefix` + member), in one round trip.
+INDEX_DOCS_LUA = """
+local out = {}
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local v = redis.call('GET', ARGV[1] .. m)
+  if v then table.insert(out, m); table.insert(out, v) end
+end
+return out
+"""
+
+
+# For each key, its value and the document it names (``ARGV[i]`` + value), in one round trip
+# (an open ticket's id and the ticket: `bot.store.redis_prefetch`).
+FOLLOW_LUA = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('GET', key)
+  table.insert(out, v or false)
+  table.insert(out, v and redis.call('GET', ARGV[i] .. v) or false)
+end
+return out
+"""
