@@ -7,6 +7,8 @@ Needs wrk (Debian/Ubuntu: ``apt-get install -y wrk``); without it the script say
 ``--store redis`` needs redis-server. Everything stays on 127.0.0.1. One run measures, in order:
 
 1. **in-process Engine.suggest** — a loop calling ``Engine.suggest(text)`` (no HTTP, no store);
+   with ``--store redis --workers N>1`` also **×2 processes**: the same loop forked twice and run
+   at once, the box's own 2-process ceiling for a worker's CPU work (benchmarks/cpu_ceiling.py);
 2. **in-process Assistant** — ``Assistant.handle_message``: engine + conversation state + the
    SQLite store, still no HTTP (the yardstick of "server ÷ Assistant");
 3. **kefu serve @ baseline** (with ``--baseline DIR``) — the server of another checkout, e.g.
@@ -280,6 +282,18 @@ def bench_engine(engine: Engine, duration: float, conversations: int) -> Row:
     others = Others()
     n, seconds, lat = timed_loop(lambda m: engine.suggest(m.text), messages(RUN_PREFIX, conversations), duration)
     return Row("in-process Engine.suggest", n, seconds, lat, note="no HTTP, no store", others=others.cores())
+
+
+def bench_engine_pair(engine: Engine, duration: float, conversations: int) -> Row:
+    """The same loop in two forked processes at once: the box's own 2-process ceiling (cpu_ceiling.py)."""
+    from cpu_ceiling import pair_rate
+
+    others = Others()
+    streams = [messages(f"{RUN_PREFIX}-pair{i}", conversations, SEED + 10 + i) for i in range(2)]
+    n, seconds = pair_rate(lambda items, d: timed_loop(lambda m: engine.suggest(m.text), items, d), streams, duration)
+    return Row("in-process Engine.suggest ×2 processes", n, seconds, p50_ms=float("nan"),
+               p99_ms=float("nan"), note="the same loop forked twice, both at once: what 2 cores give "
+               "CPU-bound Python here (no latency kept)", others=others.cores())
 
 
 def bench_assistant(engine: Engine, store_path: Path, platform_name: str, duration: float,
@@ -630,7 +644,8 @@ def print_table(rows: list[Row]) -> None:
     for r in rows:
         p50, p99 = r.percentiles()
         persisted = "-" if r.persisted is None else f"{r.persisted:,}"
-        print(f"{r.method:<44}{r.rate:>11,.1f}{p50:>9.2f}{p99:>9.2f}{r.errors:>8}{persisted:>11}{r.others:>14.2f}")
+        lat = "".join(f"{'-':>9}" if math.isnan(v) else f"{v:>9.2f}" for v in (p50, p99))
+        print(f"{r.method:<44}{r.rate:>11,.1f}{lat}{r.errors:>8}{persisted:>11}{r.others:>14.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -694,6 +709,8 @@ def main(argv: list[str] | None = None) -> int:
             per_thread = max(10_000, math.ceil(2 * 1500 * args.duration))  # (no engine row to size them by)
         else:
             rows.append(bench_engine(engine, args.duration, args.conversations))
+            if args.store == "redis" and args.workers > 1:
+                rows.append(bench_engine_pair(engine, args.duration, args.conversations))
             rows.append(bench_assistant(engine, tmp / "inprocess.sqlite", name, args.duration, args.conversations))
             # each thread alone could go on at the in-process engine's pace for the whole run, twice over
             per_thread = max(10_000, math.ceil(2 * rows[0].rate * args.duration))
@@ -783,7 +800,8 @@ def ratios(rows: list[Row]) -> list[str]:
     """The ratios the issue asks for, from the rows of this run."""
     by = {r.method: r for r in rows}
     find = lambda text: next((r for m, r in by.items() if text in m), None)  # noqa: E731
-    engine, assistant = find("Engine.suggest"), find("in-process Assistant")
+    engine, assistant = find("in-process Engine.suggest"), find("in-process Assistant")
+    pair = find("Engine.suggest ×2")
     current, baseline = find("@ this checkout"), find("@ baseline")
     out = []
     if current and baseline:
@@ -797,6 +815,10 @@ def ratios(rows: list[Row]) -> list[str]:
         one, many = redis
         out.append(f"Redis: {many.method.split(',')[0].removeprefix('kefu serve ')} ÷ --workers 1 = "
                    f"{many.rate / one.rate:.2f} (target ≥ 1.7 for 2)")
+        if pair and engine:
+            ceiling = pair.rate / engine.rate
+            out.append(f"box ceiling: Engine.suggest in 2 processes ÷ 1 = {ceiling:.2f}; the Redis ratio is "
+                       f"{many.rate / one.rate / ceiling:.2f} of it (Redis, wrk and the kernel share the same cores)")
     return out
 
 
