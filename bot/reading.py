@@ -14,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from intents.answers import Act, answer_acts, clause_acts, main_act
+from intents.answers import Act, answer_acts, clause_acts, main_act, no_more
 from intents.classifier import IntentClassifier, IntentResult
-from intents.clauses import JOIN, NON_CONTENT, Classified, Clause, choose_main, clauses_of
+from intents.clauses import JOIN, NON_CONTENT, STATED, Classified, Clause, choose_main, clauses_of
 from intents.labels import FALLBACK
 
 #: Why a bare answer was not read as a request (shown in the decision's reasons).
 BARE_ANSWER_REASON = "a bare answer ({act}) with no question before it: not a request"
+#: Why a turn that opens with "没有了" and asks nothing more reads as a goodbye.
+CLOSING_TURN_REASON = "opens with 没有了 and asks nothing more: the customer is closing"
+FAREWELL = "farewell"
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,25 @@ class Reading:
         return main_act(self.acts)
 
 
-def _plan(text: str) -> tuple[list[Clause], list[Clause], list[Act], str | None]:
-    """The clauses of ``text``, the substantive ones to classify, its acts (bare answers), and
-    the text with the short answers kept when one of them was a thanks or goodbye.
+def _closing_turn(substantive: list[Clause]) -> bool:
+    """A turn of several clauses that opens (after any 好的/嗯) with "没有了"/"暂时没有了"/"其他没有了".
+
+    With no question before it that is the customer saying there is nothing more to ask —
+    "暂时没有了 我再等等", "没有了 好的" — not a bare "no" to drop; a single "没有" stays a bare answer.
+    """
+    if len(substantive) < 2:
+        return False
+    for clause in substantive:
+        if set(clause_acts(clause.text)) == {"ok"}:
+            continue
+        return no_more(clause.text) and not clause.asks  # "没有了？" asks whether none is left
+    return False
+
+
+def _plan(text: str) -> tuple[list[Clause], list[Clause], list[Act], str | None, bool]:
+    """The clauses of ``text``, the substantive ones to classify, its acts (bare answers), the
+    text with the short answers kept when one of them was a thanks or goodbye or the turn opens
+    with "没有了", and whether it does (`_closing_turn`).
 
     Short answers next to a real request ("好的，什么时候发货") are context, not the request; but
     "谢谢，服务真好" is thanks, so when the rest asks for nothing the thanks is read too.
@@ -84,26 +103,41 @@ def _plan(text: str) -> tuple[list[Clause], list[Clause], list[Act], str | None]
     clauses = clauses_of(text)
     acts = answer_acts(text)
     substantive = [c for c in clauses if not c.filler]
+    closing_turn = _closing_turn(substantive)
     if acts:
-        return clauses, substantive, acts, None
-    meaningful = [c for c in substantive if not clause_acts(c.text)]
-    closing = any(a in {"thanks", "bye"} for c in substantive for a in clause_acts(c.text))
+        return clauses, substantive, acts, None, closing_turn
+    meaningful = [c for c in substantive if not clause_acts(c.text) and not (closing_turn and no_more(c.text))]
+    closing = closing_turn or any(a in {"thanks", "bye"} for c in substantive for a in clause_acts(c.text))
     with_acts = JOIN.join(c.text for c in substantive) if closing and meaningful else None
-    return clauses, meaningful or substantive, [], with_acts
+    return clauses, meaningful or substantive, [], with_acts, closing_turn
 
 
-def bare_result(acts: list[Act], ranking: list[tuple[str, float]]) -> IntentResult:
+def _asks_more(parts: list[Clause], results: list[IntentResult]) -> bool:
+    """Whether a clause beside the "没有了" still wants something: it asks, or it states a want
+    with a confident intent ("我的快递还没到": `STATED`)."""
+    return any(
+        not no_more(c.text) and (c.asks or _content(r) and r.intent in STATED) for c, r in zip(parts, results)
+    )
+
+
+def _farewell(ranking: list[tuple[str, float]]) -> IntentResult:
+    score = dict(ranking).get(FAREWELL, 0.0)
+    return IntentResult(FAREWELL, score, [(FAREWELL, score), *[(n, p) for n, p in ranking if n != FAREWELL]], True)
+
+
+def bare_result(acts: list[Act], ranking: list[tuple[str, float]], closing: bool = False) -> IntentResult:
     """A bare answer read alone: thanks stays thanks, goodbye farewell, anything else `other`.
 
     None of them is confident, except thanks and goodbye, which are no request either: no
     content reply, no intake, no handoff and no auto-send can follow from "是" or "没有".
     "没有了，谢谢" is a goodbye: it answers "还有什么可以帮您?" — the one question a bare "no" with
-    thanks closes (the labelling convention of real chats, ../shared/data/jddc_intents).
+    thanks closes (the labelling convention of real chats, ../shared/data/jddc_intents); so is a
+    ``closing`` turn of short answers that opens with "没有了" ("没有了 好的").
     """
     act = main_act(acts)
-    if act == "thanks" and "no" in acts:
+    if act == "thanks" and "no" in acts or closing:
         act = "bye"
-    intent = {"thanks": "thanks", "bye": "farewell"}.get(act or "", FALLBACK)
+    intent = {"thanks": "thanks", "bye": FAREWELL}.get(act or "", FALLBACK)
     score = dict(ranking).get(intent, 0.0)
     rest = [(n, p) for n, p in ranking if n != intent]
     return IntentResult(intent, score, [(intent, score), *rest], intent != FALLBACK)
@@ -125,7 +159,7 @@ def read_many(
     plans = []
     batch: list[str] = []
     for text in texts:
-        clauses, parts, acts, with_acts = _plan(text)
+        clauses, parts, acts, with_acts, closing_turn = _plan(text)
         core = JOIN.join(c.text for c in parts) if parts else text
         start = len(batch)
         batch.append(core)
@@ -135,23 +169,32 @@ def read_many(
         if with_acts is not None:
             closing = len(batch)
             batch.append(with_acts)
-        plans.append((text, clauses, parts, acts, core, start, closing))
+        plans.append((text, clauses, parts, acts, core, start, closing, closing_turn))
     results = classifier.predict_many(batch, batched=batched) if batch else []
     readings = []
-    for text, clauses, parts, acts, core, start, closing in plans:
+    for text, clauses, parts, acts, core, start, closing, closing_turn in plans:
         whole = results[start]
         if closing is not None and not _content(whole) and results[closing].confident:
             whole = results[closing]  # "谢谢，服务真好": the thanks is what it says
         if acts:
-            bare = bare_result(acts, whole.ranking)
+            bare = bare_result(acts, whole.ranking, closing_turn)
             notes = () if bare.confident else (BARE_ANSWER_REASON.format(act=main_act(acts)),)
             readings.append(Reading(text, bare, core, tuple(clauses), acts=tuple(acts), notes=notes))
+            continue
+        own = results[start + 1: start + 1 + len(parts)] if len(parts) > 1 else results[start: start + 1]
+        if closing_turn and not _asks_more(parts, own):
+            # "暂时没有了 我再等等": nothing more to ask and nothing else wanted — a goodbye
+            said = results[closing] if closing is not None else results[start]
+            readings.append(Reading(
+                text, _farewell(said.ranking), JOIN.join(c.text for c in clauses if not c.filler), tuple(clauses),
+                tuple(ClausePart(c.text, c.asks, r) for c, r in zip(parts, own)), None,
+                notes=(CLOSING_TURN_REASON,),
+            ))
             continue
         if len(parts) <= 1:
             only = tuple(ClausePart(c.text, c.asks, whole) for c in parts)
             readings.append(Reading(text, whole, core, tuple(clauses), only, 0 if parts else None))
             continue
-        own = results[start + 1: start + 1 + len(parts)]
         classified = [Classified(c.text, c.asks, r.intent, r.score, r.confident) for c, r in zip(parts, own)]
         main, others, main_intent = choose_main(classified, whole.intent, whole.confident, urgent)
         result = whole

@@ -48,6 +48,17 @@ _PATTERNS: tuple[tuple[Act, re.Pattern[str]], ...] = (
 )
 
 
+# "没有了", "暂时没有了", "其他没有了", "没别的问题了", "没事了": nothing more to ask. A plain "没有" is a
+# "no" to any question; with 了 or 其他/别的 it says the customer has no further question — the
+# answer to "还有什么可以帮您?", and at the front of a longer turn the customer closing
+# (`bot.reading`). The act stays ``no``/``not_yet`` (intake and the answer reading are unchanged);
+# :func:`no_more` tells the closing kind apart.
+_NO_WORD = r"(?:没有什么|没有啥|没有|没|木有|米有|没啥|没什么|没事|没其他|没别的)"
+_MORE = r"(?:其他|其它|别的|另外的)"
+_NO_MORE = re.compile(
+    rf"^(?:{_MORE}都?|暂时|暂时也|目前|目前也|现在|现在也|那)?(?:{_NO_WORD}{_MORE}?(?:的|问题|事情|事|要问的|需要)?"
+    rf"(?:了|啦|喽|咯)|{_NO_WORD}{_MORE}(?:的|问题|事情|事|要问的|需要)?|没事){_TAIL}$"
+)
 _MAX_GLUED = 8
 #: What may follow another act without a break ("好的谢谢", "是的再见"); "还没收到" is not two acts.
 _CLOSING = frozenset({"thanks", "bye"})
@@ -74,6 +85,19 @@ def clause_acts(clause: str) -> list[Act]:
             if first is not None and second in _CLOSING or (first == second == "ok"):
                 return [first, second]
     return []
+
+
+def no_more(clause: str) -> bool:
+    """"没有了" / "暂时没有了" / "其他没有了" / "没别的了": the customer has nothing more to ask.
+
+    "没有" alone is not (it answers any question with no); "没有了谢谢" is (what follows closes).
+    """
+    clean = strip_fillers(normalise(clause).replace(" ", "").strip("?!,."))
+    if _NO_MORE.match(clean):
+        return True
+    return len(clean) <= _MAX_GLUED and any(
+        _NO_MORE.match(clean[:cut]) and _match(clean[cut:]) in _CLOSING for cut in range(2, len(clean))
+    )
 
 
 def answer_act(clause: str) -> Act | None:
