@@ -128,5 +128,6 @@ def worker_figures(log_text: str) -> list[str]:
     size = totals.get("round_messages", 0) / rounds if rounds else 0.0
     return [f"worker counters ({found} workers, warm-up included): {totals.get('commits', 0):,.0f} commits, "
             f"{totals.get('refused', 0):,.0f} refused; sync rounds {rounds:,.0f} of {size:.2f} messages on average "
-            f"({totals.get('refused_rounds', 0):,.0f} refused rounds retried alone); answered where accepted "
+            f"({totals.get('refused_rounds', 0):,.0f} with a refused turn, {totals.get('refused_turns', 0):,.0f} turns "
+            f"tried again alone); answered where accepted "
             f"{totals.get('here', 0):,.0f}, through the inbox {totals.get('inbox', 0):,.0f}"]

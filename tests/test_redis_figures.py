@@ -117,7 +117,7 @@ def test_a_worker_logs_its_commits_refusals_and_rounds(redis_generic_server, cap
     (summary,) = redis_figures.worker_figures("\n".join(f"x kefu: {r.getMessage().split('kefu: ', 1)[1]}"
                                                         for r in caplog.records) + "\n" + caplog.text)[:1]
     assert "sync rounds 4 of 2.50 messages" in summary, summary  # (the line twice: caplog's text and records)
-    assert "through the inbox 2" in summary and "2 refused rounds" in summary
+    assert "through the inbox 2" in summary and "2 with a refused turn" in summary
 
 
 def test_the_bench_watch_counts_commands_and_cpu_per_message(redis_server, redis_url):
