@@ -22,7 +22,7 @@ COMMON_FREQ = 100
 RIVAL_RATIO = 20
 #: Numerals say how many, never a typo: 十件 stays 十件 (not 时间), 四号 stays 四号.
 NUMERALS = frozenset("零〇一二两三四五六七八九十百千万亿")
-#: Pinyin memo entries kept before the memo is cleared (bounded memory in a long-running server).
+#: Spans whose repair is remembered before the memo is cleared (bounded memory in a long-running server).
 _MEMO = 65536
 
 
@@ -45,7 +45,7 @@ class Repairer:
         self._frequency = frequency
         self.homophones = homophones and bool(lexicon.homophones)
         self.insertions = (INSERT_DROPPED if insertions is None else insertions) and bool(lexicon.insertions)
-        self._said: dict[str, str] = {}
+        self._memo: dict[str, str] = {}
 
     def __call__(self, text: str) -> str:
         if not (self.homophones or self.insertions) or not HANZI.search(text):
@@ -61,41 +61,45 @@ class Repairer:
         return self._frequency(word) >= COMMON_FREQ
 
     def _key(self, span: str) -> str:
-        said = self._said.get(span)
-        if said is None:
-            if len(self._said) >= _MEMO:
-                self._said.clear()
-            syl = self._syllables(span)
-            said = self._said[span] = " ".join(syl) if len(syl) == len(span) else ""
-        return said
+        syl = self._syllables(span)
+        return " ".join(syl) if len(syl) == len(span) else ""
 
-    def _target(self, span: str) -> str | None:
-        """The training word ``span`` is a typo of, or None."""
+    def _target(self, span: str) -> str:
+        """The training word ``span`` is a typo of, or "" (memoised: it depends on the span only)."""
+        found = self._memo.get(span)
+        if found is None:
+            if len(self._memo) >= _MEMO:
+                self._memo.clear()
+            found = self._memo[span] = self._find(span)
+        return found
+
+    def _find(self, span: str) -> str:
         if self._common(span):
-            return None
+            return ""
         found = self.lexicon.homophones.get(self._key(span))
         if found is None or found[0] == span:
-            return None
+            return ""
         word, lines = found
-        return word if self.lexicon.rivals.get(span, 0) * RIVAL_RATIO <= lines else None
+        return word if self.lexicon.rivals.get(span, 0) * RIVAL_RATIO <= lines else ""
 
     def _homophones(self, run: str) -> str:
         """One run of Chinese characters, its typo'd spans replaced by the training word they sound like."""
-        if len(run) < 2:
-            return run
+        n = len(run)
+        if not any(self._target(run[i:i + size]) for size in SPAN_LENGTHS for i in range(n - size + 1)):
+            return run  # nothing here sounds like a training word (most runs): no cut needed
         free: list[bool] = []  # characters inside a common word of two or more are right as they are
         for token in self._cut(run):
             keep = len(token) > 1 and self._common(token)
             free.extend(not keep and c not in NUMERALS for c in token)
         if len(free) != len(run):  # the cut did not cover the run one-to-one: leave it alone
             return run
-        out, i, n = [], 0, len(run)
+        out, i = [], 0
         while i < n:
             for size in SPAN_LENGTHS:
                 span = run[i:i + size]
                 if len(span) == size and all(free[i:i + size]):
                     word = self._target(span)
-                    if word is not None:
+                    if word:
                         out.append(word)
                         i += size
                         break

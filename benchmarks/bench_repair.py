@@ -1,0 +1,138 @@
+"""What the read-time spelling repair (`intents.repair`) does and costs, on real JD messages; prints tables.
+
+    python benchmarks/bench_repair.py [--data-dir ../shared/data] [--set dev] [--rounds 5]
+
+For jddc_intents dev as written, with bench_robustness's homophone typos and with its dropped
+character: how many messages the repair changes, how many perturbed messages it gives back
+exactly as the customer meant them (after `prepare`), and on the perturbed ones whether the
+model's top intent is the original's again. Then the cost: µs per message of `prepare` alone,
+of the repair on top of it, and of a whole `predict` with and without the repair, on the
+fitted model (pypinyin) and on the serve cache's classifier (its pinyin table) — each the
+median of ``--rounds`` passes over all messages, and the ratio against the same run's baseline.
+
+The model is the default one (`load_or_train` with the configured path and the serve cache).
+The datasets are used for measurement only; nothing from them is stored in the product.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from bench_robustness import drop_character, typos  # noqa: E402
+
+from bot.config import load_config  # noqa: E402
+from bot.engine import load_shop_training_set, model_path, warm_tokenizer  # noqa: E402
+from bot.evaluate import read_examples  # noqa: E402
+from intents import served  # noqa: E402
+from intents.classifier import IntentClassifier, _stamp, load_or_train, prepare  # noqa: E402
+
+
+def per_message_us(fn, texts: list[str], rounds: int) -> float:
+    """Median over ``rounds`` passes of the mean µs per text."""
+    passes = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for text in texts:
+            fn(text)
+        passes.append((time.perf_counter() - started) / len(texts) * 1e6)
+    return statistics.median(passes)
+
+
+def effect_table(clf: IntentClassifier, texts: list[str]) -> None:
+    repairer = clf.repairer()
+    print(f"{'messages':<22}{'n':>5}{'touched':>9}{'repaired':>10}{'given back':>12}{'top intent back':>17}")
+    for name, perturb in (("as written", None), ("homophone typos", typos), ("dropped char", drop_character)):
+        originals = [prepare(t) for t in texts]
+        noisy = texts if perturb is None else [perturb(t) for t in texts]
+        prepared = [prepare(t) for t in noisy]
+        touched = [i for i, (a, b) in enumerate(zip(originals, prepared)) if a != b]
+        fixed = [repairer(t) for t in prepared]
+        changed = sum(f != p for f, p in zip(fixed, prepared))
+        if perturb is None:
+            print(f"{name:<22}{len(texts):>5}{'':>9}{changed:>10}{'':>12}{'':>17}")
+            continue
+        back = sum(fixed[i] == originals[i] for i in touched)
+        tops = clf.predict_many([texts[i] for i in touched] + [noisy[i] for i in touched])
+        half = len(touched)
+        same = sum(a.ranking[0][0] == b.ranking[0][0] for a, b in zip(tops[:half], tops[half:]))
+        print(f"{name:<22}{len(texts):>5}{len(touched):>9}{changed:>10}{back:>12}{same:>12} / {half}")
+    print()
+
+
+def cost_table(fitted: IntentClassifier, cached: IntentClassifier, texts: list[str], rounds: int) -> None:
+    print(f"{'µs per message':<44}{'fitted (pypinyin)':>18}{'serve cache':>13}")
+    rows = []
+    for clf in (fitted, cached):
+        repairer = clf.repairer()
+        prepared = [prepare(t) for t in texts]
+        repairer.__dict__["_memo"] = {}  # a cold pinyin memo: every span read afresh, as in a new server
+        cold = per_message_us(repairer, prepared, 1)
+        base = per_message_us(prepare, texts, rounds)
+        warm = per_message_us(repairer, prepared, rounds)
+        with_repair = per_message_us(clf.predict, texts, rounds)
+        without = per_message_us(_unrepaired(clf), texts, rounds)
+        rows.append((base, cold, warm, with_repair, without))
+    labels = ("prepare (normalise, cards, #)", "repair, cold pinyin memo", "repair, warm memo",
+              "predict with repair", "predict without repair")
+    for i, label in enumerate(labels):
+        print(f"{label:<44}{rows[0][i]:>18.1f}{rows[1][i]:>13.1f}")
+    for name, row in zip(("fitted", "serve cache"), rows):
+        print(f"{name}: predict with / without repair = {row[3] / row[4]:.2f}x")
+    print()
+
+
+def _unrepaired(clf: IntentClassifier):
+    """``clf.predict`` with the scorer's read step set back to plain `prepare`."""
+    fast = clf.fast_scorer()
+    read = fast.prepare
+
+    def predict(text: str):
+        fast.prepare = prepare
+        try:
+            return clf.predict(text)
+        finally:
+            fast.prepare = read
+
+    return predict
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--config", type=Path, default=REPO / "config.yaml")
+    parser.add_argument("--set", default="dev")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    warm_tokenizer()
+    data = load_shop_training_set(config)
+    path = model_path(config)
+    fitted = load_or_train(data, path, cache=None)
+    if fitted.lexicon is None:
+        sys.exit("the model has no repair lexicon (intents.classifier.REPAIR is off)")
+    with tempfile.TemporaryDirectory(prefix="kefu-bench-repair-") as cache:
+        served.store(Path(cache), path, _stamp(data.digest()), fitted)
+        cached = served.load(Path(cache), path, _stamp(data.digest()))
+    if cached is None:
+        sys.exit("the serve cache did not hold this model")
+    texts = [e.text for e in read_examples(args.data_dir / "jddc_intents" / f"{args.set}.jsonl")]
+    lexicon = fitted.lexicon
+    print(f"lexicon: {len(lexicon.homophones)} sounds of training words, {len(lexicon.rivals)} rival spans, "
+          f"{len(lexicon.insertions)} insertions (dropped-character repair "
+          f"{'on' if fitted.repairer().insertions else 'off'}), from {lexicon.lines} lines\n")
+    print(f"jddc_intents {args.set}: what the repair does")
+    effect_table(fitted, texts)
+    cost_table(fitted, cached, texts, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
