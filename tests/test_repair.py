@@ -22,23 +22,26 @@ from bot.engine import load_shop_training_set
 from intents.classifier import IntentClassifier, prepare, syllables
 from intents.dataset import TrainingSet
 from intents.repair import Lexicon, Repairer, build
+from intents.repair.lexicon import INSERT_MIN_LINES
 from intents.tokenize import cut, frequency
 from tests_support import REPO, SHARED_DATA
 
 JDDC_DEV = SHARED_DATA / "jddc_intents" / "dev.jsonl"
 
-#: Training lines as the classifier sees them: 包邮 and 什么时候发货 in several lines each, 我是
+#: 什么时候发货 in INSERT_MIN_LINES lines: the evidence a dropped 候 needs.
+WHEN = [f"{who}什么时候发货" for who in ("", "亲", "请问", "你好", "那", "我的", "这个", "麻烦问下", "订单",
+                                      "老板", "客服", "想问", "今天", "衣服", "鞋子")]
+assert len(WHEN) == INSERT_MIN_LINES
+#: Training lines as the classifier sees them: 包邮 in five lines, 什么时候发货 in fifteen, 我是
 #: often and 卧室 (same sound) in three.
 LINES = [
-    "包邮吗", "这个包邮吗", "能包邮吗亲", "包邮不", "偏远地区包邮吗",
-    "什么时候发货", "亲什么时候发货", "请问什么时候发货呢", "退款什么时候到",
+    "包邮吗", "这个包邮吗", "能包邮吗亲", "包邮不", "偏远地区包邮吗", *WHEN, "退款什么时候到",
     "我是会员", "我是新用户", "我是老客户了", "我是学生", "我是第一次买",
     "卧室用的", "卧室能放吗", "放卧室的",
 ]
 
 
 def repairer(lines=LINES, **kwargs) -> Repairer:
-    kwargs.setdefault("insertions", True)  # off by default in the classifier (no gain on dev); tested here
     return Repairer(build(lines, cut, syllables), syllables, cut, frequency, **kwargs)
 
 
@@ -88,8 +91,12 @@ def test_a_dropped_character_is_put_back(fix):
 def test_an_unseen_but_valid_bigram_is_left_alone_when_no_trigram_qualifies(fix):
     # 红色 is in no line, and no training trigram 红?色 exists: nothing to put back
     assert fix("红色的有吗") == "红色的有吗"
-    # a trigram in fewer than MIN_LINES lines is no evidence either (候发 only via 时候发 ×3 above)
-    assert repairer(LINES[:6])("什么时发货") == "什么时发货"
+    # a trigram in fewer than INSERT_MIN_LINES lines is no evidence either
+    assert repairer([*LINES[:5], *WHEN[:-1]])("什么时发货") == "什么时发货"
+    # nor one whose middle character completes no word of ours (啊哦呀 in 16 lines, but 啊哦 and
+    # 哦呀 are no words: 啊呀 is not "啊哦呀" with 哦 dropped)
+    odd = [f"{who}啊哦呀" for who in "一二三四五六七八九十甲乙丙丁戊己"]
+    assert "啊呀" not in build(odd, cut, syllables).insertions
 
 
 def test_at_most_one_dropped_character_per_text(fix):
@@ -105,7 +112,7 @@ def test_each_kind_can_be_switched_off():
 def test_the_lexicon_is_built_from_the_training_lines_only():
     lexicon = build(LINES, cut, syllables)
     assert lexicon.lines == len(LINES)
-    assert lexicon.homophones["bao you"] == ("包邮", 5)
+    assert lexicon.homophones["bao you"] == ("包邮", 5) and lexicon.homophones["fa huo"] == ("发货", 15)
     # 我是 sounds like 卧室 (three lines) and is in five itself: a rival, never repaired to it
     assert lexicon.homophones["wo shi"] == ("卧室", 3) and lexicon.rivals == {"我是": 5}
     assert "时发" in lexicon.insertions and lexicon.insertions["时发"] == "候"

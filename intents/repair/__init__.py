@@ -15,9 +15,11 @@ Here the text is repaired *before* the features, against what the training lines
    first; placeholders, ``#``, digits and Latin are never touched (only runs of Chinese
    characters are read).
 2. **A dropped character** (`Repairer.insertions`): where a character bigram ``ac`` is in no
-   training line but ``abc`` is in at least `MIN_LINES` lines, the most frequent such ``b`` is
-   inserted, at most `MAX_INSERTIONS` per text. Built and tested, but OFF by default
-   (`repairer.INSERT_DROPPED`): on jddc dev it did not lower the dropped-character cost.
+   training line but ``abc`` is in at least `lexicon.INSERT_MIN_LINES` (15) lines and ``b``
+   completes a training word with ``a`` or ``c``, the most frequent such ``b`` is inserted, at
+   most `MAX_INSERTIONS` per text. Kept strict on purpose: most dropped characters leave a
+   bigram that is simply real text our lines never hold, and a looser rule cost more than it
+   gave back (the figures are at `lexicon.INSERT_MIN_LINES`).
 
 The `Lexicon` is plain data (strings and counts) built from the TRAINING lines at fit time and
 saved with the model and in the serve cache (`intents.served`), so the sklearn path and the
