@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from intents.answers import ACTS, answer_act, answer_acts, bare_answer, main_act
+from tests_support import assistant_and_customer
 
 EXAMPLES = {
     "yes": ["是", "是的", "对", "对的呀", "有的", "要", "可以的", "嗯对"],
@@ -172,21 +173,7 @@ def test_an_agents_question_is_what_the_next_short_answer_answers(engine):
 
 
 def test_through_the_assistant_a_short_answer_answers_the_agents_last_question(engine):
-    from datetime import datetime
-
-    from bot.app import build
-    from bot.engine import Engine
-    from bot.models import Inbound
-    from bot.scheduler import ManualClock
-    from bot.store import SqliteStore
-
-    store = SqliteStore(":memory:")
-    bot = build(engine.config, engine=Engine(engine.config, engine.classifier, engine.phrasebook), store=store,
-                clock=ManualClock(datetime.fromisoformat("2026-11-23T10:00:00+08:00")), orders=None).assistant
-
-    def say(text, n):
-        return bot.handle_message(Inbound(platform="test", conversation_id="c1", customer_id="b1",
-                                          message_id=f"m{n}", text=text))
+    bot, say = assistant_and_customer(engine)
 
     say("能开发票吗", 1)
     bot.agent_replied("c1", "可以的，请问要开公司抬头吗？")
@@ -195,4 +182,4 @@ def test_through_the_assistant_a_short_answer_answers_the_agents_last_question(e
     assert answer.kind == "suggest" and not answer.replies  # the agent owns the conversation
     again = say("是的", 3)  # the question was answered once: now it is a bare answer again
     assert again.intent == "other"
-    store.close()
+    bot.store.close()

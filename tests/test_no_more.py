@@ -9,11 +9,10 @@ clause still wants something. After the closing question ("还有什么可以帮
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 
 from intents.answers import no_more
+from tests_support import assistant_and_customer
 
 
 @pytest.mark.parametrize("text", [
@@ -132,19 +131,7 @@ def test_the_bots_own_closing_question_opens_the_same_reading():
 
 
 def test_through_the_assistant_nothing_more_after_the_agents_closing_question_is_a_goodbye(engine):
-    from bot.app import build
-    from bot.engine import Engine
-    from bot.models import Inbound
-    from bot.scheduler import ManualClock
-    from bot.store import SqliteStore
-
-    store = SqliteStore(":memory:")
-    bot = build(engine.config, engine=Engine(engine.config, engine.classifier, engine.phrasebook), store=store,
-                clock=ManualClock(datetime.fromisoformat("2026-11-23T10:00:00+08:00")), orders=None).assistant
-
-    def say(text, n):
-        return bot.handle_message(Inbound(platform="test", conversation_id="c1", customer_id="b1",
-                                          message_id=f"m{n}", text=text))
+    bot, say = assistant_and_customer(engine)
 
     say("什么时候发货", 1)
     bot.agent_replied("c1", "今天下午就发出哦，请问还有什么可以帮您？")
@@ -153,4 +140,4 @@ def test_through_the_assistant_nothing_more_after_the_agents_closing_question_is
     assert answer.handoff is None
     again = say("没有了", 3)  # the question was answered once: a bare "no" again
     assert again.intent == "other"
-    store.close()
+    bot.store.close()

@@ -65,3 +65,25 @@ def launch_chromium(playwright):
     """Debian's Chromium through Playwright (never `playwright install`: it cannot download here)."""
     need_service(Path(CHROMIUM).exists(), f"{CHROMIUM} is not installed (apt-get install chromium)")
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+
+
+def assistant_and_customer(engine):
+    """An Assistant composed as `kefu serve` composes it (in-memory store, a fixed working-hours
+    clock, no orders) and ``say(text, n)``: customer b1's message ``m<n>`` in conversation c1."""
+    from datetime import datetime
+
+    from bot.app import build
+    from bot.engine import Engine
+    from bot.models import Inbound
+    from bot.scheduler import ManualClock
+    from bot.store import SqliteStore
+
+    bot = build(engine.config, engine=Engine(engine.config, engine.classifier, engine.phrasebook),
+                store=SqliteStore(":memory:"),
+                clock=ManualClock(datetime.fromisoformat("2026-11-23T10:00:00+08:00")), orders=None).assistant
+
+    def say(text, n):
+        return bot.handle_message(Inbound(platform="test", conversation_id="c1", customer_id="b1",
+                                          message_id=f"m{n}", text=text))
+
+    return bot, say
