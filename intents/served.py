@@ -238,24 +238,24 @@ def read(path: Path, key: str, table: PinyinTable, source: tuple[Path, str]) -> 
         if not all(isinstance(c, str) for c in classes):
             raise CacheInvalid("class names are not strings")
         lexicon = Lexicon.from_arrays(arrays) if meta["repair"] is True else None
-        # the same repair as the fitted classifier's, reading the table's pinyin (equal to pypinyin's)
-        repairer = None if lexicon is None else Repairer(lexicon, _syllables(table), cut, frequency)
-        read = _classifier.prepare if repairer is None else _repaired(repairer)
-        fast = FastScorer(parts, weights, intercept, classes, read)
         settings = meta["settings"]
         temperature = settings["temperature"]
         if not isinstance(temperature, float) or not math.isfinite(temperature) or temperature <= 0:
             raise CacheInvalid("bad temperature")
+        clf = _classifier.IntentClassifier.__new__(_classifier.IntentClassifier)
+        # the same repair as the fitted classifier's, reading the table's pinyin (equal to pypinyin's)
+        repairer = None if lexicon is None else Repairer(lexicon, _syllables(table), cut, frequency)
+        clf.__dict__.update(
+            c=settings["c"], augment_copies=settings["augment_copies"], calibrate=settings["calibrate"],
+            temperature=temperature, digest=str(settings["digest"]), min_confidence=0.4, min_margin=0.0,
+            _fitted_file=source, repair=lexicon is not None, lexicon=lexicon, _repairer=repairer,
+        )
+        # scores what `IntentClassifier.read` reads: `prepare`, then this repairer (if any)
+        clf._fast = FastScorer(parts, weights, intercept, classes, clf.read)
     except (KeyError, TypeError, ValueError) as exc:  # JSON errors are ValueErrors too
         if isinstance(exc, CacheInvalid):
             raise
         raise CacheInvalid(f"{exc.__class__.__name__}: {exc}") from exc
-    clf = _classifier.IntentClassifier.__new__(_classifier.IntentClassifier)
-    clf.__dict__.update(
-        c=settings["c"], augment_copies=settings["augment_copies"], calibrate=settings["calibrate"],
-        temperature=temperature, digest=str(settings["digest"]), min_confidence=0.4, min_margin=0.0,
-        _fast=fast, _fitted_file=source, repair=lexicon is not None, lexicon=lexicon, _repairer=repairer,
-    )
     return clf
 
 
@@ -265,16 +265,6 @@ def _syllables(table: PinyinTable) -> Callable[[str], list[str]]:
         return [s for s in table.syllables(text) if s.isalpha()]
 
     return syllables
-
-
-def _repaired(repairer: Repairer) -> Callable[[str], str]:
-    """`IntentClassifier.read` of a cached classifier: `prepare`, then the repair."""
-    prepare = _classifier.prepare
-
-    def read(text: str) -> str:
-        return repairer(prepare(text))
-
-    return read
 
 
 def _analyzers(table: PinyinTable) -> dict[str, Callable[[str], list[str]]]:
