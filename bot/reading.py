@@ -120,7 +120,8 @@ def _asks_more(parts: list[Clause], results: list[IntentResult]) -> bool:
     )
 
 
-def _farewell(ranking: list[tuple[str, float]]) -> IntentResult:
+def farewell_result(ranking: list[tuple[str, float]]) -> IntentResult:
+    """A confident goodbye: the customer has nothing more to ask (no request: nothing follows)."""
     score = dict(ranking).get(FAREWELL, 0.0)
     return IntentResult(FAREWELL, score, [(FAREWELL, score), *[(n, p) for n, p in ranking if n != FAREWELL]], True)
 
@@ -186,7 +187,7 @@ def read_many(
             # "暂时没有了 我再等等": nothing more to ask and nothing else wanted — a goodbye
             said = results[closing] if closing is not None else results[start]
             readings.append(Reading(
-                text, _farewell(said.ranking), JOIN.join(c.text for c in clauses if not c.filler), tuple(clauses),
+                text, farewell_result(said.ranking), JOIN.join(c.text for c in clauses if not c.filler), tuple(clauses),
                 tuple(ClausePart(c.text, c.asks, r) for c, r in zip(parts, own)), None,
                 notes=(CLOSING_TURN_REASON,),
             ))

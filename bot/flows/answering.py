@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bot.models import Suggestion
-from bot.reading import Reading
+from bot.reading import Reading, farewell_result
 from bot.state import ConversationState
 from intents.answers import no_more
 from intents.classifier import IntentResult
@@ -86,10 +86,8 @@ def read_against(reading: Reading, prompt: dict[str, Any] | None) -> tuple[Readi
         return None
     asked = prompt.get("phrase_id") or f"the {prompt.get('by', 'bot')}'s question"
     if prompt.get("anything_else") and (reading.act in NOTHING_MORE or not reading.parts[1:] and no_more(reading.text)):
-        score = reading.result.probs().get("farewell", 0.0)
-        ranking = [("farewell", score), *[(n, p) for n, p in reading.result.ranking if n != "farewell"]]
         why = f"answer ({reading.act or 'no'}) to {asked}: nothing more to ask, a goodbye"
-        return Reading(reading.text, IntentResult("farewell", score, ranking, True), reading.core, reading.clauses,
+        return Reading(reading.text, farewell_result(reading.result.ranking), reading.core, reading.clauses,
                        reading.parts, reading.main, acts=reading.acts, notes=(why,)), why
     if not reading.bare_answer or reading.act not in ANSWERING:
         return None
