@@ -129,6 +129,15 @@ def below_auto_intent(policy: PolicySettings, score: float) -> str:
     return f"intent p={below(score, policy.auto_intent_min)} < auto_intent_min {policy.auto_intent_min}"
 
 
+def intent_blocker(policy: PolicySettings, result: IntentResult) -> str:
+    """Why a line answering ``result`` may not go out alone on that reading ("" when it may):
+    an unsure reading (a lone "没有了" reads as an unsure goodbye, whatever its p) or one below
+    ``auto_intent_min``."""
+    if not result.confident:
+        return f"intent unsure ({result.ranking[0][0]} p={result.score:.2f})"
+    return below_auto_intent(policy, result.score)
+
+
 def auto_send_blockers(
     policy: PolicySettings,
     result: IntentResult,
@@ -137,9 +146,7 @@ def auto_send_blockers(
 ) -> list[str]:
     """Why the best matched suggestion may not be sent on its own (empty list: it may)."""
     reasons = []
-    if not result.confident:
-        reasons.append(f"intent unsure ({result.ranking[0][0]} p={result.score:.2f})")
-    elif unsure := below_auto_intent(policy, result.score):
+    if unsure := intent_blocker(policy, result):
         reasons.append(unsure)
     if not suggestions:
         return [*mode_blockers(policy, gate), *reasons, "no matching reply"]

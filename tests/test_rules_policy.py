@@ -1,5 +1,5 @@
 """The send policy's pure rules, table-driven: `decide`, `auto_send_blockers`, `mode_blockers`,
-`line_blockers`, `script_blockers` and `below`.
+`line_blockers`, `script_blockers`, `intent_blocker` and `below`.
 
 Each row is one condition that must stop (or allow) an auto-send, so a mutant that drops the
 platform from the red-line check, forgets the shop's banned words or sends a pre-sale handoff
@@ -21,6 +21,7 @@ from bot.policy import (
     below,
     decide,
     decide_answer,
+    intent_blocker,
     line_blockers,
     mode_blockers,
     script_blockers,
@@ -339,3 +340,13 @@ def test_a_further_questions_blockers_are_listed_with_semicolons():
     _, _, listed = verdict.reasons[0].partition("): ")
     assert listed.split("; ") == auto_send_blockers(AUTO, result("invoice", score=0.5), [wrong], Gate())
     assert len(listed.split("; ")) == 3  # p, wrong intent, low score
+
+
+@pytest.mark.parametrize("reading, blocked", [
+    (result(score=0.99), ""),
+    (result(score=AUTO.auto_intent_min), ""),
+    (result(score=0.999, confident=False), "intent unsure (free_shipping p=1.00)"),  # a lone 没有了
+    (result(score=0.5), f"intent p=0.50 < auto_intent_min {AUTO.auto_intent_min}"),
+])
+def test_intent_blocker_stops_an_unsure_reading_whatever_its_p(reading, blocked):
+    assert intent_blocker(AUTO, reading) == blocked

@@ -19,7 +19,7 @@ from bot.flows.conversation import away_greeting_due
 from bot.models import Suggestion
 from bot.pipeline.proposal import NO_EFFECTS, Effects, Outcome, Proposal
 from bot.pipeline.queued import Queued
-from bot.policy import Gate, Verdict, below_auto_intent, decide_answer, script_blockers, unasked
+from bot.policy import Gate, Verdict, decide_answer, intent_blocker, script_blockers, unasked
 from bot.state import ConversationState
 
 
@@ -37,7 +37,7 @@ def decide(config: Config, proposal: Proposal, answer: Answer, gate: Gate) -> Ou
         return _answered(verdict, answer)
     line = proposal.line
     blockers = script_blockers(policy, line, gate)
-    if proposal.on_intent and (unsure := below_auto_intent(policy, answer.result.score)):
+    if proposal.on_intent and (unsure := intent_blocker(policy, answer.result)):
         # a case opened on an unsure reading: a person asks, rather than the bot asking a stranger
         # for an order number about a problem they may not have
         blockers = [*blockers, unsure]
