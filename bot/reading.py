@@ -16,14 +16,30 @@ from dataclasses import dataclass, field
 
 from intents.answers import Act, answer_acts, clause_acts, main_act, no_more
 from intents.classifier import IntentClassifier, IntentResult
-from intents.clauses import JOIN, NON_CONTENT, STATED, Classified, Clause, choose_main, clauses_of
+from intents.clauses import (
+    JOIN,
+    NON_CONTENT,
+    STATED,
+    Classified,
+    Clause,
+    choose_main,
+    clauses_of,
+    is_entry_tag,
+    is_greeting,
+)
 from intents.labels import FALLBACK
 
 #: Why a bare answer was not read as a request (shown in the decision's reasons).
 BARE_ANSWER_REASON = "a bare answer ({act}) with no question before it: not a request"
 #: Why a turn that opens with "没有了" and asks nothing more reads as a goodbye.
 CLOSING_TURN_REASON = "opens with 没有了 and asks nothing more: the customer is closing"
+#: Why a lone "没有了" with no question before it reads as an unsure goodbye.
+NOTHING_MORE_REASON = "a lone 没有了 with no question before it: most likely closing, left to a person"
+#: Why a statement beside 在吗/你好 reads as a greeting.
+GREETING_TURN_REASON = "a greeting beside a statement that asks nothing: the customer calls for someone"
 FAREWELL = "farewell"
+#: The longest statement a greeting beside it still outweighs (characters, fillers removed).
+_GREETING_STATEMENT_CHARS = 8
 
 
 @dataclass(frozen=True)
@@ -120,10 +136,22 @@ def _asks_more(parts: list[Clause], results: list[IntentResult]) -> bool:
     )
 
 
-def farewell_result(ranking: list[tuple[str, float]]) -> IntentResult:
-    """A confident goodbye: the customer has nothing more to ask (no request: nothing follows)."""
+def _fillers_said(text: str, clauses: list[Clause]) -> str:
+    """What a message of fillers only says, for the classifier: the fillers without the platform's
+    entry stamp ("你好 京东快递(移动端)" is "你好"), or the whole text when nothing else is left."""
+    said = [c.text for c in clauses if not is_entry_tag(c.text)]
+    return JOIN.join(said) if said and len(said) < len(clauses) else text
+
+
+def farewell_result(ranking: list[tuple[str, float]], confident: bool = True) -> IntentResult:
+    """A goodbye: the customer has nothing more to ask (no request: nothing follows).
+
+    Confident for a turn that says so itself; unsure (``confident=False``: no reply is sent and
+    none suggested) for a lone "没有了", which says it only as the answer to a question we did not see.
+    """
     score = dict(ranking).get(FAREWELL, 0.0)
-    return IntentResult(FAREWELL, score, [(FAREWELL, score), *[(n, p) for n, p in ranking if n != FAREWELL]], True)
+    rest = [(n, p) for n, p in ranking if n != FAREWELL]
+    return IntentResult(FAREWELL, score, [(FAREWELL, score), *rest], confident)
 
 
 def bare_result(acts: list[Act], ranking: list[tuple[str, float]], closing: bool = False) -> IntentResult:
@@ -144,6 +172,29 @@ def bare_result(acts: list[Act], ranking: list[tuple[str, float]], closing: bool
     return IntentResult(intent, score, [(intent, score), *rest], intent != FALLBACK)
 
 
+def _nothing_more(acts: list[Act], parts: list[Clause], closing_turn: bool) -> bool:
+    """A bare answer that is only "没有了" (with any 好的/嗯): not the plain "no" of "没有"."""
+    return not closing_turn and main_act(acts) == "no" and any(no_more(c.text) for c in parts)
+
+
+def _greeting_said(clauses: list[Clause]) -> str:
+    """The greeting clauses of a message (在吗, 你好, 有人吗 …), joined; "" when it has none."""
+    return JOIN.join(c.text for c in clauses if c.filler and is_greeting(c.text))
+
+
+def _greets(greeting: IntentResult, whole: IntentResult, parts: list[Clause]) -> bool:
+    """Whether a greeting is what the turn does: the rest is one short statement ("我已经购买",
+    "我昨天买的") that wants nothing we can tell (`other`, or no confident reading) and asks
+    nothing. "A complaint or question beats a greeting" (the real chats' labelling convention), so
+    any asking clause or content intent wins; and a longer turn says more than we read, so it is
+    left to a person rather than answered with a hello."""
+    return (
+        greeting.intent == "greeting" and greeting.confident
+        and (whole.intent == FALLBACK or not whole.confident)
+        and len(parts) == 1 and len(parts[0].text) <= _GREETING_STATEMENT_CHARS and not parts[0].asks
+    )
+
+
 def _content(result: IntentResult) -> bool:
     return result.confident and result.intent not in NON_CONTENT
 
@@ -161,7 +212,7 @@ def read_many(
     batch: list[str] = []
     for text in texts:
         clauses, parts, acts, with_acts, closing_turn = _plan(text)
-        core = JOIN.join(c.text for c in parts) if parts else text
+        core = JOIN.join(c.text for c in parts) if parts else _fillers_said(text, clauses)
         start = len(batch)
         batch.append(core)
         if len(parts) > 1 and not acts:
@@ -170,13 +221,23 @@ def read_many(
         if with_acts is not None:
             closing = len(batch)
             batch.append(with_acts)
-        plans.append((text, clauses, parts, acts, core, start, closing, closing_turn))
+        greeting = None
+        if parts and not acts and (said := _greeting_said(clauses)):
+            greeting = len(batch)
+            batch.append(said)
+        plans.append((text, clauses, parts, acts, core, start, closing, closing_turn, greeting))
     results = classifier.predict_many(batch, batched=batched) if batch else []
     readings = []
-    for text, clauses, parts, acts, core, start, closing, closing_turn in plans:
+    for text, clauses, parts, acts, core, start, closing, closing_turn, greeting in plans:
         whole = results[start]
         if closing is not None and not _content(whole) and results[closing].confident:
             whole = results[closing]  # "谢谢，服务真好": the thanks is what it says
+        if acts and _nothing_more(acts, parts, closing_turn):
+            # "没有了" / "没了" alone: "nothing more" — in real chats the answer to "还有什么可以帮您？"
+            # asked where we could not see it; a goodbye, but not one to act on alone
+            readings.append(Reading(text, farewell_result(whole.ranking, confident=False), core, tuple(clauses),
+                                    acts=tuple(acts), notes=(NOTHING_MORE_REASON,)))
+            continue
         if acts:
             bare = bare_result(acts, whole.ranking, closing_turn)
             notes = () if bare.confident else (BARE_ANSWER_REASON.format(act=main_act(acts)),)
@@ -190,6 +251,13 @@ def read_many(
                 text, farewell_result(said.ranking), JOIN.join(c.text for c in clauses if not c.filler), tuple(clauses),
                 tuple(ClausePart(c.text, c.asks, r) for c, r in zip(parts, own)), None,
                 notes=(CLOSING_TURN_REASON,),
+            ))
+            continue
+        if greeting is not None and _greets(results[greeting], whole, parts):
+            # "我已经购买 在?": a statement and 在吗 — the customer calls for someone; the want follows
+            readings.append(Reading(
+                text, results[greeting], _greeting_said(clauses), tuple(clauses),
+                tuple(ClausePart(c.text, c.asks, r) for c, r in zip(parts, own)), None, notes=(GREETING_TURN_REASON,),
             ))
             continue
         if len(parts) <= 1:

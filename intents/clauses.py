@@ -47,6 +47,11 @@ _FILLER_WORD = (
     r"|打扰一下|打扰下|打扰了|不好意思|那个|额|呃|哎|唉|诶|啊|呀|哈|聊天开始|还有|然后|另外|对了"
 )
 _FILLER_CLAUSE = re.compile(rf"^(?:{_FILLER_WORD})+$")
+# The entry a chat was opened from, stamped on the customer's line by the platform's client, not
+# typed by the customer: JD's "京东快递(移动端)" ("你好 京东快递(移动端)" is a greeting, "快递今天可以到吗
+# 京东快递(移动端)" a delivery question). Only a short name followed by a client kind in brackets, so
+# "京东快递" or "顺丰(次日达)" said by the customer stay what they are.
+_ENTRY_TAG = re.compile(r"^[\u4e00-\u9fffA-Za-z]{2,8}\((?:移动端|手机端|PC端|pc端|电脑端|网页端|APP|app|小程序)\)$")
 # Fillers peeled off the front of a clause. Only words that never start a real request:
 # "在" (在哪里), "这个" (这个多少钱) and "客服" (客服电话) stay; "你好像…" is not "你好".
 _PREFIX = re.compile(
@@ -131,11 +136,26 @@ def strip_fillers(clause: str) -> str:
 
 
 def is_filler(clause: str) -> bool:
-    """Only a greeting or filler: 在吗, 亲, 你好, 有人吗, 麻烦问下 … (placeholders are never fillers)."""
+    """Only a greeting or filler: 在吗, 亲, 你好, 有人吗, 麻烦问下 …, or the chat's entry tag
+    (京东快递(移动端)); placeholders are never fillers."""
     clean = normalise(clause).replace(" ", "")
     if not clean or PLACEHOLDER_RE.search(clean):
         return not clean
-    return bool(_FILLER_CLAUSE.match(clean))
+    return bool(_FILLER_CLAUSE.match(clean) or _ENTRY_TAG.match(clean))
+
+
+_GREETING_WORD = re.compile(r"在|有人|你好|您好|哈喽|哈罗|hello|hi|hey|嗨|早上好|上午好|中午好|下午好|晚上好|早安")
+
+
+def is_greeting(clause: str) -> bool:
+    """A filler clause that greets or calls for someone (在吗, 你好, 有人吗), not only an address
+    (亲, 美女) or a hedge (麻烦问下, 那个)."""
+    return is_filler(clause) and not is_entry_tag(clause) and bool(_GREETING_WORD.search(normalise(clause)))
+
+
+def is_entry_tag(clause: str) -> bool:
+    """The platform's entry stamp (京东快递(移动端)): a filler that is not even a greeting."""
+    return bool(_ENTRY_TAG.match(normalise(clause).replace(" ", "")))
 
 
 def asks(clause: str) -> bool:

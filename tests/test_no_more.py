@@ -71,11 +71,33 @@ def test_nothing_more_asked_with_a_question_mark_is_no_goodbye(engine):
     assert engine.suggest("没有了 那我再等等").intent == "farewell"
 
 
-@pytest.mark.parametrize("text", ["没有了", "暂时没有", "没有"])
+@pytest.mark.parametrize("text", ["暂时没有", "没有", "没有啊"])
 def test_a_single_no_with_no_question_stays_a_bare_answer(engine, text):
     decision = engine.suggest(text)
     assert decision.intent == "other" and not decision.replies
     assert any("bare answer" in r for r in decision.reasons)
+
+
+@pytest.mark.parametrize("text", ["没有了", "没了", "没有啦", "米有了", "亲 没有了"])
+def test_a_lone_nothing_more_is_an_unsure_goodbye_that_nothing_acts_on(engine, text):
+    """Real customers send "没了" as the answer to "还有什么可以帮您？" asked where we could not see it
+    (the agent's own client): a goodbye, but one the bot neither sends alone nor hands off on."""
+    decision = engine.suggest(text)
+    assert decision.intent == "farewell", decision.reasons
+    assert decision.kind != "auto_send" and not decision.replies and decision.handoff is None
+    assert any("没有了" in r for r in decision.reasons)
+    reading = engine.read(text)
+    assert not reading.result.confident and reading.bare_answer
+
+
+def test_through_the_assistant_a_lone_nothing_more_sends_nothing_and_opens_no_case(engine):
+    bot, say = assistant_and_customer(engine)
+    answer = say("没了", 1)
+    assert answer.intent == "farewell" and answer.handoff is None
+    # only the away notice (once a day, to any first message) goes out; no goodbye is sent alone
+    assert [r.id for r in answer.replies] == ["greeting.away"]
+    assert say("没了", 2).replies == []
+    bot.store.close()
 
 
 # --- after the closing question -------------------------------------------------------------------
@@ -138,6 +160,6 @@ def test_through_the_assistant_nothing_more_after_the_agents_closing_question_is
     answer = say("没有了", 2)
     assert answer.intent == "farewell"
     assert answer.handoff is None
-    again = say("没有了", 3)  # the question was answered once: a bare "no" again
-    assert again.intent == "other"
+    again = say("没有了", 3)  # the question was answered once: an unsure goodbye, nothing sent alone
+    assert again.intent == "farewell" and not again.replies
     bot.store.close()
