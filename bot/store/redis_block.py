@@ -19,6 +19,10 @@ class Block:
     reads: dict[Any, Any] = field(default_factory=dict)
     #: row ids taken ahead in a prefetch's round trip (`bot.store.redis_prefetch`), by sequence
     ids: dict[str, list[int]] = field(default_factory=dict)
+    #: the highest id taken for this block from each sequence key without a write of its own
+    #: (`redis_scripts.TAKE_IDS_LUA`): the commit persists each sequence at least this high. Never
+    #: undone by a savepoint: a sequence persisted higher than needed only leaves a gap
+    seq_high: dict[str, int] = field(default_factory=dict)
     #: messages accepted in this block are processed in it too (`bot.web.shared_inbox.accept_and_answer`):
     #: they get no inbox entry, on condition that nothing of their conversation waits in the inbox
     direct: bool = False

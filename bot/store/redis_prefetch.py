@@ -16,7 +16,6 @@ rolled-back block does. Reads in a block were already snapshots guarded by ``req
 from __future__ import annotations
 
 import json
-from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -48,9 +47,9 @@ def fill(store: Any, gets: list[str], zranges: list[tuple[str, Any, Any]] = (), 
         pipe.mget(gets)
     for key, low, high in zranges:
         pipe.zrangebyscore(key, low, high, withscores=True)
-    wanted = Counter(ids)
-    for name, n in wanted.items():  # n ids of a sequence: one INCRBY, the last n values
-        pipe.incrby(core.key("seq", name), n)
+    # the ids: one INCRBY per sequence, not fsync'd on its own (the commit persists them: `RedisCore.take_ids`),
+    # so this round trip is all reads for Redis' append-only file and waits for no disk
+    taken = core.take_ids(list(ids), pipe) if ids else None
     if index:  # EVALSHA itself: a Script in a pipeline costs a SCRIPT EXISTS round trip every time
         pipe.evalsha(core._index_docs.sha, 1, index[0], index[1])
     if follow:
@@ -60,14 +59,14 @@ def fill(store: Any, gets: list[str], zranges: list[tuple[str, Any, Any]] = (), 
     except redis.exceptions.NoScriptError:  # a restarted Redis forgot them: load them, once
         core.redis.script_load(core._index_docs.script)  # (the ids that pipeline took are a gap)
         core.redis.script_load(core._follow.script)
+        core.redis.script_load(core._take_ids.script)
         return fill(store, gets, zranges, ids, index, follow)
     if gets:
         block.reads.update(zip(gets, next(replies)))
     for key, low, high in zranges:  # what `RedisCore.zrange` serves queries within [low, high] from
         block.reads[("z", key)] = (float(low), float(high), [(m, float(s)) for m, s in next(replies)])
-    for name, n in wanted.items():
-        last = int(next(replies))
-        block.ids.setdefault(name, []).extend(range(last - n + 1, last + 1))
+    if taken is not None:
+        taken(next(replies))
     if index:
         flat = next(replies)
         block.reads[index_key] = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}

@@ -43,7 +43,7 @@ import redis
 
 from bot.store.files import StoreError
 from bot.store.redis_block import Block as _Block
-from bot.store.redis_scripts import COMMIT_LUA, FOLLOW_LUA, INDEX_DOCS_LUA
+from bot.store.redis_scripts import COMMIT_LUA, FOLLOW_LUA, INDEX_DOCS_LUA, TAKE_IDS_LUA
 from bot.store.sqlite.codec import from_db_time, to_db_time
 
 #: Times as the same fixed-width UTC text the SQLite store keeps (readable in ``redis-cli``;
@@ -105,6 +105,7 @@ class RedisCore:
         self._commit_script = client.register_script(COMMIT_LUA)
         self._index_docs = client.register_script(INDEX_DOCS_LUA)
         self._follow = client.register_script(FOLLOW_LUA)
+        self._take_ids = client.register_script(TAKE_IDS_LUA)
 
     def key(self, *parts: Any) -> str:
         return self.prefix + ":".join(map(str, parts))
@@ -185,7 +186,11 @@ class RedisCore:
         for group, writer in block.deps:
             if writer in index:
                 deps.setdefault(group, []).append(index[writer])
-        args: list[Any] = [len(order)]
+        # the sequences its ids came from, persisted first and whatever its groups' fate (`COMMIT_LUA`)
+        args: list[Any] = [len(block.seq_high)]
+        for key, high in block.seq_high.items():
+            args += (key, high)
+        args.append(len(order))
         for group in order:
             flat: list[Any] = []
             for kind, *rest in _coalesced(ops.get(group, [])):  # (within a group: another may be refused)
@@ -282,11 +287,38 @@ class RedisCore:
         block.after_groups.append(block.group)
 
     def next_id(self, name: str) -> int:
-        """A new row id (INCR now: the id is known before the commit, as SQLite's lastrowid is)."""
+        """A new row id, known before the commit as SQLite's lastrowid is: one taken ahead for the
+        block (`bot.store.redis_prefetch`), else taken now — inside a block without an fsync of its
+        own (the commit persists the sequence: `take_ids`), outside one by a plain INCR."""
         block = self._block
-        if block is not None and block.ids.get(name):
-            return block.ids[name].pop(0)
-        return int(self.redis.incr(self.key("seq", name)))
+        if block is None:
+            return int(self.redis.incr(self.key("seq", name)))
+        if not block.ids.get(name):
+            self.take_ids([name])
+        return block.ids[name].pop(0)
+
+    def take_ids(self, names: list[str], pipe: Any = None) -> Any:
+        """Take ``names.count(n)`` new ids of each sequence ``n`` for the open block (one INCRBY
+        each, not written to the append-only file: `redis_scripts.TAKE_IDS_LUA`); the block's commit
+        persists each sequence at least as high. With ``pipe``, the call is queued on that pipeline
+        and a function is returned that records its reply; without, it runs now."""
+        block = self._need_block()
+        wanted: dict[str, int] = {}
+        for name in names:
+            wanted[name] = wanted.get(name, 0) + 1
+        keys = [self.key("seq", name) for name in wanted]
+
+        def record(lasts: list[Any]) -> None:
+            for (name, n), key, last in zip(wanted.items(), keys, lasts, strict=True):
+                last = int(last)
+                block.ids.setdefault(name, []).extend(range(last - n + 1, last + 1))
+                block.seq_high[key] = max(block.seq_high.get(key, 0), last)
+
+        if pipe is not None:
+            pipe.evalsha(self._take_ids.sha, len(keys), *keys, *wanted.values())
+            return record
+        record(self._take_ids(keys=keys, args=list(wanted.values())))
+        return None
 
     # --- reads (see the block's own writes) -----------------------------------------------------
     def get(self, key: str) -> str | None:
