@@ -73,6 +73,18 @@ def test_nobody_online_the_ticket_waits_and_the_wait_is_the_sla(desk, group):
     assert desk.expected_wait(ticket.id) == SLA[group]
 
 
+def test_nobody_online_a_handoff_lists_no_tickets(desk, store, monkeypatch):
+    """Routing with nobody online reads neither the queue nor the agents' loads (a round trip on Redis)."""
+    first = open_ticket(desk, "c0")
+    listed = []
+    list_tickets = store.list_tickets
+    monkeypatch.setattr(store, "list_tickets", lambda *a, **k: listed.append(a) or list_tickets(*a, **k))
+    assert open_ticket(desk, "c1").status == "queued"
+    assert listed == []
+    desk.set_presence("wang", True)  # someone there: routing reads the loads and the queue, and assigns
+    assert listed and desk.ticket(first.id).assignee == "wang"
+
+
 def test_an_agent_of_another_group_online_does_not_help(desk):
     desk.set_presence("li", True)  # presale and sales only
     ticket = open_ticket(desk, "c1", group="aftersale")

@@ -142,6 +142,9 @@ class TicketDesk(PresenceAndSla):
 
     def _route(self, now: datetime) -> list[Ticket]:
         online = self._online()
+        # nobody online: not even the agents' loads are read (on Redis one more round trip per handoff)
+        if not any(online.get(a.id, False) for a in self.settings.agents):
+            return []
         loads = self._loads()
         # nobody online with a free slot: nothing can be assigned, so the queue (which grows with
         # every handoff while nobody is there) is not read at all — this runs on every handoff
