@@ -20,6 +20,9 @@ Here the text is repaired *before* the features, against what the training lines
    most `MAX_INSERTIONS` per text. Kept strict on purpose: most dropped characters leave a
    bigram that is simply real text our lines never hold, and a looser rule cost more than it
    gave back (the figures are at `lexicon.INSERT_MIN_LINES`).
+3. **A second reading** (`Restorer`, `intents.repair.dropped`): only when the first reading is
+   unsure, the classifier also reads the texts a looser dropped-character rule proposes, and
+   takes one only if it reads the same top intent confidently.
 
 The `Lexicon` is plain data (strings and counts) built from the TRAINING lines at fit time and
 saved with the model and in the serve cache (`intents.served`), so the sklearn path and the
@@ -30,7 +33,8 @@ classifier's own jieba tokenizer.
 
 from __future__ import annotations
 
+from intents.repair.dropped import Restorer
 from intents.repair.lexicon import MIN_LINES, VERSION, Lexicon, build
 from intents.repair.repairer import MAX_INSERTIONS, Repairer
 
-__all__ = ["MAX_INSERTIONS", "MIN_LINES", "VERSION", "Lexicon", "Repairer", "build"]
+__all__ = ["MAX_INSERTIONS", "MIN_LINES", "VERSION", "Lexicon", "Repairer", "Restorer", "build"]

@@ -5,7 +5,8 @@ Built once at fit time from the classifier's view of the stored training lines (
 evidence) and never from ../shared/data. Plain strings and counts, so it pickles with the model
 and is stored in the serve cache as text (`to_arrays` / `from_arrays`, no pickle).
 
-Counts are *lines*: in how many distinct training lines a word or a span occurs.
+Counts are *lines*: in how many distinct training lines a word or a span occurs; except the
+character model (`Lexicon.chars`, `Lexicon.pairs`), which counts occurrences in the distinct lines.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 #: Bump when what the lexicon holds or how it is built changes (part of the model's stamp).
-VERSION = 1
+VERSION = 2
 #: A word (or trigram) must be in this many training lines to be repaired *to*: one line's odd
 #: word is no evidence of how customers spell it.
 MIN_LINES = 3
@@ -33,6 +34,8 @@ INSERT_MIN_LINES = 15
 SPAN_LENGTHS = (4, 3, 2)
 
 HANZI = re.compile(r"[\u4e00-\u9fff]+")
+#: Where a run of Chinese characters starts and ends, in `Lexicon.chars` / `Lexicon.pairs`.
+START, END = "^", "$"
 
 
 @dataclass(frozen=True)
@@ -50,12 +53,18 @@ class Lexicon:
     insertions: dict[str, str]
     #: training lines it was built from
     lines: int = 0
+    #: how often each character (and `START`) is followed by anything in the runs of Chinese
+    #: characters of the training lines: the character model `intents.repair.dropped` reads
+    chars: dict[str, int] = field(default_factory=dict)
+    #: how often each character pair occurs in those runs, `START` + first and last + `END` too
+    pairs: dict[str, int] = field(default_factory=dict)
 
     # --- storing (the serve cache holds no pickles) ---------------------------------------------
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         body = {"version": VERSION, "lines": self.lines, "rivals": self.rivals,
-                "homophones": {k: list(v) for k, v in self.homophones.items()}, "insertions": self.insertions}
+                "homophones": {k: list(v) for k, v in self.homophones.items()}, "insertions": self.insertions,
+                "chars": self.chars, "pairs": self.pairs}
         text = json.dumps(body, ensure_ascii=False, sort_keys=True)
         return {"repair": np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
 
@@ -78,7 +87,13 @@ class Lexicon:
         if not (isinstance(insertions, dict) and all(isinstance(k, str) and len(k) == 2 and isinstance(v, str)
                                                      and len(v) == 1 for k, v in insertions.items())):
             raise ValueError("repair lexicon: insertions are not bigram → character")
-        return cls({k: (v[0], v[1]) for k, v in homophones.items()}, rivals, insertions, int(body["lines"]))
+        chars, pairs = body["chars"], body["pairs"]
+        for name, table, size in (("chars", chars, 1), ("pairs", pairs, 2)):
+            if not (isinstance(table, dict) and all(isinstance(k, str) and len(k) == size and isinstance(v, int)
+                                                    for k, v in table.items())):
+                raise ValueError(f"repair lexicon: {name} are not counts of {size} characters")
+        return cls({k: (v[0], v[1]) for k, v in homophones.items()}, rivals, insertions, int(body["lines"]),
+                   chars, pairs)
 
 
 def build(lines: Iterable[str], cut: Callable[[str], list[str]], syllables: Callable[[str], list[str]],
@@ -94,6 +109,8 @@ def build(lines: Iterable[str], cut: Callable[[str], list[str]], syllables: Call
     """
     word_lines: Counter[str] = Counter()
     span_lines: Counter[str] = Counter()
+    chars: Counter[str] = Counter()
+    pairs: Counter[str] = Counter()
     count = 0
     for line in dict.fromkeys(lines):  # each distinct line once
         count += 1
@@ -102,6 +119,9 @@ def build(lines: Iterable[str], cut: Callable[[str], list[str]], syllables: Call
         for run in HANZI.findall(line):
             for size in SPAN_LENGTHS:
                 spans.update(run[i:i + size] for i in range(len(run) - size + 1))
+            marked = START + run + END
+            chars.update(marked[:-1])
+            pairs.update(marked[i:i + 2] for i in range(len(marked) - 1))
         span_lines.update(spans)
 
     def key(text: str) -> str:
@@ -131,4 +151,5 @@ def build(lines: Iterable[str], cut: Callable[[str], list[str]], syllables: Call
         if (n, gram[1]) > insertions.get(skip, (0, "")):
             insertions[skip] = (n, gram[1])
     return Lexicon(homophones, dict(sorted(rivals.items())),
-                   {k: c for k, (_, c) in sorted(insertions.items())}, count)
+                   {k: c for k, (_, c) in sorted(insertions.items())}, count, dict(sorted(chars.items())),
+                   dict(sorted(pairs.items())))
