@@ -11,6 +11,7 @@ messages through :func:`read_many`, so eval measures what serve does.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -40,6 +41,9 @@ GREETING_TURN_REASON = "a greeting beside a statement that asks nothing: the cus
 FAREWELL = "farewell"
 #: The longest statement a greeting beside it still outweighs (characters, fillers removed).
 _GREETING_STATEMENT_CHARS = 8
+#: What makes a short statement a problem told, not a call for someone ("你好，我这个没有反应了",
+#: "你好，电话没有收到"): a negation or a fault word. Those wait for a person instead of a hello.
+_TROUBLE = re.compile(r"没|不|坏|错|问题|失败|慢|差|漏|少|破|假")
 
 
 @dataclass(frozen=True)
@@ -184,14 +188,15 @@ def _greeting_said(clauses: list[Clause]) -> str:
 
 def _greets(greeting: IntentResult, whole: IntentResult, parts: list[Clause]) -> bool:
     """Whether a greeting is what the turn does: the rest is one short statement ("我已经购买",
-    "我昨天买的") that wants nothing we can tell (`other`, or no confident reading) and asks
-    nothing. "A complaint or question beats a greeting" (the real chats' labelling convention), so
+    "我昨天买的") that wants nothing we can tell (`other`, or no confident reading), asks nothing
+    and tells no problem. "A complaint or question beats a greeting" (the real chats' labelling convention), so
     any asking clause or content intent wins; and a longer turn says more than we read, so it is
     left to a person rather than answered with a hello."""
     return (
         greeting.intent == "greeting" and greeting.confident
         and (whole.intent == FALLBACK or not whole.confident)
         and len(parts) == 1 and len(parts[0].text) <= _GREETING_STATEMENT_CHARS and not parts[0].asks
+        and not _TROUBLE.search(parts[0].text)
     )
 
 

@@ -66,6 +66,8 @@ def test_a_want_beside_a_greeting_wins(engine, text, intent):
     "亲 我已经付款了",  # 亲 is an address, not a call for someone
     "好的 已经提交了 在 [订单x] 这个订单号",  # several clauses: more than we read
     "是的 预约安装派送 你好，因本人不在郑州[地址x]，谢谢",
+    "你好，我这个没有反应了",  # a problem told: a person, not a hello
+    "你好，电话没有收到",
 ])
 def test_no_greeting_is_made_of_an_address_or_a_longer_turn(engine, text):
     assert engine.suggest(text).intent != "greeting"

@@ -94,6 +94,7 @@ def test_through_the_assistant_a_lone_nothing_more_sends_nothing_and_opens_no_ca
     bot, say = assistant_and_customer(engine)
     answer = say("没了", 1)
     assert answer.intent == "farewell" and answer.handoff is None
+    assert any("lone 没有了" in r for r in answer.reasons), answer.reasons  # the agent sees why
     # only the away notice (once a day, to any first message) goes out; no goodbye is sent alone
     assert [r.id for r in answer.replies] == ["greeting.away"]
     assert say("没了", 2).replies == []

@@ -39,8 +39,8 @@ def decide(config: Config, proposal: Proposal, answer: Answer, gate: Gate) -> Ou
     blockers = script_blockers(policy, line, gate)
     if proposal.on_intent and (unsure := intent_blocker(policy, answer.result)):
         # a case opened on an unsure reading: a person asks, rather than the bot asking a stranger
-        # for an order number about a problem they may not have
-        blockers = [*blockers, unsure]
+        # for an order number about a problem they may not have; the reading's notes say why it is
+        blockers = [*blockers, unsure, *answer.reading.notes]
     if proposal.on_intent and (why := unasked(answer.reading)):
         blockers = [*blockers, why]
     if blockers and proposal.fallback is not None:
