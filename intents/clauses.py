@@ -81,11 +81,13 @@ _REQUEST = re.compile(
     r"帮我|帮忙|麻烦你|麻烦您|请你|请您|给我|告诉我|我要|我想要|我想|想要|需要|申请|要求|快点|快一点|赶紧|尽快"
     r"|处理一下|查一下|查下|看一下|看下|改一下|改下|催|加急|急用|急需|补发|转人工|人工"
 )
-# A terse request is a bare verb (退货, 改地址, 取消订单, 取消了重新拍); with 了 closing the clause the
-# same verb reports what happened ("取消了 你看下", "订单被取消了", "不退了"), a statement of context
-# like "我已经付款了", not a request.
+# A terse request is a bare verb (退货, 改地址, 取消订单, 取消了重新拍); with 了 closing the clause, or
+# 已/已经 before the verb, the same verb reports what happened ("取消了 你看下", "订单被取消了", "不退了",
+# "好了，已取消", "已经申请退货"), a statement of context like "我已经付款了", not a request.
 _REQUEST_VERB = re.compile(r"退|换|改|取消")
-_DONE = re.compile(r"了$")
+_DONE = re.compile(r"了$|已经?(?:申请|提交|帮我|给我)?(?:退|换|改|取消)")
+# "已经申请" / "已提交" reports a request made, not one being made now.
+_ALREADY = re.compile(r"已经?(?:申请|提交)")
 # A mistake or a failure reported asks for it to be put right ("电话写错了", "付款失败").
 _PROBLEM = re.compile(r"错了|失败")
 # Separator used when the substantive clauses are joined back into one text for the classifier.
@@ -160,7 +162,7 @@ def is_entry_tag(clause: str) -> bool:
 
 def asks(clause: str) -> bool:
     """A question or a request, as opposed to a statement of context ("我昨天买的")."""
-    if _QUESTION.search(clause) or _REQUEST.search(clause) or _PROBLEM.search(clause):
+    if _QUESTION.search(clause) or _REQUEST.search(_ALREADY.sub("", clause)) or _PROBLEM.search(clause):
         return True
     return bool(_REQUEST_VERB.search(clause)) and not _DONE.search(clause)
 

@@ -65,14 +65,17 @@ def test_fillers_are_flagged_and_the_rest_keeps_its_words():
 
 @pytest.mark.parametrize("clause", ["包邮吗", "什么时候发货", "能不能便宜点", "帮我查一下物流", "我要退货", "发的什么快递",
                                     "取消订单", "我要取消了", "退款了吗", "换一个", "为何发票开的是[金额x]", "能到对吧",
-                                    "尺寸告诉我", "快一点", "改地址", "取消了重新拍", "电话写错了", "付款失败"])
+                                    "尺寸告诉我", "快一点", "改地址", "取消了重新拍", "电话写错了", "付款失败",
+                                    "申请退货", "我要申请退款", "已经取消了吗"])
 def test_asks(clause):
     assert asks(clause)
 
 
 @pytest.mark.parametrize("clause", ["我昨天买的", "已经收到了", "东西挺好的",
                                     # a perfective 了 reports what happened: no request
-                                    "取消了", "订单被取消了", "取消订单了", "地址改了", "不退了"])
+                                    "取消了", "订单被取消了", "取消订单了", "地址改了", "不退了",
+                                    # so does 已/已经 before the verb: a request already made
+                                    "已取消", "订单已取消", "已经申请退货", "已提交换货", "已改好"])
 def test_statements_do_not_ask(clause):
     assert not asks(clause)
 
