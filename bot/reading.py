@@ -27,6 +27,7 @@ from intents.clauses import (
     clauses_of,
     is_entry_tag,
     is_greeting,
+    seeks_answer,
 )
 from intents.labels import FALLBACK
 
@@ -235,8 +236,12 @@ def read_many(
     readings = []
     for text, clauses, parts, acts, core, start, closing, closing_turn, greeting in plans:
         whole = results[start]
-        if closing is not None and not _content(whole) and results[closing].confident:
-            whole = results[closing]  # "谢谢，服务真好": the thanks is what it says
+        if closing is not None and not _content(whole) and results[closing].confident and not any(
+            seeks_answer(c.text) for c in parts
+        ):
+            # "谢谢，服务真好", "还要那么久啊? 谢谢你": the thanks is what it says — but not beside a
+            # question it leaves unanswered ("目前没有了 谢谢 后续处理结果在哪看的")
+            whole = results[closing]
         if acts and _nothing_more(acts, parts, closing_turn):
             # "没有了" / "没了" alone: "nothing more" — in real chats the answer to "还有什么可以帮您？"
             # asked where we could not see it; a goodbye, but not one to act on alone

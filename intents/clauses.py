@@ -160,6 +160,18 @@ def is_entry_tag(clause: str) -> bool:
     return bool(_ENTRY_TAG.match(normalise(clause).replace(" ", "")))
 
 
+# A question that wants an answer, not a rhetorical "还要那么久啊?" or a "…吧": a question word or 吗.
+_SEEKS = re.compile(
+    r"吗|嘛|怎么|怎样|咋|如何|为何|为什么|什么|啥|哪|几|多少|多久|多长|是否|能否|可否|有没有|是不是|能不能"
+    r"|可不可以|会不会|要不要|行不行"
+)
+
+
+def seeks_answer(clause: str) -> bool:
+    """A real question in the clause: a question word or 吗 (a bare "?" or 吧 may be rhetorical)."""
+    return bool(_SEEKS.search(clause))
+
+
 def asks(clause: str) -> bool:
     """A question or a request, as opposed to a statement of context ("我昨天买的")."""
     if _QUESTION.search(clause) or _REQUEST.search(_ALREADY.sub("", clause)) or _PROBLEM.search(clause):

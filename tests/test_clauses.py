@@ -205,3 +205,28 @@ def test_cli_suggest_shows_the_clauses(config_path, engine):
     assert result.exit_code == 0, result.output
     assert "clauses   在吗 (filler) | 包邮吗 (" in result.output
     assert "question  " in result.output
+
+
+@pytest.mark.parametrize("clause, seeks", [
+    ("后续处理结果在哪看的", True), ("什么时候发货", True), ("能退吗", True), ("有没有货", True),
+    ("还要那么久啊", False), ("不会麻烦你们吧", False), ("服务真好", False),
+])
+def test_seeks_answer_tells_a_real_question_from_a_rhetorical_one(clause, seeks):
+    from intents.clauses import seeks_answer
+
+    assert seeks_answer(clause) is seeks
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("谢谢，服务真好", "thanks"),  # the thanks is what it says
+    ("还要那么久啊? 谢谢你", "thanks"),  # a rhetorical question beside it
+])
+def test_thanks_beside_a_statement_is_thanks(engine, text, intent):
+    assert engine.read(text).result.intent == intent
+
+
+def test_thanks_never_covers_a_question_it_leaves_unanswered(engine):
+    """"目前没有了 谢谢 后续处理结果在哪看的" asks where to see the result: no goodbye goes out."""
+    decision = engine.suggest("目前没有了 谢谢 后续处理结果在哪看的")
+    assert decision.intent not in {"thanks", "farewell"}
+    assert decision.kind != "auto_send"
