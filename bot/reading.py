@@ -183,8 +183,14 @@ def _nothing_more(acts: list[Act], parts: list[Clause], closing_turn: bool) -> b
 
 
 def _greeting_said(clauses: list[Clause]) -> str:
-    """The greeting clauses of a message (在吗, 你好, 有人吗 …), joined; "" when it has none."""
-    return JOIN.join(c.text for c in clauses if c.filler and is_greeting(c.text))
+    """The greetings (在吗, 你好, 有人吗 …) that FOLLOW what the customer said, joined; "" if none.
+
+    "我已经购买 在?" states, then calls for someone. A greeting in front ("在吗？我试试") is only the
+    opener real customers put before anything, and a prefix must never change the reading (it
+    is what "在吗？" in front of real messages once broke; `benchmarks/bench_robustness.py`).
+    """
+    last = max((i for i, c in enumerate(clauses) if not c.filler), default=len(clauses))
+    return JOIN.join(c.text for c in clauses[last + 1:] if is_greeting(c.text))
 
 
 def _greets(greeting: IntentResult, whole: IntentResult, parts: list[Clause]) -> bool:
@@ -264,7 +270,7 @@ def read_many(
             ))
             continue
         if greeting is not None and _greets(results[greeting], whole, parts):
-            # "我已经购买 在?": a statement and 在吗 — the customer calls for someone; the want follows
+            # "我已经购买 在?": a statement, then 在吗 — the customer calls for someone; the want follows
             readings.append(Reading(
                 text, results[greeting], _greeting_said(clauses), tuple(clauses),
                 tuple(ClausePart(c.text, c.asks, r) for c, r in zip(parts, own)), None, notes=(GREETING_TURN_REASON,),

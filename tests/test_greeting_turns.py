@@ -2,10 +2,11 @@
 `bot.reading`).
 
 JD's client stamps "京东快递(移动端)" on a line when the chat was opened from that entry: the customer
-did not type it, so it is a filler, not a courier question. A short statement beside 在吗/你好
+did not type it, so it is a filler, not a courier question. A short statement followed by 在吗/你好
 ("我已经购买 在?") asks for nothing we can tell: the customer is calling for someone, so the turn is a
-greeting — but a question or a stated problem beside the greeting always wins, and a longer turn is
-left to a person rather than answered with a hello.
+greeting — but a question or a stated problem beside the greeting always wins, a longer turn is
+left to a person rather than answered with a hello, and a greeting in front changes nothing (the
+opener real customers put before anything).
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ def test_the_entry_stamp_changes_nothing_the_customer_said(engine, text, intent)
     assert engine.suggest(text).intent == intent
 
 
-@pytest.mark.parametrize("text", ["我已经购买 在?", "在吗 我昨天买的", "您好 我是上次那个顾客"])
-def test_a_short_statement_beside_a_greeting_is_a_greeting(engine, text):
+@pytest.mark.parametrize("text", ["我已经购买 在?", "我昨天买的 在吗", "我是上次那个顾客 你好"])
+def test_a_short_statement_followed_by_a_greeting_is_a_greeting(engine, text):
     decision = engine.suggest(text)
     assert decision.intent == "greeting", decision.reasons
     assert any("greeting beside a statement" in r for r in decision.reasons)
@@ -71,3 +72,13 @@ def test_a_want_beside_a_greeting_wins(engine, text, intent):
 ])
 def test_no_greeting_is_made_of_an_address_or_a_longer_turn(engine, text):
     assert engine.suggest(text).intent != "greeting"
+
+
+@pytest.mark.parametrize("text", ["我试试", "我提交了", "哦哦 那算了", "我已经购买"])
+@pytest.mark.parametrize("prefix", ["在吗？", "亲 在吗 你好，", "你好 "])
+def test_a_greeting_in_front_never_changes_the_reading(engine, prefix, text):
+    """The opener customers put before anything: "在吗？我试试" reads as "我试试" does."""
+    plain = engine.suggest(text)
+    prefixed = engine.suggest(prefix + text)
+    assert prefixed.intent == plain.intent
+    assert prefixed.kind == plain.kind
