@@ -290,6 +290,9 @@ class Engine:
         repaired = self._repaired(reading)
         if repaired:
             trace["repaired"] = repaired
+        reread = self._reread(reading)
+        if reread:
+            trace["read_again"] = reread
         return Answer(text, clean, reading, slots.model_dump(exclude_none=True), suggestions, clauses, questions,
                       trace)
 
@@ -300,6 +303,14 @@ class Engine:
             return []
         found = (repairs(text) for text in dict.fromkeys([reading.core, *(p.text for p in reading.parts)]))
         return [{"from": old, "to": new} for old, new in dict.fromkeys(r for r in found if r is not None)]
+
+    @staticmethod
+    def _reread(reading: Reading) -> list[dict[str, str]]:
+        """The unsure readings taken from a second reading with a dropped character put back
+        (`intents.repair.dropped`): 快递显示已签 → 快递显示已签收."""
+        results = [reading.result, *(p.result for p in reading.parts if p.result is not None)]
+        pairs = dict.fromkeys(r.reread for r in results if r.reread is not None)
+        return [{"from": old, "to": new} for old, new in pairs]
 
     def _clauses(
         self, reading: Reading, avoid: tuple[str, ...], uses: Mapping[str, int]

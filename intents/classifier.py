@@ -52,7 +52,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -139,6 +139,9 @@ class IntentResult:
     score: float
     ranking: list[tuple[str, float]]
     confident: bool
+    #: (what the first reading read, what the second read) when a second reading with a dropped
+    #: character put back replaced it (`IntentClassifier.predict_many`); None when the first stood
+    reread: tuple[str, str] | None = None
 
     def probs(self) -> dict[str, float]:
         return dict(self.ranking)
@@ -386,6 +389,7 @@ class IntentClassifier:
     def warm(self) -> None:
         """Do every lazy set-up now (jieba's dictionary, the direct path), not on the first message."""
         self.fast_scorer()
+        self.restorer()
         self.predict("你好，在吗？包邮吗")
 
     def __getattr__(self, name: str):
@@ -428,17 +432,18 @@ class IntentClassifier:
         restorer = self.restorer()
         if restorer is None:
             return results
-        owners: list[int] = []
+        owners: list[tuple[int, str]] = []  # (text index, what its first reading read)
         candidates: list[str] = []
         for i, (text, result) in enumerate(zip(texts, results)):
             if not result.confident and result.ranking[0][0] != FALLBACK:
-                found = restorer(self.read(text))
-                owners.extend([i] * len(found))
+                read = self.read(text)
+                found = restorer(read)
+                owners.extend([(i, read)] * len(found))
                 candidates.extend(found)
-        for i, again in zip(owners, self._predict(candidates, batched)):
+        for (i, read), candidate, again in zip(owners, candidates, self._predict(candidates, batched)):
             first = results[i]
             if again.confident and again.intent == first.ranking[0][0] and again.score > first.score:
-                results[i] = again
+                results[i] = replace(again, reread=(read, candidate))
         return results
 
     def _predict(self, texts: list[str], batched: bool) -> list[IntentResult]:

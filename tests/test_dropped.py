@@ -95,10 +95,33 @@ def test_a_second_reading_only_confirms_the_first_readings_top_intent(engine, mo
         changed += 1
         assert not before.confident and before.ranking[0][0] != FALLBACK  # only an unsure reading
         assert after.confident and after.intent == before.ranking[0][0] and after.score > before.score
+        # it says what it read: the candidate's own reading, one character longer than the first
+        read, candidate = after.reread
+        assert len(candidate) == len(read) + 1 and clf.predict(candidate).ranking == after.ranking
+    assert all(r.reread is None for r in first)
     assert changed >= 10, changed  # it does give readings back
     # switched off, the results are the first reading's
     monkeypatch.setattr(classifier_module, "SECOND_READING", False)
     assert [r.ranking for r in clf.predict_many(texts[:300])] == [r.ranking for r in first[:300]]
+
+
+def test_the_trace_and_suggest_show_the_second_reading(engine, config_path):
+    clf = engine.classifier
+    texts = _dropped_own_lines(engine)
+    reread = [(t, r.reread) for t, r in zip(texts, clf.predict_many(texts)) if r.reread is not None]
+    assert reread
+    shown = [(t, pair) for t, pair in reread if engine.suggest(t).trace.get("read_again")]
+    assert shown, "no re-read text shows it in its trace"
+    text, (old, new) = shown[0]
+    assert {"from": old, "to": new} in engine.suggest(text).trace["read_again"]
+    assert "read_again" not in engine.suggest("这个包邮吗").trace
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    out = CliRunner().invoke(main, ["suggest", text, "--config", str(config_path)])
+    assert out.exit_code == 0, out.output
+    assert f"read again {old} → {new}" in out.output
 
 
 def test_the_serve_cache_proposes_the_same_candidates(engine, tmp_path):

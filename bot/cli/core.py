@@ -188,6 +188,8 @@ def _describe(decision) -> str:
         lines.append(_("clauses   ") + " | ".join(_clause(c) for c in decision.clauses))
     for change in decision.trace.get("repaired", ()):
         lines.append(_("repaired  {old} → {new}").format(old=change["from"], new=change["to"]))
+    for change in decision.trace.get("read_again", ()):
+        lines.append(_("read again {old} → {new}").format(old=change["from"], new=change["to"]))
     if decision.slots:
         lines.append(_("slots     ") + ", ".join(f"{k}={v}" for k, v in decision.slots.items()))
     why = f"  ({'; '.join(decision.reasons)})" if decision.reasons else ""

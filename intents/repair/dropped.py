@@ -61,10 +61,13 @@ class Restorer:
         self._kinds = len(lexicon.chars)
         follow: dict[str, set[str]] = defaultdict(set)
         precede: dict[str, set[str]] = defaultdict(set)
+        #: log P of every pair a candidate is made of (``ab`` and ``bc``), computed once
+        self._log: dict[str, float] = {}
         for pair, n in lexicon.pairs.items():
             if n >= MIN_PAIR:
                 follow[pair[0]].add(pair[1])
                 precede[pair[1]].add(pair[0])
+                self._log[pair] = self._log_p(pair[0], pair[1])
         self._follow, self._precede = dict(follow), dict(precede)
 
     def _log_p(self, a: str, b: str) -> float:
@@ -84,8 +87,9 @@ class Restorer:
                 if not between:
                     continue
                 base = self._log_p(a, c)
+                log = self._log
                 for b in between - {START, END}:
-                    gain = self._log_p(a, b) + self._log_p(b, c) - base
+                    gain = log[a + b] + log[b + c] - base
                     if gain >= MIN_GAIN:
                         scored.append((gain, text[:at + i] + b + text[at + i:]))
         scored.sort(reverse=True)
