@@ -349,8 +349,7 @@ def serve(config: Config, host: str | None, port: int | None, workers: int) -> N
 
 def serve_workers(config: Config, host: str, port: int, workers: int) -> None:
     """`kefu serve --workers N`: bind once, fork N workers, restart any that dies (bot.web.workers)."""
-    from aiohttp import web
-
+    from bot.web.shared_accept import serve_app
     from bot.web.workers import StartFailed, Supervisor, refusal
 
     why = refusal(config.store.path, workers)
@@ -370,7 +369,7 @@ def serve_workers(config: Config, host: str, port: int, workers: int) -> None:
             ready()
 
         app.on_startup.append(served)
-        web.run_app(app, sock=sock, print=None, handle_signals=True)
+        serve_app(app, sock)  # (web.run_app, the connections shared among the workers by count)
 
     click.echo(_("kefu serving on http://{host}:{port} ({names})").format(host=host, port=port, names=names)
                + f" — {workers} workers on {config.store.path}")

@@ -3,8 +3,9 @@
 The pre-fork model (gunicorn's, and the simplest that is correct): the parent binds the port
 once, then forks N children before anything else is built — no thread, connection or model
 exists yet, so each child builds its own server (`build_server`), its own Redis connections
-and its own model in memory, and accepts on the inherited socket; the kernel hands each new
-connection to one of them. The parent only supervises:
+and its own model in memory, and accepts on the inherited socket — evenly: a worker holding more
+connections than a sibling leaves a new one to it (`bot.web.shared_accept`), so a burst of
+keep-alive connections does not all land on the first worker to wake. The parent only supervises:
 
 - a worker that dies (a crash, an OOM kill, ``kill -9`` — even while it is still starting) is
   started again; what it had accepted is in Redis, and its inbox shards and outbox lanes pass to
@@ -41,6 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.errors import UserError
+from bot.web import shared_accept
+from bot.web.shared_accept import Shares
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -123,6 +126,7 @@ class Supervisor:
         self.ready: set[int] = set()  # worker numbers that served at least once
         self.stopping: float | None = None  # when SIGTERM came
         self.failed: str | None = None
+        self.shares = Shares(workers)  # each worker's open connections (`bot.web.shared_accept`)
 
     def spawn(self, number: int) -> int:
         read_fd, write_fd = os.pipe()
@@ -148,6 +152,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         die_with_parent(parent)  # pending until the mask below is lifted, like any SIGTERM
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        shared_accept.current = (self.shares, number)  # its connections counted, shared by count
         served = False
 
         def ready() -> None:
@@ -219,6 +224,7 @@ class Supervisor:
             child = self.children.pop(pid, None)
             if child is None:
                 continue
+            self.shares.gone(child.number)  # (nobody leaves a connection to a dead worker)
             self._read_pipe(child, pid)
             os.close(child.fd)
             if self.stopping is not None:
