@@ -17,6 +17,7 @@ from redis_support import REDIS_SERVER, RedisServer
 
 from bot.store import redis_prefetch
 from bot.store.redis_store import RedisStore
+from bot.store.redis_tx import StoreConflict
 from tests_support import need_service
 
 T0 = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
@@ -92,3 +93,24 @@ def test_a_commit_never_lowers_a_sequence(own_redis):
         assert int(store.redis.get(key)) == 101
     finally:
         store.close()
+
+
+def test_an_id_handed_out_again_after_a_restart_refuses_the_stale_block(own_redis):
+    """Block A took ids, Redis restarted (they were never written), block B took the same ids and
+    committed: A's commit must write nothing rather than overwrite B's rows."""
+    stale, fresh = RedisStore(own_redis.url), RedisStore(own_redis.url)
+    try:
+        with pytest.raises(StoreConflict), stale.transaction():
+            redis_prefetch.fill(stale, [], ids=["msg"] * 2)
+            own_redis.stop()
+            own_redis.start()
+            with fresh.transaction():
+                theirs, _ = fresh.add_message("c2", "in", "包邮吗", T0, platform="p", message_id="m2")
+            mine, _ = stale.add_message("c1", "in", "在吗", T0, platform="p", message_id="m1")
+            assert mine == theirs == 1
+        assert fresh.get_message(1).text == "包邮吗"
+        row, new = stale.add_message("c1", "in", "在吗", T0, platform="p", message_id="m1")  # tried again
+        assert new and row > 1 and fresh.get_message(row).text == "在吗" and fresh.get_message(1).text == "包邮吗"
+    finally:
+        stale.close()
+        fresh.close()

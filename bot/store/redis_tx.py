@@ -289,13 +289,21 @@ class RedisCore:
     def next_id(self, name: str) -> int:
         """A new row id, known before the commit as SQLite's lastrowid is: one taken ahead for the
         block (`bot.store.redis_prefetch`), else taken now — inside a block without an fsync of its
-        own (the commit persists the sequence: `take_ids`), outside one by a plain INCR."""
+        own (the commit persists the sequence: `take_ids`; the row's key must be absent at the
+        commit), outside one by a plain INCR."""
         block = self._block
         if block is None:
             return int(self.redis.incr(self.key("seq", name)))
         if not block.ids.get(name):
             self.take_ids([name])
-        return block.ids[name].pop(0)
+        row = block.ids[name].pop(0)
+        # Its row must still be absent when the block commits. Ids taken this way are not persisted
+        # until a commit: should Redis restart while the block is open, the same id may be handed
+        # out again and committed by another block first — then this block is refused (written
+        # nothing, tried again) instead of overwriting that row. Every sequence names its rows
+        # `key(name, id)` (msg, dec, ticket, job, ob, oevent, src, push).
+        self.require(self.key(name, row), None)
+        return row
 
     def take_ids(self, names: list[str], pipe: Any = None) -> Any:
         """Take ``names.count(n)`` new ids of each sequence ``n`` for the open block (one INCRBY
