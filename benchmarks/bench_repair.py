@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -107,33 +108,25 @@ def _fresh(repairer):
     return repair
 
 
-def _unrepaired(clf: IntentClassifier):
-    """``clf.predict`` with the scorer's read step set back to plain `prepare`."""
-    fast = clf.fast_scorer()
-    read = fast.prepare
-
+def _patched(clf: IntentClassifier, owner: object, name: str, value: object):
+    """``clf.predict`` with ``owner.name`` set to ``value`` for the call (and put back after)."""
     def predict(text: str):
-        fast.prepare = prepare
-        try:
+        with mock.patch.object(owner, name, value):
             return clf.predict(text)
-        finally:
-            fast.prepare = read
 
     return predict
+
+
+def _unrepaired(clf: IntentClassifier):
+    """``clf.predict`` with the scorer's read step set back to plain `prepare`."""
+    return _patched(clf, clf.fast_scorer(), "prepare", prepare)
 
 
 def _first_reading_only(clf: IntentClassifier):
     """``clf.predict`` with the second reading of unsure messages (`intents.repair.dropped`) off."""
     import intents.classifier as module
 
-    def predict(text: str):
-        module.SECOND_READING = False
-        try:
-            return clf.predict(text)
-        finally:
-            module.SECOND_READING = True
-
-    return predict
+    return _patched(clf, module, "SECOND_READING", False)
 
 
 def main(argv: list[str] | None = None) -> None:
