@@ -73,10 +73,12 @@ _LEADING_CONNECTIVE = re.compile(
     r"^(?:然后|另外|还有就是|还有个问题|还有一个问题|顺便问一下|顺便问下|对了|再就是|再问一下|再问下|以及)"
 )
 # A clause that asks for something: a question (particles, question words) or a request.
-_QUESTION = re.compile(
-    r"\?$|[吗嘛么呢没不]$|吗|怎么|怎样|咋|如何|为何|什么|啥|哪|几|多少|多久|多大|多长|是否|能否|可否|有没有|是不是|能不能"
-    r"|可不可以|会不会|要不要|行不行|好不好|对不对|对吧|没有吗|呢"
+# The words that ask a question wherever they stand (吗, 怎么, 哪, 几, 能不能 …): `asks` and `seeks_answer`.
+_QUESTION_WORD = (
+    r"吗|怎么|怎样|咋|如何|为何|什么|啥|哪|几|多少|多久|多长|是否|能否|可否|有没有|是不是|能不能"
+    r"|可不可以|会不会|要不要|行不行"
 )
+_QUESTION = re.compile(rf"\?$|[吗嘛么呢没不]$|{_QUESTION_WORD}|多大|好不好|对不对|对吧|没有吗|呢")
 _REQUEST = re.compile(
     r"帮我|帮忙|麻烦你|麻烦您|请你|请您|给我|告诉我|我要|我想要|我想|想要|需要|申请|要求|快点|快一点|赶紧|尽快"
     r"|处理一下|查一下|查下|看一下|看下|改一下|改下|催|加急|急用|急需|补发|转人工|人工"
@@ -161,10 +163,7 @@ def is_entry_tag(clause: str) -> bool:
 
 
 # A question that wants an answer, not a rhetorical "还要那么久啊?" or a "…吧": a question word or 吗.
-_SEEKS = re.compile(
-    r"吗|嘛|怎么|怎样|咋|如何|为何|为什么|什么|啥|哪|几|多少|多久|多长|是否|能否|可否|有没有|是不是|能不能"
-    r"|可不可以|会不会|要不要|行不行"
-)
+_SEEKS = re.compile(rf"{_QUESTION_WORD}|嘛")
 
 
 def seeks_answer(clause: str) -> bool:
