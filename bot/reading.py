@@ -154,9 +154,13 @@ def farewell_result(ranking: list[tuple[str, float]], confident: bool = True) ->
     Confident for a turn that says so itself; unsure (``confident=False``: no reply is sent and
     none suggested) for a lone "没有了", which says it only as the answer to a question we did not see.
     """
-    score = dict(ranking).get(FAREWELL, 0.0)
-    rest = [(n, p) for n, p in ranking if n != FAREWELL]
-    return IntentResult(FAREWELL, score, [(FAREWELL, score), *rest], confident)
+    return _led_by(FAREWELL, ranking, confident)
+
+
+def _led_by(intent: str, ranking: list[tuple[str, float]], confident: bool) -> IntentResult:
+    """``intent`` as the reading, at the probability the classifier gave it, put first in ``ranking``."""
+    score = dict(ranking).get(intent, 0.0)
+    return IntentResult(intent, score, [(intent, score), *[(n, p) for n, p in ranking if n != intent]], confident)
 
 
 def bare_result(acts: list[Act], ranking: list[tuple[str, float]], closing: bool = False) -> IntentResult:
@@ -172,9 +176,7 @@ def bare_result(acts: list[Act], ranking: list[tuple[str, float]], closing: bool
     if act == "thanks" and "no" in acts or closing:
         act = "bye"
     intent = {"thanks": "thanks", "bye": FAREWELL}.get(act or "", FALLBACK)
-    score = dict(ranking).get(intent, 0.0)
-    rest = [(n, p) for n, p in ranking if n != intent]
-    return IntentResult(intent, score, [(intent, score), *rest], intent != FALLBACK)
+    return _led_by(intent, ranking, intent != FALLBACK)
 
 
 def _nothing_more(acts: list[Act], parts: list[Clause], closing_turn: bool) -> bool:
@@ -272,7 +274,7 @@ def read_many(
         if greeting is not None and _greets(results[greeting], whole, parts):
             # "我已经购买 在?": a statement, then 在吗 — the customer calls for someone; the want follows
             readings.append(Reading(
-                text, results[greeting], _greeting_said(clauses), tuple(clauses),
+                text, results[greeting], batch[greeting], tuple(clauses),
                 tuple(ClausePart(c.text, c.asks, r) for c, r in zip(parts, own)), None, notes=(GREETING_TURN_REASON,),
             ))
             continue
