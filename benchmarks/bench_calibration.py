@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 from bot.config import load_config  # noqa: E402
 from bot.engine import Engine, load_shop_training_set  # noqa: E402
 from bot.evaluate import calibration_points, read_examples, reliability, run_examples  # noqa: E402
-from intents.classifier import train  # noqa: E402
+from intents.modelfile import train  # noqa: E402
 
 SPLITS = 5  # random halves of dev for the split-half check of --fit
 

@@ -34,7 +34,9 @@ from bot.config import load_config  # noqa: E402
 from bot.engine import load_shop_training_set, model_path, warm_tokenizer  # noqa: E402
 from bot.evaluate import read_examples  # noqa: E402
 from intents import served  # noqa: E402
-from intents.classifier import IntentClassifier, _stamp, load_or_train, prepare  # noqa: E402
+from intents.classifier import IntentClassifier  # noqa: E402
+from intents.features import prepare  # noqa: E402
+from intents.modelfile import load_or_train, stamp  # noqa: E402
 
 
 def per_message_us(fn, texts: list[str]) -> float:
@@ -144,8 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     if fitted.lexicon is None:
         sys.exit("the model has no repair lexicon (intents.classifier.REPAIR is off)")
     with tempfile.TemporaryDirectory(prefix="kefu-bench-repair-") as cache:
-        served.store(Path(cache), path, _stamp(data.digest()), fitted)
-        cached = served.load(Path(cache), path, _stamp(data.digest()))
+        served.store(Path(cache), path, stamp(data.digest()), fitted)
+        cached = served.load(Path(cache), path, stamp(data.digest()))
     if cached is None:
         sys.exit("the serve cache did not hold this model")
     texts = [e.text for e in read_examples(args.data_dir / "jddc_intents" / f"{args.set}.jsonl")]

@@ -49,7 +49,7 @@ from benchmarks.phrasebooks import PER_FILE  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.engine import Engine, load_shop_phrasebook, load_shop_training_set  # noqa: E402
 from bot.evaluate import read_examples, score_both  # noqa: E402
-from intents.classifier import train  # noqa: E402
+from intents.modelfile import train  # noqa: E402
 from phrasebook.matcher import Matcher, match_key  # noqa: E402
 from phrasebook.schema import Phrasebook, PhraseEntry  # noqa: E402
 

@@ -25,9 +25,10 @@ from bot.flows.aftersale import reroute
 from bot.models import ClauseReading, Decision, Suggestion
 from bot.policy import Gate, Verdict, decide_answer
 from bot.reading import Reading, read_many
-from intents.classifier import IntentClassifier, IntentResult, load_or_train
+from intents.classifier import IntentClassifier, IntentResult
 from intents.dataset import DEFAULT_DIR as DEFAULT_TRAINING_DIR
 from intents.dataset import TrainingSet, load_training_set
+from intents.modelfile import load_or_train
 from intents.slots import extract_slots
 from intents.text import normalise
 from intents.tokenize import warm as warm_tokenizer

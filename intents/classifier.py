@@ -37,39 +37,29 @@ temperature is widened by one factor fitted on real messages (`REAL_TEXT_SOFTENI
 and argmax are unchanged by it, and predicting stays one matrix product (no ensemble of
 calibrated models).
 
-A trained model is saved together with the digest of its training examples and the library
-versions; `load_or_train` retrains (or, if asked, refuses) when they no longer match, so a
-stale model is never silently used.
+What the model reads of a message is `intents.features`; the temperature fit is
+`intents.calibration`; a saved model carries the digest of its training examples and the library
+versions, and `intents.modelfile.load_or_train` retrains (or, if asked, refuses) when they no
+longer match, so a stale model is never silently used.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import os
-import re
-import sys
-import tempfile
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bot.errors import DataFileError
-from intents.augment import VERSION as AUGMENT_VERSION
 from intents.augment import augment
+from intents.calibration import fit_temperature, softmax, two_columns
 from intents.dataset import TrainingSet
 from intents.fastpath import FastScorer
+from intents.features import pinyin_analyzer, prepare, syllables, word_analyzer
 from intents.labels import FALLBACK
-from intents.repair import VERSION as REPAIR_VERSION
 from intents.repair import Lexicon, Repairer, Restorer
 from intents.repair import build as build_lexicon
-from intents.text import PLACEHOLDER_RE, normalise
-from intents.tokenize import USERDICT, cut, frequency
+from intents.tokenize import cut, frequency
 
 if TYPE_CHECKING:
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -79,10 +69,6 @@ if TYPE_CHECKING:
 # reference path, reading a joblib file): a server whose model is in the serve cache
 # (`intents.served`) answers without them, ~1.3 s and ~150 MB less at every start.
 
-_LOGGER = logging.getLogger(__name__)
-
-#: Bump when the features or model change, so saved models of the old shape are retrained.
-MODEL_FORMAT = 5
 #: Held-out folds that choose the temperature (each costs one extra fit on 1 - 1/k of the lines).
 CALIBRATION_FOLDS = 3
 #: The held-out temperature is multiplied by this. Held-out folds of our own lines are cleaner
@@ -122,10 +108,6 @@ REPAIR_TRAINING = False
 SECOND_READING = True
 
 
-class StaleModelError(DataFileError, RuntimeError):
-    """The saved model was trained on other examples (or another version) than the current ones."""
-
-
 @dataclass(frozen=True)
 class IntentResult:
     """The classifier's answer for one message.
@@ -145,57 +127,6 @@ class IntentResult:
 
     def probs(self) -> dict[str, float]:
         return dict(self.ranking)
-
-
-# Order cards that chat windows paste next to the customer's words ("咨询订单号:… 订单金额:…").
-# They say which order, not what the customer wants; slots read them, the classifier must not.
-_ORDER_CARD = re.compile(
-    r"(?:咨询订单号|订单编号|订单号|订单金额|下单时间|商品id|商品编号|商品名称)\s*[:：]\s*"
-    r"(?:\[[^\[\]]*\]|[\w.\-]+)(?:\s+\[时间x\]|\s+\d{1,2}:\d{2}(?::\d{2})?)?"
-)
-# Numbers and masked values: their value never tells the intent, their presence might.
-_NUMBER = re.compile(r"(?<!\d)(?!12315(?!\d)|12345(?!\d))\d{2,}(?:\.\d+)?")
-
-
-def prepare(text: str) -> str:
-    """The classifier's view of a message: normalised, order cards removed, numbers as ``#``.
-
-    ``满300减30`` and ``满[数字x]减[数字x]`` look the same to the model; the consumer hotlines
-    12315/12345 stay, because naming them is a threat of complaint.
-    """
-    text = _ORDER_CARD.sub(" ", normalise(text))
-    text = PLACEHOLDER_RE.sub("#", text)
-    text = _NUMBER.sub("#", text)
-    return " ".join(text.split())
-
-
-def _words(text: str) -> list[str]:
-    """jieba words and word bigrams (module-level so the vectoriser pickles)."""
-    words = cut(text)
-    return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
-
-
-def syllables(text: str) -> list[str]:
-    """Toneless pinyin, one syllable per Chinese character; other runs are skipped.
-
-    包游吗 and 包邮吗 both give ``bao you ma``: a pinyin input method's homophone typo keeps its
-    sound. Non-Chinese runs (digits, ``#``, Latin letters) are left to the other features.
-    """
-    from pypinyin import Style, lazy_pinyin
-
-    return [s for s in lazy_pinyin(text, style=Style.NORMAL, errors="ignore") if s.isalpha()]
-
-
-def _pinyin(text: str) -> list[str]:
-    """Pinyin syllable 1–3-grams (module-level so the vectoriser pickles)."""
-    return pinyin_grams(syllables(text))
-
-
-def pinyin_grams(syl: list[str]) -> list[str]:
-    """The pinyin features of a syllable sequence: syllables, then their bigrams and trigrams."""
-    grams = [f"{a}_{b}" for a, b in zip(syl, syl[1:])]
-    grams += [f"{a}_{b}_{c}" for a, b, c in zip(syl, syl[1:], syl[2:])]
-    return syl + grams
 
 
 class IntentClassifier:
@@ -243,9 +174,9 @@ class IntentClassifier:
         # mostly one line's accidents; they made the model 4x bigger and slower to fit
         common = {"sublinear_tf": True, "dtype": np.float32, "min_df": MIN_DF}
         return (
-            TfidfVectorizer(analyzer=_words, **common),
+            TfidfVectorizer(analyzer=word_analyzer, **common),
             TfidfVectorizer(analyzer="char", ngram_range=(1, 3), **common),
-            TfidfVectorizer(analyzer=_pinyin, **common),
+            TfidfVectorizer(analyzer=pinyin_analyzer, **common),
         )
 
     def _model(self) -> LinearSVC:
@@ -351,7 +282,7 @@ class IntentClassifier:
             rows = np.flatnonzero(np.isin(origin, train_idx))
             model = self._model().fit(features[rows], y[rows])
             index = {name: i for i, name in enumerate(model.classes_)}
-            scores.append(_two_columns(model.decision_function(features[test_idx])))
+            scores.append(two_columns(model.decision_function(features[test_idx])))
             gold.extend(index[label] for label in stored[test_idx])
         return fit_temperature(np.vstack(scores), np.asarray(gold))
 
@@ -365,7 +296,7 @@ class IntentClassifier:
         fast = self.fast_scorer()
         if fast is None:
             return self.sklearn_scores(texts)
-        return _two_columns(fast.score_many(texts) if batched else fast.scores(texts))
+        return two_columns(fast.score_many(texts) if batched else fast.scores(texts))
 
     def sklearn_scores(self, texts: list[str]) -> np.ndarray:
         """The same scores through scikit-learn's transform and decision_function."""
@@ -374,7 +305,7 @@ class IntentClassifier:
         # our own sparse features are finite and well-formed: skip sklearn's per-call input
         # validation, which cost ~0.7 ms of a ~4 ms single-message prediction
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-            return _two_columns(self.model.decision_function(self._features(texts)))
+            return two_columns(self.model.decision_function(self._features(texts)))
 
     def fast_scorer(self) -> FastScorer | None:
         """The direct scoring path, built once per fitted model (None if its shape is unsupported)."""
@@ -449,7 +380,7 @@ class IntentClassifier:
     def _predict(self, texts: list[str], batched: bool) -> list[IntentResult]:
         if not texts:
             return []
-        probs = _softmax(self.scores(texts, batched=batched) / self.temperature)
+        probs = softmax(self.scores(texts, batched=batched) / self.temperature)
         names = self.intents
         results = []
         for row in probs:
@@ -470,156 +401,12 @@ class IntentClassifier:
     # --- persistence -------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        """Write atomically (temp file + rename) so a crash never leaves half a model."""
-        import joblib
+        """Write the model and its stamp atomically (`intents.modelfile.save`)."""
+        from intents.modelfile import save  # modelfile builds on this module, not the other way
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        os.close(fd)
-        try:
-            joblib.dump({"stamp": _stamp(self.digest), "classifier": self}, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        save(self, path)
 
 
 #: what a fitted classifier holds besides its settings and the direct path
 # (and the calibration's parts, which the serve path does not need: bench_calibration reads them)
 _FITTED = ("words", "chars", "pinyin", "model", "held_out_temperature", "softening", "feature_weights")
-
-
-def _softmax(scores: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, scipy.special.softmax's formula without its per-call array-API dispatch."""
-    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
-
-
-def _two_columns(scores: np.ndarray) -> np.ndarray:
-    """Scores as (rows, intents); with two intents sklearn gives one column d: softmax([0, d])."""
-    return scores if scores.ndim == 2 else np.column_stack([np.zeros_like(scores), scores])
-
-
-def fit_temperature(scores: np.ndarray, gold: np.ndarray) -> float:
-    """The T in ``softmax(scores / T)`` with the least mean log loss of the gold classes.
-
-    One parameter, so a few hundred held-out lines fix it well; T > 1 softens an over-confident
-    model, T < 1 sharpens an under-confident one. Bounded to [0.05, 20].
-    """
-    from scipy.optimize import minimize_scalar
-    from scipy.special import log_softmax
-
-    rows = np.arange(len(gold))
-
-    def loss(log_t: float) -> float:
-        return float(-log_softmax(scores / np.exp(log_t), axis=1)[rows, gold].mean())
-
-    best = minimize_scalar(loss, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
-    return float(np.exp(best.x))
-
-
-def _stamp(digest: str) -> dict[str, object]:
-    """What a saved model must agree on to be reused: examples, dictionary, code and versions."""
-    return {
-        "digest": digest,
-        # the shop dictionary decides the word features as much as the examples do
-        "dictionary": hashlib.sha256(USERDICT.read_bytes()).hexdigest(),
-        "format": MODEL_FORMAT,
-        # the training-time noise decides what the model learns as much as the stored lines do
-        "augment": AUGMENT_VERSION,
-        # ... and so does the spelling repair of what it reads (`intents.repair`)
-        "repair": _repair_code() if REPAIR else "off",
-        "sklearn": _version("scikit-learn", "sklearn"),
-        # the pinyin features are only as stable as pypinyin's dictionary
-        "pypinyin": _version("pypinyin", "pypinyin"),
-        "python": f"{sys.version_info.major}.{sys.version_info.minor}",
-    }
-
-
-def _repair_code() -> str:
-    """The spelling repair's code (its lexicon and rules decide the features of training lines)."""
-    from intents.cachefiles import code_digest
-
-    return code_digest("repair", REPAIR_VERSION, REPAIR_FILES).hexdigest()[:20]
-
-
-#: the code of the spelling repair, relative to the repository root
-REPAIR_FILES = ("intents/repair/__init__.py", "intents/repair/dropped.py", "intents/repair/lexicon.py",
-                "intents/repair/repairer.py")
-
-
-def _version(distribution: str, module: str) -> str:
-    """An installed library's version without importing it (its ``__version__`` if not installed as a package)."""
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return str(getattr(__import__(module), "__version__", "?"))
-
-
-def train(data: TrainingSet, **kwargs) -> IntentClassifier:
-    return IntentClassifier(**kwargs).fit(data)
-
-
-_DEFAULT_CACHE = Path()  # sentinel: the per-user serve cache dir
-
-
-def load_or_train(
-    data: TrainingSet,
-    path: Path,
-    *,
-    retrain: bool = True,
-    min_confidence: float = 0.4,
-    min_margin: float = 0.0,
-    on_retrain: Callable[[str], AbstractContextManager[object]] | None = None,
-    cache: Path | None = _DEFAULT_CACHE,
-) -> IntentClassifier:
-    """The model at ``path`` if it was trained on exactly ``data``; else train and save one.
-
-    Args:
-        retrain: when False a missing or stale model raises `StaleModelError` instead of
-            being retrained (for deployments that train in CI and ship the file).
-        on_retrain: called with the reason before a retrain; the training runs inside the
-            context it returns (the CLI shows why and a progress display, never a silent wait).
-        cache: the serve cache folder (`intents.served`; default the per-user one, None = off):
-            a model found there answers without scikit-learn; one read from ``path`` or
-            trained is stored there for the next start.
-
-    Thresholds come from config every time, not from the file: changing them needs no retrain.
-    """
-    from intents import served
-
-    want = _stamp(data.digest())
-    directory = served.default_dir() if cache is _DEFAULT_CACHE else cache
-    if directory is not None:
-        cached = served.load(directory, path, want)
-        if cached is not None:
-            cached.min_confidence, cached.min_margin = min_confidence, min_margin
-            return cached
-    reason = "no saved model"
-    if path.exists():
-        import joblib
-
-        try:
-            saved = joblib.load(path)
-            if saved.get("stamp") == want:
-                clf: IntentClassifier = saved["classifier"]
-                clf.min_confidence, clf.min_margin = min_confidence, min_margin
-                if directory is not None:
-                    served.store(directory, path, want, clf)
-                return clf
-            reason = "the saved model was trained on other examples or versions"
-        except Exception as exc:  # a corrupt or foreign file is just stale
-            reason = f"the saved model cannot be read ({exc.__class__.__name__})"
-    if not retrain:
-        raise StaleModelError(f"{path}: {reason}; run `kefu train`")
-    _LOGGER.info("training the intent model: %s (%s)", reason, path)
-    with on_retrain(reason) if on_retrain is not None else nullcontext():
-        clf = train(data, min_confidence=min_confidence, min_margin=min_margin)
-    try:
-        clf.save(path)
-    except OSError as exc:
-        _LOGGER.warning("could not save the intent model to %s: %s", path, exc)
-    else:
-        if directory is not None:
-            served.store(directory, path, want, clf)
-    return clf

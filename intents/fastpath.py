@@ -7,7 +7,7 @@ is a few dictionary look-ups and one small matrix product. A worker scores one m
 time, so that fixed cost was most of the classifier's time in `kefu serve`.
 
 `FastScorer` is built once from a fitted `IntentClassifier` and reads exactly what the fitted
-objects hold: each vectoriser's analyzer (our ``_words`` / ``_pinyin`` callables, sklearn's
+objects hold: each vectoriser's analyzer (our ``word_analyzer`` / ``pinyin_analyzer`` callables, sklearn's
 char n-grams with its lower-casing and white-space folding), vocabulary, IDF weights and
 sublinear-TF/L2 settings, and the SVM's coefficients and intercepts. It repeats sklearn's
 arithmetic step by step in the same dtypes (counts, ``log(tf) + 1`` and IDF products in the

@@ -39,8 +39,10 @@ import numpy as np
 
 from bot.errors import KefuError
 from intents import classifier as _classifier
+from intents import modelfile as _modelfile
 from intents.cachefiles import ROOT, cache_dir, code_digest, write_npz
 from intents.fastpath import FastScorer, _Part, char_analyzer
+from intents.features import pinyin_analyzer, pinyin_grams, word_analyzer
 from intents.pinyin import PinyinTable
 from intents.repair import Lexicon, Repairer
 from intents.tokenize import cut, frequency
@@ -51,11 +53,12 @@ FORMAT = "kefu-intent-serve-cache"
 #: Bump when the stored layout changes (the code hash below catches most other changes).
 VERSION = 2
 KEEP = 16
-_CODE = ("intents/classifier.py", "intents/fastpath.py", "intents/pinyin.py", "intents/served.py",
-         "intents/text.py", "intents/tokenize.py", "intents/cachefiles.py", *_classifier.REPAIR_FILES)
+_CODE = ("intents/classifier.py", "intents/features.py", "intents/modelfile.py", "intents/calibration.py",
+         "intents/fastpath.py", "intents/pinyin.py", "intents/served.py", "intents/text.py", "intents/tokenize.py",
+         "intents/cachefiles.py", *_modelfile.REPAIR_FILES)
 
-_WORDS = f"{_classifier._words.__module__}.{_classifier._words.__qualname__}"
-_PINYIN = f"{_classifier._pinyin.__module__}.{_classifier._pinyin.__qualname__}"
+_WORDS = f"{word_analyzer.__module__}.{word_analyzer.__qualname__}"
+_PINYIN = f"{pinyin_analyzer.__module__}.{pinyin_analyzer.__qualname__}"
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
@@ -85,7 +88,7 @@ def cache_file(directory: Path, model: Path) -> Path:
 def pinyin_file(directory: Path) -> Path:
     from intents.pinyin import VERSION as TABLE_VERSION
 
-    tag = f"{_classifier._version('pypinyin', 'pypinyin')}:{TABLE_VERSION}:".encode()
+    tag = f"{_modelfile.library_version('pypinyin', 'pypinyin')}:{TABLE_VERSION}:".encode()
     tag += (ROOT / "intents" / "pinyin.py").read_bytes()
     return directory / f"pinyin-{hashlib.sha256(tag).hexdigest()[:20]}.npz"
 
@@ -138,10 +141,10 @@ def fitted_from(source: tuple[Path, str], digest: str) -> _classifier.IntentClas
     path, sha = source
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != sha:
-        raise _classifier.StaleModelError(f"{path}: the model file changed after it was loaded; restart kefu")
+        raise _modelfile.StaleModelError(f"{path}: the model file changed after it was loaded; restart kefu")
     fitted = joblib.load(io.BytesIO(data))["classifier"]
     if fitted.digest != digest:
-        raise _classifier.StaleModelError(f"{path}: the model file holds another model")
+        raise _modelfile.StaleModelError(f"{path}: the model file holds another model")
     return fitted
 
 
@@ -260,7 +263,7 @@ def read(path: Path, key: str, table: PinyinTable, source: tuple[Path, str]) -> 
 
 
 def _syllables(table: PinyinTable) -> Callable[[str], list[str]]:
-    """`intents.classifier.syllables` read from the table (toneless, Chinese characters only)."""
+    """`intents.features.syllables` read from the table (toneless, Chinese characters only)."""
     def syllables(text: str) -> list[str]:
         return [s for s in table.syllables(text) if s.isalpha()]
 
@@ -272,9 +275,9 @@ def _analyzers(table: PinyinTable) -> dict[str, Callable[[str], list[str]]]:
     syllables = _syllables(table)
 
     def pinyin(text: str) -> list[str]:
-        return _classifier.pinyin_grams(syllables(text))
+        return pinyin_grams(syllables(text))
 
-    return {_WORDS: _classifier._words, _PINYIN: pinyin}
+    return {_WORDS: word_analyzer, _PINYIN: pinyin}
 
 
 def _untext(array: np.ndarray) -> str:

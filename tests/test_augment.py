@@ -77,15 +77,15 @@ def test_fitting_does_not_change_the_stored_examples():
 def test_a_new_augmentation_version_retrains_the_saved_model(tmp_path, monkeypatch):
     import joblib
 
-    import intents.classifier as classifier
+    import intents.modelfile as modelfile
 
     data = TrainingSet(examples={
         "free_shipping": ["包邮吗", "运费多少", "包不包邮", "邮费怎么算"],
         "shipping_time": ["什么时候发货", "几天发货", "今天能发吗", "多久发货"],
     })
     path = tmp_path / "m.joblib"
-    classifier.load_or_train(data, path, cache=None)
-    assert joblib.load(path)["stamp"]["augment"] == classifier.AUGMENT_VERSION
-    monkeypatch.setattr(classifier, "AUGMENT_VERSION", classifier.AUGMENT_VERSION + 1)
-    with pytest.raises(classifier.StaleModelError):
-        classifier.load_or_train(data, path, retrain=False, cache=None)
+    modelfile.load_or_train(data, path, cache=None)
+    assert joblib.load(path)["stamp"]["augment"] == modelfile.AUGMENT_VERSION
+    monkeypatch.setattr(modelfile, "AUGMENT_VERSION", modelfile.AUGMENT_VERSION + 1)
+    with pytest.raises(modelfile.StaleModelError):
+        modelfile.load_or_train(data, path, retrain=False, cache=None)

@@ -8,15 +8,11 @@ import pypinyin
 import pytest
 from scipy.special import softmax
 
-from intents.classifier import (
-    REAL_TEXT_SOFTENING,
-    IntentClassifier,
-    StaleModelError,
-    fit_temperature,
-    load_or_train,
-    syllables,
-)
+from intents.calibration import fit_temperature
+from intents.classifier import REAL_TEXT_SOFTENING, IntentClassifier
 from intents.dataset import TrainingSet
+from intents.features import syllables
+from intents.modelfile import StaleModelError, load_or_train
 
 SMALL = TrainingSet(
     examples={
@@ -126,7 +122,7 @@ def test_a_homophone_typo_matches_through_pinyin(typo, intent, monkeypatch):
     clf = IntentClassifier(min_confidence=0.0, augment_copies=0, repair=False).fit(HOMOPHONES)
     assert clf.predict(typo).intent == intent
     # the same model with a pinyin block that says nothing does not find it
-    monkeypatch.setattr("intents.classifier._pinyin", lambda text: ["same"])
+    monkeypatch.setattr("intents.classifier.pinyin_analyzer", lambda text: ["same"])
     deaf = IntentClassifier(min_confidence=0.0, augment_copies=0, repair=False).fit(HOMOPHONES)
     assert deaf.predict(typo).intent != intent
     # ... unless the spelling repair reads the typo as the training word it sounds like

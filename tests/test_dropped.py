@@ -16,7 +16,7 @@ import pytest
 
 import intents.classifier as classifier_module
 from bot.engine import load_shop_training_set
-from intents.classifier import syllables
+from intents.features import syllables
 from intents.labels import FALLBACK
 from intents.repair import Lexicon, Restorer, build
 from intents.repair.dropped import MAX_CANDIDATES
@@ -126,7 +126,7 @@ def test_the_trace_and_suggest_show_the_second_reading(engine, config_path):
 
 def test_the_serve_cache_proposes_the_same_candidates(engine, tmp_path):
     from intents import served
-    from intents.classifier import _stamp
+    from intents.modelfile import stamp as _stamp
 
     trained = engine.classifier
     model = tmp_path / "m.joblib"

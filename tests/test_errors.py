@@ -66,7 +66,7 @@ def _by_name(name: str) -> type[BaseException]:
     ("phrasebook.loader.PhrasebookError", DataFileError),
     ("intents.dataset.TrainingDataError", DataFileError),
     ("intents.yamlfile.YamlFileError", DataFileError),
-    ("intents.classifier.StaleModelError", DataFileError),
+    ("intents.modelfile.StaleModelError", DataFileError),
     ("bot.replay.ReplayError", DataFileError),
     ("bot.evaluate.EvalDataError", DataFileError),
     ("bot.evaluate.UnknownLabelError", DataFileError),
@@ -132,7 +132,7 @@ def _samples() -> list[tuple[str, BaseException]]:
     from bot.store import StoreSchemaError, UnsupportedStore
     from bot.suites.loader import SuiteError
     from connectors.registry import ConnectorConfigError
-    from intents.classifier import StaleModelError
+    from intents.modelfile import StaleModelError
     from intents.yamlfile import YamlFileError
 
     return [

@@ -19,7 +19,7 @@ from pypinyin import Style, lazy_pinyin
 from pypinyin.constants import PHRASES_DICT, PINYIN_DICT
 
 from bot.engine import load_shop_training_set
-from intents.classifier import _pinyin, pinyin_grams, prepare
+from intents.features import pinyin_analyzer, pinyin_grams, prepare
 from intents.pinyin import PinyinTable
 from tests_support import SHARED_DATA
 
@@ -68,7 +68,7 @@ def test_classifier_texts_give_the_same_pinyin_features(table):
             texts += [json.loads(line)["text"] for line in handle if line.strip()]
     assert len(texts) > 5000
     wrong = [t for t in texts
-             if pinyin_grams([s for s in table.syllables(prepare(t)) if s.isalpha()]) != _pinyin(prepare(t))]
+             if pinyin_grams([s for s in table.syllables(prepare(t)) if s.isalpha()]) != pinyin_analyzer(prepare(t))]
     assert not wrong, wrong[:5]
 
 

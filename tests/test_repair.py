@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 
 from bot.engine import load_shop_training_set
-from intents.classifier import IntentClassifier, prepare, syllables
+from intents.classifier import IntentClassifier
 from intents.dataset import TrainingSet
+from intents.features import prepare, syllables
 from intents.repair import Lexicon, Repairer, build
 from intents.repair.lexicon import INSERT_MIN_LINES
 from intents.tokenize import cut, frequency
@@ -171,7 +172,7 @@ def _texts(engine) -> list[str]:
 def test_the_serve_cache_repairs_every_text_as_the_fitted_model_does(engine, tmp_path):
     """pypinyin (fit time) and the cache's pinyin table (serving) give the same repairs."""
     from intents import served
-    from intents.classifier import _stamp
+    from intents.modelfile import stamp as _stamp
 
     trained = engine.classifier
     assert trained.lexicon is not None and trained.lexicon.homophones

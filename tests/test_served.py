@@ -22,8 +22,9 @@ from test_fastpath import JDDC_DEV, TWO, assert_same_answers
 
 from bot.engine import load_shop_training_set, model_path
 from intents import served
-from intents.classifier import IntentClassifier, StaleModelError, load_or_train
+from intents.classifier import IntentClassifier
 from intents.dataset import TrainingSet
+from intents.modelfile import StaleModelError, load_or_train
 from tests_support import REPO
 
 MORE = TrainingSet(examples={**TWO.examples, "other": ["嗯", "好的", "哦", "是的", "知道了", "行"]})

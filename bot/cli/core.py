@@ -25,8 +25,8 @@ from bot.errors import ConfigError, RefusedError, UserError
 from bot.evaluate import evaluate, format_report, read_examples, run_examples, write_decisions
 from bot.i18n import LANGUAGES, N_, _, localise, set_language
 from bot.suites.loader import SuiteError
-from intents.classifier import train
 from intents.dataset import TrainingDataError
+from intents.modelfile import train
 from phrasebook.loader import PhrasebookError
 
 config_option = click.option(

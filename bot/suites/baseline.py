@@ -24,9 +24,9 @@ from pathlib import Path
 from bot.config import RUNTIME_PLACEHOLDERS, Config
 from bot.engine import Engine, phrasebook_paths, training_paths
 from bot.errors import UserError
-from intents.classifier import train
 from intents.dataset import DEFAULT_DIR as DEFAULT_TRAINING_DIR
 from intents.dataset import load_training_set
+from intents.modelfile import train
 from phrasebook.loader import DEFAULT_DIR as DEFAULT_PHRASEBOOK_DIR
 from phrasebook.loader import load_phrasebook
 
