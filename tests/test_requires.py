@@ -218,6 +218,15 @@ def test_a_change_of_mind_or_own_fault_stays_a_return(engine, text):
     assert engine.suggest(text).intent == "return_exchange"
 
 
+@pytest.mark.parametrize("text", ["为什么拒绝售后?", "退货申请被拒绝了 为什么", "售后申请被驳回了", "为什么不给我售后"])
+def test_a_refused_after_sale_goes_to_a_person_not_the_how_to(engine, text):
+    # "how to apply" answers what the customer already did; the refusal needs someone to look
+    decision = engine.suggest(text)
+    assert decision.kind != "auto_send"
+    assert decision.suggestions[0].id in {"return.rejected", "refund.rejected"}
+    assert "return.how" not in [r.id for r in decision.replies]
+
+
 def test_in_a_conversation_broken_goods_start_the_after_sale_intake(engine):
     (line,) = by_trigger(replay(engine, [say("c1", "东西坏了要退货")]), "message")
     assert [r["phrase_id"] for r in line.replies][-1] == "aftersale.ask_order"
