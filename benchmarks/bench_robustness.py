@@ -13,6 +13,9 @@ the flows and the send policy, away mode with no agent online):
   its own, not the one the training-time augmentation uses);
 * repeated punctuation (？？？, ！！！, 。。。), one dropped Chinese character, emoji.
 
+Typos and dropped characters touch only what the customer typed, never the dataset's masks
+([订单x], [姓名x] …), which stand for a number or name and which the classifier reads as one sign.
+
 Reported per perturbation: strict accuracy (label only) and its change against the original,
 the share of messages whose predicted intent changed, the auto-send share, and the strict
 precision of those auto-sends; for typos and dropped characters, also how many messages the
@@ -42,6 +45,7 @@ from bot.config import load_config  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.evaluate import Example, read_examples  # noqa: E402
 from bot.pipeline.offline import fresh_decisions  # noqa: E402
+from intents.text import PLACEHOLDER_RE  # noqa: E402
 
 SEED = 20261201
 # The bench's own typo table (right → typed): same toneless pinyin, a different character.
@@ -73,8 +77,21 @@ def full_width(text: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else "\u3000" if c == " " else c for c in text)
 
 
+def _typed(text: str) -> list[int]:
+    """Positions of what the customer typed: not inside the dataset's masks ([订单x], [姓名x] …).
+
+    The masks stand for an order number or a name the customer did type; a typo or a dropped
+    character inside "[订单x]" is no customer's mistake (it only turned the mask into a no-op:
+    the classifier reads every mask as one sign), so they are never perturbed.
+    """
+    masked = set()
+    for m in PLACEHOLDER_RE.finditer(text):
+        masked.update(range(m.start(), m.end()))
+    return [i for i in range(len(text)) if i not in masked]
+
+
 def typos(text: str) -> str:
-    spots = [i for i, c in enumerate(text) if c in TYPOS]
+    spots = [i for i in _typed(text) if text[i] in TYPOS]
     if not spots:
         return text
     chars = list(text)
@@ -89,7 +106,7 @@ def repeated_punctuation(text: str) -> str:
 
 
 def drop_character(text: str) -> str:
-    spots = [i for i, c in enumerate(text) if ord(c) in _CJK]
+    spots = [i for i in _typed(text) if ord(text[i]) in _CJK]
     if len(spots) < 4:
         return text
     i = _rng(text, "drop").choice(spots)
