@@ -223,3 +223,88 @@ def test_it_is_an_executor_asyncio_can_use():
         writer.shutdown()
     with pytest.raises(ValueError, match="max_batch"):
         GroupCommit(object(), max_batch=0)
+
+
+# --- the event loop's path: asyncio futures, one hand-off per round ---------------------------------
+
+
+def test_asyncio_jobs_of_a_round_are_answered_after_its_commit_in_one_hand_off(store, writer, tmp_path):
+    """`run` / `submit_all_async`: same rounds and order; the loop hears of all the round's
+    answers through ONE call_soon_threadsafe, and only once the rows are on disk."""
+    import asyncio
+
+    async def main() -> tuple[list[int], list[int], int]:
+        loop = asyncio.get_running_loop()
+        hand_offs = []
+        real = loop.call_soon_threadsafe
+
+        def counted(callback, *args):
+            hand_offs.append(callback)
+            return real(callback, *args)
+
+        loop.call_soon_threadsafe = counted
+        held = Held(writer)
+        order: list[int] = []
+        jobs = writer.submit_all_async(accept, [(store, n, order) for n in range(10)])
+        single = writer.run(accept, store, 10, order)
+        assert not any(job.done() for job in [*jobs, single])
+        seen_on_disk: list[int] = []
+        for job in jobs:
+            job.add_done_callback(lambda _f: seen_on_disk.append(on_disk(
+                tmp_path / "kefu.sqlite", "SELECT COUNT(*) FROM messages")[0][0]))
+        releaser = threading.Thread(target=held.release)  # (not to_thread: that hands off too)
+        releaser.start()
+        rows = await asyncio.gather(*jobs, single)
+        releaser.join(10)
+        return rows, order, seen_on_disk, len(hand_offs)
+
+    rows, order, seen_on_disk, hand_offs = asyncio.run(main())
+    assert order == list(range(11)) and rows == sorted(rows) and len(set(rows)) == 11
+    assert writer.stats.sizes[-2:] == [1, 11], "the held job, then the eleven queued behind it together"
+    assert seen_on_disk == [11] * 10, "every answer came after the round's commit"
+    assert hand_offs == 1, "one wake-up of the loop for the whole round, not one per job"
+
+
+def test_an_asyncio_job_that_fails_gets_its_own_error_and_a_cancelled_one_never_runs(store, writer, tmp_path):
+    import asyncio
+
+    def fail() -> None:
+        accept(store, 100)
+        raise ValueError("this turn failed")
+
+    async def main() -> None:
+        held = Held(writer)
+        ran: list[int] = []
+        good = writer.run(accept, store, 1, ran)
+        bad = writer.run(fail)
+        gone = writer.run(accept, store, 2, ran)
+        gone.cancel()  # the caller gave up before the writer took it
+        await asyncio.to_thread(held.release)
+        assert await good
+        with pytest.raises(ValueError, match="this turn failed"):
+            await bad
+        await writer.run(lambda: None)
+        assert ran == [1], "the cancelled job was skipped"
+
+    asyncio.run(main())
+    ids = {r[0] for r in on_disk(tmp_path / "kefu.sqlite", "SELECT message_id FROM messages")}
+    assert ids == {"m1"}
+
+
+def test_shutdown_that_cancels_queued_asyncio_jobs_cancels_their_futures(store):
+    import asyncio
+
+    async def main() -> None:
+        writer = GroupCommit(store)
+        held = Held(writer)
+        queued = [writer.run(accept, store, n) for n in range(3)]
+        stopper = threading.Thread(target=writer.shutdown, kwargs={"wait": True, "cancel_futures": True})
+        stopper.start()
+        await asyncio.to_thread(held.release)
+        await asyncio.to_thread(stopper.join, 10)
+        for job in queued:
+            with pytest.raises(asyncio.CancelledError):
+                await job
+
+    asyncio.run(main())
+    assert on_disk(store.path, "SELECT COUNT(*) FROM messages") == [(0,)]

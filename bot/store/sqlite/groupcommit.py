@@ -28,10 +28,18 @@ What stays exactly as before:
 Only `SqliteConnection` stores are grouped; any other store (Redis, whose writes are not one
 transaction) gets the same thread, one job per round. It is a `concurrent.futures.Executor`,
 so ``loop.run_in_executor(group_commit, fn, *args)`` works unchanged.
+
+Asyncio callers (the server) use `run` / `submit_all_async` instead: their jobs carry an
+asyncio future, and a round hands ALL its answers to the event loop in one
+``call_soon_threadsafe`` after its commit. Through ``run_in_executor`` every job costs a
+`concurrent.futures.Future` (a lock and a condition), a chained asyncio future and one wake-up
+of the loop (a write to its self-pipe) from the writer thread; in a process whose two busy
+threads share one GIL, that hand-off per message was CPU the in-process Assistant never spends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -47,10 +55,30 @@ MAX_BATCH = 64
 
 @dataclass
 class _Job:
-    future: Future
+    future: Future | asyncio.Future
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
+    loop: asyncio.AbstractEventLoop | None = None  # set: ``future`` is that loop's, answered on it
+
+    def start(self) -> bool:
+        """False if the caller gave up (cancelled) before the job ran: it is skipped."""
+        if self.loop is None:
+            return self.future.set_running_or_notify_cancel()
+        return not self.future.done()  # a racy read is harmless: `_settle` looks again on the loop
+
+
+def _settle(answers: list[tuple[asyncio.Future, bool, Any]]) -> None:
+    """On the event loop: the answers of one round's asyncio jobs (their commit is done)."""
+    for future, ok, value in answers:
+        if future.done():  # cancelled meanwhile: nobody waits for it
+            continue
+        if isinstance(value, asyncio.CancelledError):  # dropped unrun by `shutdown(cancel_futures=True)`
+            future.cancel()
+        elif ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 @dataclass
@@ -113,7 +141,25 @@ class GroupCommit(Executor):
         """
         jobs = [_Job(Future(), fn, args, {}) for args in calls]
         self._queue(jobs)
-        return [job.future for job in jobs]
+        return [job.future for job in jobs]  # type: ignore[misc]
+
+    def run(self, fn: Callable[..., Any], /, *args: Any) -> asyncio.Future:
+        """``await writer.run(fn, *args)`` from the event loop: `submit`, answered on the loop.
+
+        Same order, rounds and durability as `submit`; the answer comes with its round's others
+        in one hand-off to the loop (see the module).
+        """
+        loop = asyncio.get_running_loop()
+        job = _Job(loop.create_future(), fn, args, {}, loop)
+        self._queue([job])
+        return job.future  # type: ignore[return-value]
+
+    def submit_all_async(self, fn: Callable[..., Any], calls: list[tuple[Any, ...]]) -> list[asyncio.Future]:
+        """`submit_all` for the event loop: asyncio futures, answered as `run`'s are."""
+        loop = asyncio.get_running_loop()
+        jobs = [_Job(loop.create_future(), fn, args, {}, loop) for args in calls]
+        self._queue(jobs)
+        return [job.future for job in jobs]  # type: ignore[misc]
 
     def _queue(self, jobs: list[_Job]) -> None:
         with self._ready:
@@ -136,7 +182,11 @@ class GroupCommit(Executor):
             self._closed = True
             if cancel_futures:
                 while self._jobs:
-                    self._jobs.popleft().future.cancel()
+                    job = self._jobs.popleft()
+                    if job.loop is None:
+                        job.future.cancel()
+                    else:
+                        self._answer_loops([job], [(False, asyncio.CancelledError())])
             self._ready.notify_all()
             thread = self._thread
         if wait and thread is not None and thread is not threading.current_thread():
@@ -151,7 +201,7 @@ class GroupCommit(Executor):
             if not self._jobs:
                 return None  # closed and drained
             batch = [self._jobs.popleft() for _ in range(min(len(self._jobs), self.max_batch))]
-        return [job for job in batch if job.future.set_running_or_notify_cancel()]
+        return [job for job in batch if job.start()]
 
     def _loop(self) -> None:
         while (batch := self._take()) is not None:
@@ -160,10 +210,34 @@ class GroupCommit(Executor):
             if len(batch) == 1 or not self.groups:
                 for job in batch:  # each in its own transaction, if it opens one: a round each
                     self._record(1)
-                    self._alone(job)
+                    self._answer([job], [self._alone(job)])
             else:
                 self._record(len(batch))
-                self._together(batch)
+                self._answer(batch, self._together(batch))
+
+    def _answer(self, batch: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
+        """Resolve each job's future with its outcome: at once for `concurrent.futures` ones,
+        in one hand-off per event loop for the asyncio ones."""
+        for job, (ok, value) in zip(batch, outcomes, strict=True):
+            if job.loop is not None:
+                continue
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)
+        self._answer_loops(batch, outcomes)
+
+    @staticmethod
+    def _answer_loops(batch: list[_Job], outcomes: list[tuple[bool, Any]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, bool, Any]]] = {}
+        for job, (ok, value) in zip(batch, outcomes, strict=True):
+            if job.loop is not None:
+                by_loop.setdefault(job.loop, []).append((job.future, ok, value))  # type: ignore[arg-type]
+        for loop, answers in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, answers)
+            except RuntimeError:  # the loop is closed: nobody is left to answer
+                pass
 
     def _record(self, size: int) -> None:
         self.stats.record(size)
@@ -171,16 +245,14 @@ class GroupCommit(Executor):
             self._on_round(size)
 
     @staticmethod
-    def _alone(job: _Job) -> None:
+    def _alone(job: _Job) -> tuple[bool, Any]:
         try:
-            value = job.fn(*job.args, **job.kwargs)
+            return True, job.fn(*job.args, **job.kwargs)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller, like ThreadPoolExecutor
-            job.future.set_exception(exc)
-        else:
-            job.future.set_result(value)
+            return False, exc
 
-    def _together(self, batch: list[_Job]) -> None:
-        """One transaction for the round, a savepoint per job; answers only after the COMMIT."""
+    def _together(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        """One transaction for the round, a savepoint per job; answered only after the COMMIT."""
         store = self.store
         outcomes: list[tuple[bool, Any]] = []  # (succeeded, value or exception), one per job run
         try:
@@ -196,13 +268,7 @@ class GroupCommit(Executor):
                     else:
                         outcomes.append((True, value))
         except BaseException as exc:  # BEGIN or COMMIT failed, or the transaction was lost:
-            for job, (ok, value) in zip(batch, outcomes, strict=False):  # nothing of the round is on disk
-                job.future.set_exception(exc if ok else value)
-            for job in batch[len(outcomes):]:
-                job.future.set_exception(exc)
-            return
-        for job, (ok, value) in zip(batch, outcomes, strict=True):
-            if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(value)
+            # nothing of the round is on disk: every job fails, with its own error if it had one
+            failed = [(False, exc if ok else value) for ok, value in outcomes]
+            return failed + [(False, exc)] * (len(batch) - len(outcomes))
+        return outcomes
