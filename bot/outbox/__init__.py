@@ -130,17 +130,25 @@ class Outbox:
     def take_held(self, conversation_id: str, now: datetime) -> list[OutboxItem]:
         """Held lines of a conversation still valid now, oldest first, marked delivered.
 
+        Its held lines past their time are expired instead (never sent); other conversations'
+        are left to `expire_held` (the lanes' sweep, every second): this runs on every sync
+        answer, so it reads only this conversation's rows (an index lookup, nothing when none).
         Call inside the transaction that records the response carrying them.
         """
-        self.expire_held(now)
+        rows = self.store.sql(
+            f"SELECT {_COLUMNS} FROM outbox WHERE status = 'held' AND conversation_id = ? ORDER BY id",
+            (conversation_id,),
+        )
+        if not rows:
+            return []
+        items: list[OutboxItem] = []
         with self.store.transaction():
-            rows = self.store.sql(
-                f"SELECT {_COLUMNS} FROM outbox WHERE status = 'held' AND conversation_id = ? ORDER BY id",
-                (conversation_id,),
-            )
-            items = [_item(row) for row in rows]
-            for item in items:
-                self.delivered(item.id, now)
+            for item in map(_item, rows):
+                if item.next_at <= now:
+                    self._finish(item.id, "expired", "failed", "held line expired: no response carried it", now)
+                else:
+                    self.delivered(item.id, now)
+                    items.append(item)
         return items
 
     def expire_held(self, now: datetime) -> int:

@@ -37,7 +37,7 @@ from bot.models import Decision, Inbound, OrderEvent
 from bot.outbox import OutboxItem, outbox_for
 from bot.store.retention import EventRetention
 from bot.store.sqlite.groupcommit import GroupCommit
-from bot.web import health
+from bot.web import access_log, health
 from bot.web.backpressure import Backlog, Hold
 from bot.web.delivery import Delivery
 from bot.web.desk_events import apply_desk_event
@@ -116,7 +116,8 @@ class KefuServer:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.server.max_body_bytes,
-                              middlewares=[error_middleware(self.metrics, self._store_failed)])
+                              middlewares=[error_middleware(self.metrics, self._store_failed)],
+                              handler_args=access_log.handler_args(self.config.server.access_log))
         app.router.add_post("/webhook/{name}", self.webhook)
         app.router.add_get("/webhook/{name}", self.verify_url)
         app.router.add_post("/events/order", self.order_event)
@@ -135,7 +136,8 @@ class KefuServer:
         self.metrics.store_errors.inc()
 
     async def run(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        """``fn(*args)`` on the store's writer thread, answered after the commit holding its writes."""
+        return await self._executor.run(fn, *args)
 
     def queue_size(self) -> int:
         return self._queue.qsize()
@@ -272,36 +274,55 @@ class KefuServer:
         with self.store.transaction():
             row, new = self.assistant.accept(inbound)
             try:
-                stored = self._answer_now(row)
+                stored = self._answer_now(row, inbound=inbound)
             except sqlite3.OperationalError as exc:
                 failed, stored = exc, None
         if failed is not None:
             return row, new, _StoreFailed(failed)
         return row, new, stored
 
-    def _answer_now(self, row: int, *, processed: bool = False) -> dict[str, Any] | None:
+    def _answer_now(self, row: int, *, processed: bool = False, inbound: Inbound | None = None
+                    ) -> dict[str, Any] | None:
         """Process a message inline (sync connectors) and return what the HTTP answer carries.
 
         That is the stored decision, preceded by any lines held for this conversation because
         its connector cannot push (they go out in this response, so they count as delivered now).
         ``processed``: another worker processed it already (a shared store: `bot.web.shared_inbox`).
+        ``inbound``: the message as accepted (its connector and conversation need no look-up).
+
+        A decision this turn just wrote is answered from the `Decision` itself — its payload is
+        the very ``model_dump`` the store holds (`Assistant._commit`) — instead of being read
+        back; a duplicate (processed before) is read from the store.
         """
         now = datetime.now(UTC)
         with self.store.transaction():
-            if not processed:
-                self._process(row)
-            stored = self.store.decision_for_message(row)
-            if stored is None:
-                return None
-            if stored["delivery"] == "pending":
-                self.store.set_delivery(stored["id"], "done")  # it goes out in the HTTP response
+            decision = None if processed else self._process(row)
+            if decision is not None and decision.id is not None:
+                decision_id, kind = decision.id, decision.kind
+                payload = decision.model_dump(mode="json", exclude={"trace", "id"})
+                pending = needs_delivery(decision) or (  # what `Assistant._commit` marks pending
+                    inbound is not None and inbound.connector in self.assistant.post_every_decision)
+                conversation_id = inbound.conversation_id if inbound is not None else None
+            else:
+                stored = self.store.decision_for_message(row)
+                if stored is None:
+                    return None
+                decision_id, kind, payload = stored["id"], stored["kind"], stored["payload"]
+                pending, conversation_id = stored["delivery"] == "pending", stored["conversation_id"]
+            if pending:
+                self.store.set_delivery(decision_id, "done")  # it goes out in the HTTP response
             held: list[dict[str, Any]] = []
-            connector = self.connectors.get(self.store.get_message(row).platform or "")
+            if inbound is not None and conversation_id is not None:
+                name = inbound.connector
+            else:
+                message = self.store.get_message(row)
+                name, conversation_id = message.platform or "", message.conversation_id
+            connector = self.connectors.get(name)
             if connector is not None and not connector.can_push:
-                for item in self.outbox.take_held(stored["conversation_id"], now):
-                    decision = self.store.get_decision(item.decision_id)
-                    held += decision["payload"].get("replies", []) if decision else []
-        payload = {**stored["payload"], "kind": stored["kind"]}
+                for item in self.outbox.take_held(conversation_id, now):
+                    held_decision = self.store.get_decision(item.decision_id)
+                    held += held_decision["payload"].get("replies", []) if held_decision else []
+        payload = {**payload, "kind": kind}
         if held:
             payload["replies"] = [*held, *payload.get("replies", [])]
         return payload
@@ -434,8 +455,7 @@ class KefuServer:
             # (the writer runs jobs in order: before the turns), then each turn runs as before
             if len(rows) > 1:
                 self._executor.submit(self._read_ahead, rows)  # never raises: `_read_ahead`
-            jobs = [asyncio.wrap_future(f) for f in self._executor.submit_all(self._process_and_queue,
-                                                                              [(row,) for row in rows])]
+            jobs = self._executor.submit_all_async(self._process_and_queue, [(row,) for row in rows])
             for row, job in zip(rows, jobs, strict=True):
                 await self._finish(row, job)
             if len(rows) > 1:
