@@ -29,6 +29,12 @@ class ServerSettings(_Section):
     #: Bearer token that shows connector names and volumes on /healthz and /metrics to callers
     #: other than loopback (put ${ENV_VAR} here). Empty: only loopback sees them.
     metrics_token: str = ""
+    #: Which requests get a line in the log (aiohttp's access log, one line each: address,
+    #: time, request line, status, size, user agent). errors: only those answered 4xx or 5xx
+    #: (refused, bad, failed), the ones a shop needs to look at. all: every request — at
+    #: hundreds of messages a second that is a log line each, and CPU the webhooks would use.
+    #: Volumes by status are always on /metrics (kefu_http_responses_total).
+    access_log: Literal["errors", "all"] = "errors"
 
 
 class OutboxSettings(_Section):
