@@ -24,7 +24,9 @@ _HEX_LEN = hashlib.sha256().digest_size * 2
 
 def sign(secret: str | bytes, body: bytes) -> str:
     """Return the full header value ``sha256=<hex HMAC-SHA256(secret, body)>``."""
-    return PREFIX + hmac.new(secret_bytes(secret, "webhook secret"), body_bytes(body), hashlib.sha256).hexdigest()
+    # hmac.digest: OpenSSL's one-shot HMAC, the same bytes as hmac.new(...).hexdigest() without
+    # building two hash objects per call (every webhook is signed or verified once)
+    return PREFIX + hmac.digest(secret_bytes(secret, "webhook secret"), body_bytes(body), "sha256").hex()
 
 
 def verify(secret: str | bytes, header_value: str | None, body: bytes) -> None:
