@@ -714,6 +714,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load: {args.connections} connections, {args.threads} wrk threads, {args.duration:g} s per method, "
               f"{len(TEXTS)} customer texts over {args.conversations} conversations, every message new\n")
 
+        if args.baseline:  # trained here, before any timing: nothing runs between a round's two rows
+            base_config, _, _ = write_config(args.baseline / "config.yaml", tmp / "baseline")
+            train(args.baseline, base_config)
+
         label = f"kefu serve, SQLite (wrk -c{args.connections})"
         specs = []
         if args.only == "redis":
@@ -740,8 +744,6 @@ def main(argv: list[str] | None = None) -> int:
             if args.rounds > 1:
                 rows[-1].method += f" (round {args.rounds})"
         if args.baseline:
-            base_config, _, _ = write_config(args.baseline / "config.yaml", tmp / "baseline")
-            train(args.baseline, base_config)
             specs.append(ServerSpec(f"{label} @ baseline {revision(args.baseline)}", args.baseline, base_config,
                                     str(tmp / "baseline" / "kefu.sqlite"), tmp / "baseline",
                                     note="the baseline checkout's kefu serve, same load"))
