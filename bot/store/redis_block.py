@@ -29,6 +29,11 @@ class Block:
     #: message rows accepted by this (direct) block: processed before it commits, so never listed
     #: as unprocessed — no ZADD to ``msgs:unprocessed`` and no ZREM from it
     fresh: dict[int, bool] = field(default_factory=dict)
+    #: sorted-set members this block added for rows it created (a new id, absent at the commit),
+    #: by group (`RedisCore.zadd` with ``fresh``): one removed again in the same group was never in
+    #: Redis, so neither its ZADD nor its ZREM is sent (a decision delivered in the turn that made
+    #: it leaves ``decs:pending`` untouched)
+    fresh_members: dict[tuple[str, str], int] = field(default_factory=dict)
     #: how to undo every change to the tables above, newest last: (table, key, had it, old value).
     #: A savepoint is a length of this log (and of ``ops``), so opening one costs nothing however
     #: much the block holds — a round of 16 turns opens ~400 of them (every store method is a block)

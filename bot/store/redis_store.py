@@ -300,7 +300,7 @@ class RedisStore(RedisOrders, RedisDesk, RedisEventLog, RedisReportPushes, Store
             core.zadd(k("decs"), member(decision_id), score)
             core.zadd(k("conv", conversation_id, "decs"), member(decision_id), score)
             if delivery == "pending":
-                core.zadd(k("decs", "pending"), member(decision_id), decision_id)
+                core.zadd(k("decs", "pending"), member(decision_id), decision_id, fresh=True)  # (a new id)
             if message_row is not None and core.get(k("decmsg", message_row)) is None:
                 core.set(k("decmsg", message_row), str(decision_id))
             return decision_id

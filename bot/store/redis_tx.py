@@ -193,7 +193,8 @@ class RedisCore:
         args.append(len(order))
         for group in order:
             flat: list[Any] = []
-            for kind, *rest in _coalesced(ops.get(group, [])):  # (within a group: another may be refused)
+            fresh = {pair for pair, owner in block.fresh_members.items() if owner == group}
+            for kind, *rest in _coalesced(ops.get(group, []), fresh):  # (within a group: another may be refused)
                 flat += (kind, len(rest), *map(str, rest))
             held = conditions.get(group, [])
             args += (len(held), len(deps.get(group, [])), len(flat))
@@ -233,9 +234,13 @@ class RedisCore:
         block.put(block.zsets, key, {"\0cleared": None})  # a deleted sorted set reads as empty from here on
         block.wrote(key)
 
-    def zadd(self, key: str, name: str, score: float) -> None:
+    def zadd(self, key: str, name: str, score: float, *, fresh: bool = False) -> None:
+        """ZADD at commit. ``fresh``: ``name`` is a row this block created (its id is new), so
+        a ZREM of it later in the same group cancels both (`_coalesced`)."""
         block = self._need_block()
         block.op("zadd", key, name, score)
+        if fresh:
+            block.put(block.fresh_members, (key, name), block.group)
         block.put(self._members(block, key), name, score)
         block.wrote(key)
 
@@ -397,16 +402,25 @@ class RedisCore:
                                                 withscores=True)
             return [(m, s) if scores else m for m, s in rows]
         block.read_written(key)
-        cleared = "\0cleared" in overlay
-        base = {} if cleared else dict(self.redis.zrangebyscore(key, "-inf", "+inf", withscores=True))
-        for name, score in overlay.items():
-            if name == "\0cleared":
-                continue
-            if score is None:
-                base.pop(name, None)
+        changes = {name: score for name, score in overlay.items() if name != "\0cleared"}
+        if "\0cleared" in overlay:
+            base: list[tuple[str, float]] = []
+        else:
+            span = block.reads.get(("z", key))
+            if span is not None and span[0] <= _bound(low)[0] and _bound(high)[0] <= span[1]:
+                base = span[2]  # prefetched
             else:
-                base[name] = score
-        return _window(list(base.items()), low, high, desc=desc, limit=limit, scores=scores)
+                # Only the window from Redis, not the whole set (a conversation's history grows
+                # without bound): the first ``limit`` members of the window, plus one for every
+                # member this block changed — each of those can move out of the first ``limit``
+                # at most one member read here, and any member further down ranks below all of them.
+                fetch = None if limit is None else limit + len(changes)
+                start = 0 if fetch is not None else None
+                base = (self.redis.zrevrangebyscore(key, high, low, start=start, num=fetch, withscores=True) if desc
+                        else self.redis.zrangebyscore(key, low, high, start=start, num=fetch, withscores=True))
+        merged = {name: score for name, score in base if name not in changes}
+        merged.update((name, score) for name, score in changes.items() if score is not None)
+        return _window(list(merged.items()), low, high, desc=desc, limit=limit, scores=scores)
 
     def index_docs(self, index: str, prefix: str) -> dict[str, Any]:
         """member → parsed document ``prefix + member`` for every member of ``index`` (one round
@@ -450,21 +464,27 @@ class RedisCore:
             return int(self.redis.zcard(key))
 
 
-def _coalesced(ops: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+def _coalesced(ops: list[tuple[Any, ...]], fresh: set[tuple[str, str]] = frozenset()) -> list[tuple[Any, ...]]:
     """The block's writes without those a later write of the same document or sorted-set member
     overrides (a message stored, then stored again as processed; a member added, then removed):
     the same end state for less work in Redis and fewer bytes in its append-only file. Only
     `set` (by key) and `zadd`/`zrem` (by key and member) are folded; every other write keeps
-    its place, and a `del` of a key keeps what was written after it."""
+    its place, and a `del` of a key keeps what was written after it. A ``fresh`` member (key,
+    member) — one of a row these writes created — that is added and then removed was never in
+    Redis: nothing of it is sent."""
     last: dict[tuple[Any, ...], int] = {}
+    added: set[tuple[Any, ...]] = set()
     for n, op in enumerate(ops):
         if op[0] == "set":
             last[("d", op[1])] = n
         elif op[0] in ("zadd", "zrem"):
             last[("z", op[1], op[2])] = n
+            if op[0] == "zadd" and (op[1], op[2]) in fresh:
+                added.add(("z", op[1], op[2]))
+    gone = {pair for pair in added if ops[last[pair]][0] == "zrem"}
     return [op for n, op in enumerate(ops)
             if not (op[0] == "set" and last[("d", op[1])] != n
-                    or op[0] in ("zadd", "zrem") and last[("z", op[1], op[2])] != n)]
+                    or op[0] in ("zadd", "zrem") and (last[("z", op[1], op[2])] != n or ("z", op[1], op[2]) in gone))]
 
 
 def _window(rows: list[tuple[str, float]], low: float | str, high: float | str, *, desc: bool, limit: int | None,
