@@ -43,7 +43,7 @@ import redis
 
 from bot.store.files import StoreError
 from bot.store.redis_block import Block as _Block
-from bot.store.redis_scripts import COMMIT_LUA, FOLLOW_LUA, INDEX_DOCS_LUA, TAKE_IDS_LUA
+from bot.store.redis_scripts import COMMIT_LUA, FOLLOW_LUA, INDEX_DOCS_LUA, TAKE_IDS_LUA, commit_ops
 from bot.store.sqlite.codec import from_db_time, to_db_time
 
 #: Times as the same fixed-width UTC text the SQLite store keeps (readable in ``redis-cli``;
@@ -192,10 +192,8 @@ class RedisCore:
             args += (key, high)
         args.append(len(order))
         for group in order:
-            flat: list[Any] = []
             fresh = {pair for pair, owner in block.fresh_members.items() if owner == group}
-            for kind, *rest in _coalesced(ops.get(group, []), fresh):  # (within a group: another may be refused)
-                flat += (kind, len(rest), *map(str, rest))
+            flat = commit_ops(_coalesced(ops.get(group, []), fresh))  # (within a group: another may be refused)
             held = conditions.get(group, [])
             args += (len(held), len(deps.get(group, [])), len(flat))
             for key, value in held:
