@@ -5,20 +5,37 @@ from __future__ import annotations
 from typing import Any
 
 # The commit: first the id sequences the block took ids from without writing them (`TAKE_IDS_LUA`):
-# each is SET to at least the highest id taken, unconditionally and in this same unit, so no id a
-# committed write uses can be handed out again after a restart of Redis. Then, for each group of
-# writes in turn (a block is one group; a round of sync turns is a group per turn,
-# `RedisCore.group`), check its conditions and that no group it read from was refused, then apply
-# its writes or skip them all — in one script: atomic, and written to the
-# append-only file as one unit. Returns the refused groups (index, key, value found), flat.
+# each is SET to at least the highest id taken (one MGET and one MSET for all), unconditionally and
+# in this same unit, so no id a committed write uses can be handed out again after a restart of
+# Redis. Then, for each group of writes in turn (a block is one group; a round of sync turns is a
+# group per turn, `RedisCore.group`), check its conditions (one EXISTS for the keys that must be
+# absent, one MGET for the others) and that no group it read from was refused, then apply its
+# writes (`commit_ops`) or skip them all — in one script: atomic, and written to the append-only
+# file as one unit. Returns the refused groups (index, key, value found), flat.
 # (WATCH would do the check too, but a lease renewal (PEXPIRE) on a watched key aborts the EXEC
 # although the value did not change.)
 COMMIT_LUA = """
+local function chunks(command, keys)  -- one call per 200 keys (Lua's unpack has a limit)
+  local out = {}
+  for s = 1, #keys, 200 do
+    local got = redis.call(command, unpack(keys, s, math.min(s + 199, #keys)))
+    if type(got) ~= 'table' then got = {got} end
+    for _, v in ipairs(got) do out[#out + 1] = v end
+  end
+  return out
+end
 local seqs, i = tonumber(ARGV[1]), 2
-for _ = 1, seqs do
-  local had = redis.call('GET', ARGV[i]) or '0'
-  redis.call('SET', ARGV[i], tonumber(had) > tonumber(ARGV[i + 1]) and had or ARGV[i + 1])
-  i = i + 2
+if seqs > 0 then
+  local keys, had, set = {}, nil, {}
+  for n = 1, seqs do keys[n] = ARGV[i + 2 * (n - 1)] end
+  had = redis.call('MGET', unpack(keys))
+  for n = 1, seqs do
+    local high = ARGV[i + 2 * n - 1]
+    set[#set + 1] = keys[n]
+    set[#set + 1] = (had[n] and tonumber(had[n]) > tonumber(high)) and had[n] or high
+  end
+  redis.call('MSET', unpack(set))
+  i = i + 2 * seqs
 end
 local groups = tonumber(ARGV[i])
 i = i + 1
@@ -27,8 +44,22 @@ for g = 1, groups do
   local nc, nd, no = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   i = i + 3
   local bad = nil
+  -- the conditions: the keys that must be absent in one EXISTS, the others' values in one MGET;
+  -- only if one fails, key by key again to name the first that did
+  local absent, present, want = {}, {}, {}
+  for c = i, i + 3 * (nc - 1), 3 do
+    if ARGV[c + 1] == '0' then absent[#absent + 1] = ARGV[c]
+    else present[#present + 1] = ARGV[c]; want[#want + 1] = ARGV[c + 2] end
+  end
+  local held = true
+  if #absent > 0 then
+    for _, n in ipairs(chunks('EXISTS', absent)) do if n > 0 then held = false end end
+  end
+  if held and #present > 0 then
+    for n, v in ipairs(chunks('MGET', present)) do if v ~= want[n] then held = false end end
+  end
   for _ = 1, nc do
-    if not bad then
+    if not held and not bad then
       local v = redis.call('GET', ARGV[i])
       if ARGV[i + 1] == '0' then
         if v then bad = {ARGV[i], v} end
