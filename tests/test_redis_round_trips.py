@@ -144,7 +144,9 @@ async def test_a_sync_message_on_redis_costs_two_round_trips_where_it_arrives(ke
     # one pipelined read and one commit script; it was ~13 with the shard owner answering, 29
     # before the prefetch and the notifications
     assert len(turns) == 2 * 10, turns
-    assert sum("EVALSHA" in s for s in turns) == 10, "one commit per message"
+    core = redis_server_parts.store.core
+    assert sum(core._commit_script.sha[:16] in s for s in turns) == 10, "one commit per message"
+    assert sum(core._prefetch.sha[:16] in s for s in turns) == 10, "and one script for every read"
     assert not any("EXISTS" in s for s in trips.sent), "nobody waited for another worker's decision"
 
     await post(100, "conv-t", "转人工")  # a conversation with an open ticket: the ticket is read ahead too

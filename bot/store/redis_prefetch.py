@@ -1,12 +1,15 @@
-"""One turn's Redis reads in two pipelined round trips instead of one round trip per read.
+"""One turn's Redis reads in one script call per stage instead of one round trip per read.
 
 A turn on Redis reads its message, the conversation's state, the agents' presence, whether the
 message has a decision, and takes ids for the decision and the reply line — each read its own
 round trip, ~10 per turn; a sync answer reads the decision, the message and the lines held for
 the conversation, 5 more. On a 2-core box a round trip is mostly two scheduler wake-ups, so they
 were most of a turn's cost (docs/scale.md). These functions issue the reads a turn is about to
-make in one pipeline into the open transaction's read cache (`RedisCore` serves a key read in
-a block from it), in two stages: what the message row names, then what its document names.
+make in one script (`redis_scripts.PREFETCH_LUA`) into the open transaction's read cache
+(`RedisCore` serves a key read in a block from it), in two stages: what the message row names,
+then what its document names. (A pipeline of one command per read did it in one round trip
+too, but each command cost Redis a dispatch and redis-py a pack, a parse and a conversion: ~17
+for a round of four sync turns.)
 
 A prefetch is only a hint: a key the turn does not read costs nothing but bytes, a key it reads
 that was not prefetched is read as before, and ids taken ahead and not used leave a gap, as a
@@ -19,8 +22,6 @@ import json
 from datetime import datetime
 from typing import Any
 
-import redis
-
 from bot.store.redis_tx import micros
 
 
@@ -29,7 +30,8 @@ def fill(store: Any, gets: list[str], zranges: list[tuple[str, Any, Any]] = (), 
     """Read ``gets`` (documents), ``zranges`` (sorted sets, (key, low, high)), the presence-style
     ``index`` (`RedisCore.index_docs`) and ``follow`` ((key, prefix): the key, and the document
     ``prefix`` + its value) into the open block's cache and take one id per name in ``ids`` —
-    all in one pipelined round trip; what is cached already is not read again."""
+    all in one script (`redis_scripts.PREFETCH_LUA`), one round trip and one command; what is
+    cached already is not read again."""
     core = store.core
     block = core._block
     if block is None:
@@ -42,41 +44,35 @@ def fill(store: Any, gets: list[str], zranges: list[tuple[str, Any, Any]] = (), 
     follow = [f for f in follow if f[0] not in block.docs and f[0] not in block.reads]
     if not (gets or zranges or ids or index or follow):
         return
-    pipe = core.redis.pipeline(transaction=False)
-    if gets:
-        pipe.mget(gets)
-    for key, low, high in zranges:
-        pipe.zrangebyscore(key, low, high, withscores=True)
-    # the ids: one INCRBY per sequence, not fsync'd on its own (the commit persists them: `RedisCore.take_ids`),
-    # so this round trip is all reads for Redis' append-only file and waits for no disk
-    taken = core.take_ids(list(ids), pipe) if ids else None
-    if index:  # EVALSHA itself: a Script in a pipeline costs a SCRIPT EXISTS round trip every time
-        pipe.evalsha(core._index_docs.sha, 1, index[0], index[1])
-    if follow:
-        pipe.evalsha(core._follow.sha, len(follow), *(f[0] for f in follow), *(f[1] for f in follow))
-    try:
-        replies = iter(pipe.execute())
-    except redis.exceptions.NoScriptError:  # a restarted Redis forgot them: load them, once
-        core.redis.script_load(core._index_docs.script)  # (the ids that pipeline took are a gap)
-        core.redis.script_load(core._follow.script)
-        core.redis.script_load(core._take_ids.script)
-        return fill(store, gets, zranges, ids, index, follow)
-    if gets:
-        block.reads.update(zip(gets, next(replies)))
-    for key, low, high in zranges:  # what `RedisCore.zrange` serves queries within [low, high] from
-        block.reads[("z", key)] = (float(low), float(high), [(m, float(s)) for m, s in next(replies)])
-    if taken is not None:
-        taken(next(replies))
+    keys, args = [*gets, *(z[0] for z in zranges)], [len(gets), len(zranges), 0, 1 if index else 0, len(follow)]
+    for _, low, high in zranges:
+        args += (low, high)
+    record = None
+    if ids:  # ids need no fsync of their own (the commit persists them: `RedisCore.take_ids`), so this is all reads
+        seqs, counts, record = core.ids_wanted(list(ids))
+        keys += seqs
+        args += counts
+        args[2] = len(seqs)
     if index:
-        flat = next(replies)
-        block.reads[index_key] = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
-    if follow:
-        flat = next(replies)
-        for n, (key, prefix) in enumerate(follow):
-            value, doc = flat[2 * n], flat[2 * n + 1]
-            block.reads[key] = value
-            if value is not None:
-                block.reads.setdefault(prefix + value, doc)
+        keys.append(index[0])
+        args.append(index[1])
+    for key, prefix in follow:
+        keys.append(key)
+        args.append(prefix)
+    docs, sets, lasts, flat_index, flat_follow = core._prefetch(keys=keys, args=args)  # (reloaded if Redis forgot it)
+    block.reads.update(zip(gets, docs, strict=True))
+    for (key, low, high), flat in zip(zranges, sets, strict=True):  # what `RedisCore.zrange` serves
+        pairs = [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]  # queries within [low, high] from
+        block.reads[("z", key)] = (float(low), float(high), pairs)
+    if record is not None:
+        record(lasts)
+    if index:
+        block.reads[index_key] = {flat_index[i]: flat_index[i + 1] for i in range(0, len(flat_index), 2)}
+    for n, (key, prefix) in enumerate(follow):
+        value, doc = flat_follow[2 * n], flat_follow[2 * n + 1]
+        block.reads[key] = value
+        if value is not None:
+            block.reads.setdefault(prefix + value, doc)
 
 
 def _doc(store: Any, key: str) -> dict[str, Any] | None:

@@ -206,3 +206,48 @@ for n, key in ipairs(KEYS) do
 end
 return out
 """
+
+
+# Every read of a turn (or a round of sync turns) in ONE script (`bot.store.redis_prefetch.fill`):
+# the documents (one MGET), the sorted sets (each ZRANGEBYSCORE … WITHSCORES), the ids taken ahead
+# (INCRBY, not propagated: see `TAKE_IDS_LUA`), a presence-style index with its documents
+# (`INDEX_DOCS_LUA`) and the followed keys (`FOLLOW_LUA`). It was a pipeline of ~17 commands for a
+# round of four: each its own command for Redis to dispatch and for redis-py to pack, parse and
+# convert. KEYS: the documents, sorted sets, sequences, index (0 or 1) and followed keys, in that
+# order; ARGV: their five counts, then each sorted set's low and high, each sequence's count, the
+# index's prefix, each followed key's prefix.
+PREFETCH_LUA = """
+local ng, nz, ni, nx, nf = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]),
+  tonumber(ARGV[5])
+local k, a = 1, 6
+local docs, sets, ids, index, follow = {}, {}, {}, {}, {}
+for s = 1, ng, 200 do  -- (Lua's unpack has a limit)
+  for _, v in ipairs(redis.call('MGET', unpack(KEYS, s, math.min(s + 199, ng)))) do docs[#docs + 1] = v end
+end
+k = ng + 1
+for z = 1, nz do
+  sets[z] = redis.call('ZRANGEBYSCORE', KEYS[k], ARGV[a], ARGV[a + 1], 'WITHSCORES')
+  k, a = k + 1, a + 2
+end
+if ni > 0 then
+  redis.set_repl(redis.REPL_NONE)
+  for n = 1, ni do
+    ids[n] = redis.call('INCRBY', KEYS[k], ARGV[a])
+    k, a = k + 1, a + 1
+  end
+end
+for _ = 1, nx do
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[k], 0, -1)) do
+    local v = redis.call('GET', ARGV[a] .. m)
+    if v then index[#index + 1] = m; index[#index + 1] = v end
+  end
+  k, a = k + 1, a + 1
+end
+for _ = 1, nf do
+  local v = redis.call('GET', KEYS[k])
+  follow[#follow + 1] = v or false
+  follow[#follow + 1] = v and redis.call('GET', ARGV[a] .. v) or false
+  k, a = k + 1, a + 1
+end
+return {docs, sets, ids, index, follow}
+"""

@@ -43,7 +43,7 @@ import redis
 
 from bot.store.files import StoreError
 from bot.store.redis_block import Block as _Block
-from bot.store.redis_scripts import COMMIT_LUA, FOLLOW_LUA, INDEX_DOCS_LUA, TAKE_IDS_LUA, commit_ops
+from bot.store.redis_scripts import COMMIT_LUA, FOLLOW_LUA, INDEX_DOCS_LUA, PREFETCH_LUA, TAKE_IDS_LUA, commit_ops
 from bot.store.sqlite.codec import from_db_time, to_db_time
 
 #: Times as the same fixed-width UTC text the SQLite store keeps (readable in ``redis-cli``;
@@ -106,6 +106,7 @@ class RedisCore:
         self._index_docs = client.register_script(INDEX_DOCS_LUA)
         self._follow = client.register_script(FOLLOW_LUA)
         self._take_ids = client.register_script(TAKE_IDS_LUA)
+        self._prefetch = client.register_script(PREFETCH_LUA)
 
     def key(self, *parts: Any) -> str:
         return self.prefix + ":".join(map(str, parts))
@@ -308,11 +309,17 @@ class RedisCore:
         self.require(self.key(name, row), None)
         return row
 
-    def take_ids(self, names: list[str], pipe: Any = None) -> Any:
-        """Take ``names.count(n)`` new ids of each sequence ``n`` for the open block (one INCRBY
+    def take_ids(self, names: list[str]) -> None:
+        """Take ``names.count(n)`` new ids of each sequence ``n`` for the open block now (one INCRBY
         each, not written to the append-only file: `redis_scripts.TAKE_IDS_LUA`); the block's commit
-        persists each sequence at least as high. With ``pipe``, the call is queued on that pipeline
-        and a function is returned that records its reply; without, it runs now."""
+        persists each sequence at least as high. (`bot.store.redis_prefetch` takes them inside its
+        one script instead: `ids_wanted`.)"""
+        keys, counts, record = self.ids_wanted(names)
+        record(self._take_ids(keys=keys, args=counts))
+
+    def ids_wanted(self, names: list[str]) -> tuple[list[str], list[int], Any]:
+        """The sequence keys and counts of ``names`` (one per id wanted), and a function that
+        records the last id each INCRBY returned for the open block."""
         block = self._need_block()
         wanted: dict[str, int] = {}
         for name in names:
@@ -325,11 +332,7 @@ class RedisCore:
                 block.ids.setdefault(name, []).extend(range(last - n + 1, last + 1))
                 block.seq_high[key] = max(block.seq_high.get(key, 0), last)
 
-        if pipe is not None:
-            pipe.evalsha(self._take_ids.sha, len(keys), *keys, *wanted.values())
-            return record
-        record(self._take_ids(keys=keys, args=list(wanted.values())))
-        return None
+        return keys, list(wanted.values()), record
 
     # --- reads (see the block's own writes) -----------------------------------------------------
     def get(self, key: str) -> str | None:
