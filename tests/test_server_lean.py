@@ -163,3 +163,56 @@ async def test_request_ids_are_fresh_per_request_unless_the_caller_sent_a_sane_o
     assert (await client.get("/healthz", headers={"X-Request-Id": "shop-7.a"})).headers["X-Request-Id"] == "shop-7.a"
     odd = (await client.get("/healthz", headers={"X-Request-Id": "no spaces/here"})).headers["X-Request-Id"]
     assert re.fullmatch(r"[0-9a-f]{16}", odd)
+
+
+async def test_a_lane_reads_its_head_decision_and_message_in_one_store_call(kefu_app, kefu_client, engine,
+                                                                           aiohttp_server):
+    """Callback mode: per delivery, one call on the outbox thread reads what the attempt needs
+    (under one hold of the store's lock) and one marks it delivered — not four calls."""
+    from test_backpressure import fake_receiver
+
+    from tests_support import until
+
+    received: list[dict] = []
+    platform = await fake_receiver(aiohttp_server, received)
+    config = configured(engine.config, flows={"quiet_hours": "00:00-00:00"}, policy={"mode": "away"})
+    server = kefu_app(config, connectors={"shop": {"type": "generic", "secret": SECRET, "mode": "callback",
+                                                   "callback_url": str(platform.make_url("/callback"))}}).server
+    calls: list[str] = []
+    real = server.delivery._db
+
+    async def counted(fn, *args):
+        calls.append(getattr(fn, "__name__", repr(fn)))
+        return await real(fn, *args)
+
+    server.delivery._db = counted
+    client = await kefu_client(server)
+    for n, text in enumerate(["包邮吗", "发什么快递", "能便宜点吗", "可以开发票吗"]):
+        payload = {"conversation_id": f"c{n}", "customer_id": f"u{n}", "message_id": f"m{n}", "text": text}
+        assert (await post(client, payload)).status == 200
+    await until(lambda: len(received) >= 4, timeout=30)
+    await until(lambda: not server.store.pending_deliveries(), timeout=30)
+    assert sorted(r["message_id"] for r in received) == ["m0", "m1", "m2", "m3"]
+    assert calls.count("delivered") == 4
+    assert "get_decision" not in calls and "reply_context" not in calls and "head" not in calls
+    assert 4 <= calls.count("_next") <= 4 + calls.count("delivered") + 4  # + the empty look after each drain
+
+
+def test_reading_holds_the_store_lock_across_reads(kefu_app, engine):
+    import threading
+
+    store = make(kefu_app, engine).store
+    entered, wrote = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        entered.wait(5)
+        store.sql("INSERT INTO health_probe (id, at) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET at = 'x'")
+        wrote.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    with store.reading():
+        entered.set()
+        assert not wrote.wait(0.3), "another thread's statement waits while the reads hold the lock"
+    assert wrote.wait(5)
+    thread.join(5)

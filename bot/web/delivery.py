@@ -162,15 +162,14 @@ class Delivery:
         try:
             while not self._stopping:
                 self._wake[lane].clear()
-                item = await self._db(self.outbox.head, lane)
+                item, wait, decision, message = await self._db(self._next, lane)
                 if item is None:
                     return
-                wait = (item.next_at - utcnow()).total_seconds()
                 if wait > 0:  # backing off; look again at least every second (the CLI may drop it)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake[lane].wait(), timeout=min(wait, SWEEP_SECONDS))
                     continue
-                await self._attempt(item)
+                await self._attempt(item, decision, message)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -178,9 +177,25 @@ class Delivery:
         finally:
             self._lanes.pop(lane, None)
 
-    async def _attempt(self, item: OutboxItem) -> None:
-        decision = await self._db(self.store.get_decision, item.decision_id)
-        message = await self._db(self.reply_context, decision) if decision else None
+    def _next(self, lane: str) -> tuple[OutboxItem | None, float, dict[str, Any] | None, StoredMessage | None]:
+        """The lane's head, the seconds until it is due and, when it is due, the decision and
+        message its attempt sends.
+
+        One call on the outbox thread, under one hold of the store's lock (`SqliteConnection.
+        reading`; the writer holds that lock for a whole group-commit round): read one by one,
+        each read could wait for a round, and a lane delivers one item at a time.
+        """
+        with getattr(self.store, "reading", contextlib.nullcontext)():
+            item = self.outbox.head(lane)
+            if item is None:
+                return None, 0.0, None, None
+            wait = (item.next_at - utcnow()).total_seconds()
+            if wait > 0:  # backing off: nothing to read yet
+                return item, wait, None, None
+            decision = self.store.get_decision(item.decision_id)
+            return item, wait, decision, self.reply_context(decision) if decision else None
+
+    async def _attempt(self, item: OutboxItem, decision: dict[str, Any] | None, message: StoredMessage | None) -> None:
         connector = self.connectors.get(item.connector)
         if decision is None or message is None or connector is None:
             why = "decision or message gone" if connector else f"no connector named {item.connector!r} configured"

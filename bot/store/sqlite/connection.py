@@ -179,6 +179,13 @@ class SqliteConnection:
                 self._conn.execute("ROLLBACK")
             raise
 
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Hold the store's lock across several reads (no transaction): another thread waits
+        for the current writer once, not once per read (the outbox lanes, `bot.web.delivery`)."""
+        with self._lock:
+            yield
+
     def in_transaction(self) -> bool:
         """True while SQLite holds an open transaction on this connection (`groupcommit` asks)."""
         return self._conn.in_transaction
