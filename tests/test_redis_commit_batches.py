@@ -150,7 +150,7 @@ async def test_a_sync_turn_costs_fewer_commands_than_its_writes(kefu_client, red
     # in another (before: ~97 SETs for these 10 turns, ~100 ZADDs, 20 INCRs of the event sequence
     # and ~75 GETs of conditions); the lease thread may write now and then, hence the slack
     assert 20 <= calls.get("mset", 0) <= 26, calls
-    assert calls.get("set", 0) < 10, calls
+    assert calls.get("set", 0) < 3 * 10, calls  # (the shard-lease thread SETs now and then; was ~97)
     assert calls.get("zadd", 0) <= 7 * 10, calls  # (a turn's two messages share one ZADD per index)
     assert calls.get("incr", 0) < 10, calls  # the events' ids: one INCRBY a turn
     assert calls.get("exists", 0) == 10, calls  # a turn's conditions (all "still absent" here): one EXISTS
