@@ -239,6 +239,13 @@ class Assistant(DeskActions):
         payload = {**job.payload}
         return self.scheduler.schedule(job.key, job.kind, job.due_at, conversation_id, payload)
 
+    def delivery_pending(self, decision: Decision, connector: str | None) -> bool:
+        """Whether `_commit` writes ``decision`` as pending delivery: replies to send, a handoff
+        the platform must hear about, or (``connector``: the connector of the message it answers)
+        a message's decision on a connector that is posted every decision."""
+        return bool(decision.replies) or decision.kind == "handoff" or (
+            connector is not None and connector in self.post_every_decision)
+
     def _commit(
         self,
         state: ConversationState,
@@ -261,8 +268,8 @@ class Assistant(DeskActions):
             state.conversation_id, now, trigger, decision.kind,
             decision.model_dump(mode="json", exclude={"trace", "id"}),
             message_row=message_row,
-            delivery="pending" if decision.replies or decision.kind == "handoff" or (
-                message_row is not None and state.connector in self.post_every_decision) else None,
+            delivery="pending" if self.delivery_pending(
+                decision, state.connector if message_row is not None else None) else None,
         )
         self.store.save_state(state.conversation_id, state.customer_id, state.model_dump(mode="json"), now)
         return decision.model_copy(update={"id": decision_id})

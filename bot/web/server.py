@@ -297,26 +297,24 @@ class KefuServer:
         now = datetime.now(UTC)
         with self.store.transaction():
             decision = None if processed else self._process(row)
+            if inbound is not None:
+                name, conversation_id = inbound.connector, inbound.conversation_id
+            else:
+                message = self.store.get_message(row)
+                name, conversation_id = message.platform or "", message.conversation_id
             if decision is not None and decision.id is not None:
                 decision_id, kind = decision.id, decision.kind
                 payload = decision.model_dump(mode="json", exclude={"trace", "id"})
-                pending = needs_delivery(decision) or (  # what `Assistant._commit` marks pending
-                    inbound is not None and inbound.connector in self.assistant.post_every_decision)
-                conversation_id = inbound.conversation_id if inbound is not None else None
+                pending = self.assistant.delivery_pending(decision, name)  # as `Assistant._commit` wrote it
             else:
                 stored = self.store.decision_for_message(row)
                 if stored is None:
                     return None
                 decision_id, kind, payload = stored["id"], stored["kind"], stored["payload"]
-                pending, conversation_id = stored["delivery"] == "pending", stored["conversation_id"]
+                pending = stored["delivery"] == "pending"
             if pending:
                 self.store.set_delivery(decision_id, "done")  # it goes out in the HTTP response
             held: list[dict[str, Any]] = []
-            if inbound is not None and conversation_id is not None:
-                name = inbound.connector
-            else:
-                message = self.store.get_message(row)
-                name, conversation_id = message.platform or "", message.conversation_id
             connector = self.connectors.get(name)
             if connector is not None and not connector.can_push:
                 for item in self.outbox.take_held(conversation_id, now):
