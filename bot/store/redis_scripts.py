@@ -179,19 +179,6 @@ return out
 """
 
 
-# For each key, its value and the document it names (``ARGV[i]`` + value), in one round trip
-# (an open ticket's id and the ticket: `bot.store.redis_prefetch`).
-FOLLOW_LUA = """
-local out = {}
-for i, key in ipairs(KEYS) do
-  local v = redis.call('GET', key)
-  table.insert(out, v or false)
-  table.insert(out, v and redis.call('GET', ARGV[i] .. v) or false)
-end
-return out
-"""
-
-
 # Ids taken ahead for an open block (`bot.store.redis_prefetch`, `RedisCore.next_id`): INCRBY each
 # sequence, NOT propagated to the append-only file (nor to replicas). An fsync'd write costs ~1.7 ms
 # of a blocked redis-server on this project's 2-core box (the prefetch's INCRBY was one fsync per
@@ -211,7 +198,8 @@ return out
 # Every read of a turn (or a round of sync turns) in ONE script (`bot.store.redis_prefetch.fill`):
 # the documents (one MGET), the sorted sets (each ZRANGEBYSCORE … WITHSCORES), the ids taken ahead
 # (INCRBY, not propagated: see `TAKE_IDS_LUA`), a presence-style index with its documents
-# (`INDEX_DOCS_LUA`) and the followed keys (`FOLLOW_LUA`). It was a pipeline of ~17 commands for a
+# (`INDEX_DOCS_LUA`) and the followed keys (for each, its value and the document ``prefix`` + value
+# names: an open ticket's id and the ticket). It was a pipeline of ~17 commands for a
 # round of four: each its own command for Redis to dispatch and for redis-py to pack, parse and
 # convert. KEYS: the documents, sorted sets, sequences, index (0 or 1) and followed keys, in that
 # order; ARGV: their five counts, then each sorted set's low and high, each sequence's count, the

@@ -43,7 +43,7 @@ import redis
 
 from bot.store.files import StoreError
 from bot.store.redis_block import Block as _Block
-from bot.store.redis_scripts import COMMIT_LUA, FOLLOW_LUA, INDEX_DOCS_LUA, PREFETCH_LUA, TAKE_IDS_LUA, commit_ops
+from bot.store.redis_scripts import COMMIT_LUA, INDEX_DOCS_LUA, PREFETCH_LUA, TAKE_IDS_LUA, commit_ops
 from bot.store.sqlite.codec import from_db_time, to_db_time
 
 #: Times as the same fixed-width UTC text the SQLite store keeps (readable in ``redis-cli``;
@@ -104,7 +104,6 @@ class RedisCore:
         self.refused = 0
         self._commit_script = client.register_script(COMMIT_LUA)
         self._index_docs = client.register_script(INDEX_DOCS_LUA)
-        self._follow = client.register_script(FOLLOW_LUA)
         self._take_ids = client.register_script(TAKE_IDS_LUA)
         self._prefetch = client.register_script(PREFETCH_LUA)
 
