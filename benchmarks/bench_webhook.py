@@ -2,6 +2,7 @@
 
     python benchmarks/bench_webhook.py [--duration 10] [--connections 16] [--threads 2]
         [--baseline /tmp/kefu-baseline] [--store redis --workers 2] [--callback-rate N] [--rounds 3]
+        [--only redis | --only callback --callback-rate N]
 
 Needs wrk (Debian/Ubuntu: ``apt-get install -y wrk``); without it the script says so and exits 2.
 ``--store redis`` needs redis-server. Everything stays on 127.0.0.1. One run measures, in order:
@@ -670,9 +671,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=("sqlite", "redis"), default="sqlite",
                         help="redis: also run kefu serve on a throw-away redis-server, --workers 1 and N [sqlite]")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the Redis rows [2]")
-    parser.add_argument("--only", choices=("redis",), default=None,
+    parser.add_argument("--only", choices=("redis", "callback"), default=None,
                         help="redis: only the Redis rows (no in-process, SQLite or callback rows): the "
-                             "--workers ratio and its per-message figures in ~1 minute")
+                             "--workers ratio and its per-message figures in ~1 minute; callback: only the "
+                             "callback-mode row, at --callback-rate")
     parser.add_argument("--redis-code", type=Path, default=None,
                         help="another checkout whose kefu serve runs the Redis rows (per-message figures "
                              "before and after a change, each in its own run) [this checkout]")
@@ -693,6 +695,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads < 1 or args.connections < args.threads or args.connections % args.threads:
         parser.error("need --threads >= 1 and --connections a multiple of --threads "
                      "(wrk gives each thread connections ÷ threads, rounded down)")
+    if args.only == "callback" and not args.callback_rate:
+        parser.error("--only callback needs --callback-rate (there is no sync row to take half of)")
     wrk = require_wrk()
 
     tmp = Path(tempfile.mkdtemp(prefix="kefu-bench-webhook-"))
@@ -714,13 +718,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load: {args.connections} connections, {args.threads} wrk threads, {args.duration:g} s per method, "
               f"{len(TEXTS)} customer texts over {args.conversations} conversations, every message new\n")
 
-        if args.baseline:  # trained here, before any timing: nothing runs between a round's two rows
+        if args.baseline and args.only is None:  # trained here, before any timing: nothing runs between a round's two rows
             base_config, _, _ = write_config(args.baseline / "config.yaml", tmp / "baseline")
             train(args.baseline, base_config)
 
         label = f"kefu serve, SQLite (wrk -c{args.connections})"
         specs = []
-        if args.only == "redis":
+        if args.only == "callback":
+            args.store, per_thread = "sqlite", 0
+        elif args.only == "redis":
             args.store = "redis"
             per_thread = max(10_000, math.ceil(2 * 1500 * args.duration))  # (no engine row to size them by)
         else:
@@ -743,7 +749,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(bench_assistant(engine, tmp / "inprocess.sqlite", name, args.duration, args.conversations))
             if args.rounds > 1:
                 rows[-1].method += f" (round {args.rounds})"
-        if args.baseline:
+        if args.baseline and args.only is None:
             specs.append(ServerSpec(f"{label} @ baseline {revision(args.baseline)}", args.baseline, base_config,
                                     str(tmp / "baseline" / "kefu.sqlite"), tmp / "baseline",
                                     note="the baseline checkout's kefu serve, same load"))
@@ -770,15 +776,19 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(run.row)
         if args.only == "redis":
             raise _Done
-        current = next(r for r in reversed(runs) if "@ this checkout" in r.row.method).row
-        rate = args.callback_rate or max(5.0, current.rate / 2)
+        if args.callback_rate:
+            rate = args.callback_rate
+        else:
+            current = next(r for r in reversed(runs) if "@ this checkout" in r.row.method).row
+            rate = max(5.0, current.rate / 2)
         port = free_port()
         cb_store = str(tmp / "callback" / "kefu.sqlite")
         cb_config, _, _ = write_config(args.config, tmp / "callback", model=model, mode="callback",
                                        callback_url=f"http://127.0.0.1:{port}/callback")
         runs.append(bench_callback(args, ServerSpec(
             f"kefu serve, SQLite, callback mode at {rate:.0f}/s", REPO, cb_config, cb_store, tmp / "callback",
-            note="latency: webhook POST → its decision POSTed back (open loop, half the sync rate)"),
+            note="latency: webhook POST → its decision POSTed back (open loop, "
+                 + ("--callback-rate)" if args.callback_rate else "half the sync rate)")),
             name, secret, rate, port))
         rows.append(runs[-1].row)
     except _Done:

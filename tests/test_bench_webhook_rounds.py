@@ -27,3 +27,12 @@ def test_rounds_print_every_ratio_and_the_median_and_the_last_round_meets_the_ba
 def test_one_round_keeps_the_single_ratio_line():
     rows = [Row("in-process Assistant", 500, 1.0), Row(LABEL, 470, 1.0)]
     assert bench_webhook.ratios(rows) == ["server ÷ in-process Assistant = 0.94 (target ≥ 0.9)"]
+
+
+def test_only_callback_needs_its_rate(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as stopped:
+        bench_webhook.main(["--only", "callback"])
+    assert stopped.value.code == 2
+    assert "--only callback needs --callback-rate" in capsys.readouterr().err
