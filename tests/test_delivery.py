@@ -6,6 +6,7 @@ fake aiohttp apps on loopback.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -215,3 +216,50 @@ async def test_a_failing_platform_ends_in_dead_letter_and_can_be_retried(backend
     await until(lambda: received)  # the running server picks it up
     await until(lambda: server.outbox.get(dead.id).status == "done")
     assert (await client.get("/healthz")).status == 200
+
+
+# --- one hop to the outbox thread per line ------------------------------------------------------
+
+
+async def test_a_line_is_marked_delivered_before_the_next_goes_and_in_the_same_hop_as_its_read(
+        backend, aiohttp_client, aiohttp_server, engine, tmp_path):
+    """Every hop between the event loop and the outbox thread waits for the GIL while the writer
+    runs turns, so the lane marks a sent line and reads the next in one call — and the mark is
+    still written before the next line is sent (at most one line sent and not marked)."""
+    server_box: dict = {}
+    release = asyncio.Event()
+    seen: list[tuple[str, list[str]]] = []
+
+    async def callback(request):
+        body = await request.json()
+        await release.wait()  # the first line waits until all five are queued behind it
+        seen.append((body["message_id"], [i.id for i in server_box["server"].outbox.items("done")]))
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/callback", callback)
+    platform = await aiohttp_server(app)
+    server = make_server(engine, backend, {"shop": {"type": "generic", "mode": "callback",
+                                                     "callback_url": str(platform.make_url("/callback"))}})
+    server_box["server"] = server
+    delivery = server.delivery
+    hops: list[str] = []
+    real = delivery._db
+
+    async def counted(fn, *args):
+        if fn in (delivery._next, delivery.outbox.delivered):
+            hops.append(fn.__name__)
+        return await real(fn, *args)
+
+    delivery._db = counted
+    client = await aiohttp_client(server.app())
+    for n in range(5):
+        assert (await post(client, "shop", message(f"c{n}", f"m{n}", "包邮吗", customer=f"b{n}"))).status == 200
+    await until(lambda: sum(server.outbox.counts().values()) == 5)
+    release.set()
+    await until(lambda: server.outbox.counts().get("done") == 5)
+    assert len(seen) == 5
+    for k, (_, done_before) in enumerate(seen):
+        assert len(done_before) == k, f"line {k} went out with {len(done_before)} earlier lines marked"
+    assert hops.count("delivered") == 0  # every mark rode with the lane's next read
+    assert hops.count("_next") <= 5 + 2  # one read per line, the first, and the one that found the lane empty

@@ -72,6 +72,7 @@ class Delivery:
         self._wake: dict[str, asyncio.Event] = {}
         self._sweeper: asyncio.Task | None = None
         self._stopping = False
+        self._sent_at: dict[int, datetime] = {}  # item id -> its decision's time, until the mark is written
         self.last_sweep: datetime | None = None
 
     async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -159,32 +160,47 @@ class Delivery:
             self._lanes[lane] = asyncio.create_task(self._drain(lane), name=f"kefu-lane-{lane}")
 
     async def _drain(self, lane: str) -> None:
+        sent: tuple[OutboxItem, datetime] | None = None  # delivered, its mark not yet written
         try:
             while not self._stopping:
                 self._wake[lane].clear()
-                item, wait, decision, message = await self._db(self._next, lane)
+                item, wait, decision, message = await self._db(self._next, lane, sent)
+                if sent is not None:
+                    self._count_delivered(*sent)
+                    sent = None
                 if item is None:
                     return
                 if wait > 0:  # backing off; look again at least every second (the CLI may drop it)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake[lane].wait(), timeout=min(wait, SWEEP_SECONDS))
                     continue
-                await self._attempt(item, decision, message)
+                if await self._attempt(item, decision, message):
+                    sent = (item, utcnow())
+        # (cancelled while ``sent`` waits for its mark: the only await then is `_next`'s, whose job is
+        # already on the outbox thread, and stopping waits for that thread — the mark is written)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception:  # a mark that failed leaves its line pending: sent again (at least once)
             _LOGGER.exception("outbox lane %s stopped; the sweeper restarts it", lane)
+            if sent is not None:
+                self._sent_at.pop(sent[0].id, None)
         finally:
             self._lanes.pop(lane, None)
 
-    def _next(self, lane: str) -> tuple[OutboxItem | None, float, dict[str, Any] | None, StoredMessage | None]:
-        """The lane's head, the seconds until it is due and, when it is due, the decision and
-        message its attempt sends.
+    def _next(self, lane: str, sent: tuple[OutboxItem, datetime] | None = None
+              ) -> tuple[OutboxItem | None, float, dict[str, Any] | None, StoredMessage | None]:
+        """Mark the line just sent (``sent``) delivered, then read the lane's head, the seconds
+        until it is due and, when it is due, the decision and message its attempt sends.
 
-        One call on the outbox thread, under one hold of the store's lock (`SqliteConnection.
-        reading`; the writer holds that lock for a whole group-commit round): read one by one,
-        each read could wait for a round, and a lane delivers one item at a time.
+        One call on the outbox thread per line: every hop between the event loop and that thread
+        waits for the GIL, up to a switch interval (5 ms) each way while the writer runs turns, so
+        the mark and the next read share one (the mark still commits before the next attempt
+        starts: at most one line per lane is ever sent and not marked). The reads are under one
+        hold of the store's lock (`SqliteConnection.reading`; the writer holds that lock for a
+        whole group-commit round): read one by one, each read could wait for a round.
         """
+        if sent is not None:
+            self.outbox.delivered(sent[0].id, sent[1])
         with getattr(self.store, "reading", contextlib.nullcontext)():
             item = self.outbox.head(lane)
             if item is None:
@@ -195,13 +211,14 @@ class Delivery:
             decision = self.store.get_decision(item.decision_id)
             return item, wait, decision, self.reply_context(decision) if decision else None
 
-    async def _attempt(self, item: OutboxItem, decision: dict[str, Any] | None, message: StoredMessage | None) -> None:
+    async def _attempt(self, item: OutboxItem, decision: dict[str, Any] | None, message: StoredMessage | None) -> bool:
+        """Send one line; True when the platform took it (the caller marks it delivered)."""
         connector = self.connectors.get(item.connector)
         if decision is None or message is None or connector is None:
             why = "decision or message gone" if connector else f"no connector named {item.connector!r} configured"
             await self._db(self.outbox.failed, item, why, utcnow(), None)
             self.metrics.dead_letters.labels(item.connector).inc()
-            return
+            return False
         try:
             async with asyncio.timeout(self.settings.attempt_timeout):
                 await connector.deliver(message, decision)
@@ -211,11 +228,15 @@ class Delivery:
             raise
         except Exception as exc:
             await self._failed(item, connector, exc)
-            return
-        now = utcnow()
-        await self._db(self.outbox.delivered, item.id, now)
-        self.metrics.delivered.labels(connector.name).inc()
-        self.metrics.delivery_seconds.labels(connector.name).observe(max(0.0, (now - decision["at"]).total_seconds()))
+            return False
+        self._sent_at[item.id] = decision["at"]
+        return True
+
+    def _count_delivered(self, item: OutboxItem, now: datetime) -> None:
+        """The metrics of a line whose delivered mark is written."""
+        at = self._sent_at.pop(item.id, now)
+        self.metrics.delivered.labels(item.connector).inc()
+        self.metrics.delivery_seconds.labels(item.connector).observe(max(0.0, (now - at).total_seconds()))
 
     async def _failed(self, item: OutboxItem, connector: Connector, exc: BaseException) -> None:
         now = utcnow()
