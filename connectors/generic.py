@@ -87,6 +87,10 @@ def decision_body(decision: dict[str, Any] | None, duplicate: bool) -> dict[str,
 class GenericConnector(Connector):
     type = "generic"
     Settings = GenericSettings
+    #: One lane per conversation: the shop's system needs each conversation's lines in order, not
+    #: all of them in one queue, and with one lane a callback that takes 200 ms held every
+    #: conversation to five lines a second (a burst's replies waited seconds behind each other).
+    lane_per_chat = True
 
     @property
     def sync_reply(self) -> bool:  # type: ignore[override]

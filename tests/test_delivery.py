@@ -175,7 +175,7 @@ async def test_an_agent_message_goes_out_through_the_outbox(backend, aiohttp_cli
     assert (await post(client, "shop", message("c1", "m1", "在吗"))).status == 200
     await until(lambda: fake_platform.calls)
     item = await server.send_agent_message("shop:c1", "您好，我是客服小王", "wang")
-    assert item.status == "pending" and item.lane == "shop"
+    assert item.status == "pending" and item.lane == "shop/shop:c1"  # one lane per conversation
     await until(lambda: len(fake_platform.calls) == 2)
     received = [c.json for c in fake_platform.calls]
     assert received[1]["conversation_id"] == "c1"  # the platform gets its own id back
@@ -253,8 +253,8 @@ async def test_a_line_is_marked_delivered_before_the_next_goes_and_in_the_same_h
 
     delivery._db = counted
     client = await aiohttp_client(server.app())
-    for n in range(5):
-        assert (await post(client, "shop", message(f"c{n}", f"m{n}", "包邮吗", customer=f"b{n}"))).status == 200
+    for n, text in enumerate(["包邮吗", "发什么快递", "能便宜点吗", "可以开发票吗", "几天能到"]):  # one lane
+        assert (await post(client, "shop", message("c1", f"m{n}", text))).status == 200
     await until(lambda: sum(server.outbox.counts().values()) == 5)
     release.set()
     await until(lambda: server.outbox.counts().get("done") == 5)
@@ -263,3 +263,34 @@ async def test_a_line_is_marked_delivered_before_the_next_goes_and_in_the_same_h
         assert len(done_before) == k, f"line {k} went out with {len(done_before)} earlier lines marked"
     assert hops.count("delivered") == 0  # every mark rode with the lane's next read
     assert hops.count("_next") <= 5 + 2  # one read per line, the first, and the one that found the lane empty
+
+
+async def test_a_slow_callback_delays_only_its_own_conversation(backend, aiohttp_client, aiohttp_server, engine,
+                                                                tmp_path):
+    """The generic webhook has one lane per conversation: a callback the shop's system is slow to
+    answer holds back that conversation's next lines, never another conversation's."""
+    stuck = asyncio.Event()
+    arrived: list[str] = []
+
+    async def callback(request):
+        body = await request.json()
+        arrived.append(body["conversation_id"])
+        if body["conversation_id"] == "slow":
+            await stuck.wait()
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/callback", callback)
+    platform = await aiohttp_server(app)
+    server = make_server(engine, backend, {"shop": {"type": "generic", "mode": "callback",
+                                                     "callback_url": str(platform.make_url("/callback"))}})
+    client = await aiohttp_client(server.app())
+    assert (await post(client, "shop", message("slow", "m1", "包邮吗", customer="b1"))).status == 200
+    await until(lambda: arrived == ["slow"])
+    assert (await post(client, "shop", message("slow", "m2", "发什么快递", customer="b1"))).status == 200
+    assert (await post(client, "shop", message("quick", "m1", "包邮吗", customer="b2"))).status == 200
+    await until(lambda: "quick" in arrived)  # while the slow conversation's first line is still unanswered
+    assert arrived == ["slow", "quick"]  # the slow conversation's second line waits behind its first
+    stuck.set()
+    await until(lambda: server.outbox.counts().get("done") == 3)
+    assert arrived == ["slow", "quick", "slow"]
