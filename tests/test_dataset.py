@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from intents.dataset import DEFAULT_DIR, TrainingDataError, load_training_set
+from intents.features import prepare
 from intents.labels import DEFAULT_INTENTS
 
 
@@ -59,3 +62,22 @@ def test_default_examples_cover_every_intent_richly():
     thin = {k: len(v) for k, v in data.examples.items() if len(v) < 30}
     assert not thin, f"intents with fewer than 30 examples: {thin}"
     assert len(data.examples["other"]) >= 150
+
+
+def distinct(lines: list[str]) -> int:
+    """Lines as the classifier reads them (`prepare`: numbers and placeholders become ``#``), with
+    punctuation, spaces and ``#`` removed: "满300减30吗" and "满[数字x]减[数字x]吗？" count once."""
+    return len({re.sub(r"[\W_#]+", "", prepare(t)) for t in lines})
+
+
+def test_every_intent_has_150_varied_lines():
+    """Issue 10 asks for at least 150 varied lines per intent, not 150 spellings of a few."""
+    data = load_training_set([DEFAULT_DIR])
+    thin = {intent: n for intent, lines in data.examples.items() if (n := distinct(lines)) < 150}
+    assert not thin, f"intents with fewer than 150 distinct lines: {thin}"
+
+
+def test_distinct_merges_lines_that_differ_only_in_numbers_and_punctuation(tmp_path):
+    write(tmp_path, "a.yaml", "promotion:\n  - 满300减30吗\n  - 满[数字x]减[数字x]吗？\n  - 有券吗\n")
+    lines = load_training_set([tmp_path]).examples["promotion"]
+    assert len(lines) == 3 and distinct(lines) == 2
