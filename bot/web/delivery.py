@@ -72,7 +72,6 @@ class Delivery:
         self._wake: dict[str, asyncio.Event] = {}
         self._sweeper: asyncio.Task | None = None
         self._stopping = False
-        self._sent_at: dict[int, datetime] = {}  # item id -> its decision's time, until the mark is written
         self.last_sweep: datetime | None = None
 
     async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -160,7 +159,7 @@ class Delivery:
             self._lanes[lane] = asyncio.create_task(self._drain(lane), name=f"kefu-lane-{lane}")
 
     async def _drain(self, lane: str) -> None:
-        sent: tuple[OutboxItem, datetime] | None = None  # delivered, its mark not yet written
+        sent: tuple[OutboxItem, datetime, datetime] | None = None  # (item, sent at, decided at): mark pending
         try:
             while not self._stopping:
                 self._wake[lane].clear()
@@ -175,19 +174,17 @@ class Delivery:
                         await asyncio.wait_for(self._wake[lane].wait(), timeout=min(wait, SWEEP_SECONDS))
                     continue
                 if await self._attempt(item, decision, message):
-                    sent = (item, utcnow())
+                    sent = (item, utcnow(), decision["at"])
         # (cancelled while ``sent`` waits for its mark: the only await then is `_next`'s, whose job is
         # already on the outbox thread, and stopping waits for that thread — the mark is written)
         except asyncio.CancelledError:
             raise
         except Exception:  # a mark that failed leaves its line pending: sent again (at least once)
             _LOGGER.exception("outbox lane %s stopped; the sweeper restarts it", lane)
-            if sent is not None:
-                self._sent_at.pop(sent[0].id, None)
         finally:
             self._lanes.pop(lane, None)
 
-    def _next(self, lane: str, sent: tuple[OutboxItem, datetime] | None = None
+    def _next(self, lane: str, sent: tuple[OutboxItem, datetime, datetime] | None = None
               ) -> tuple[OutboxItem | None, float, dict[str, Any] | None, StoredMessage | None]:
         """Mark the line just sent (``sent``) delivered, then read the lane's head, the seconds
         until it is due and, when it is due, the decision and message its attempt sends.
@@ -229,12 +226,10 @@ class Delivery:
         except Exception as exc:
             await self._failed(item, connector, exc)
             return False
-        self._sent_at[item.id] = decision["at"]
         return True
 
-    def _count_delivered(self, item: OutboxItem, now: datetime) -> None:
-        """The metrics of a line whose delivered mark is written."""
-        at = self._sent_at.pop(item.id, now)
+    def _count_delivered(self, item: OutboxItem, now: datetime, at: datetime) -> None:
+        """The metrics of a line whose delivered mark is written (``at``: its decision's time)."""
         self.metrics.delivered.labels(item.connector).inc()
         self.metrics.delivery_seconds.labels(item.connector).observe(max(0.0, (now - at).total_seconds()))
 
