@@ -52,6 +52,15 @@ def message(conversation, message_id, text, customer="buyer-1"):
     return {"conversation_id": conversation, "customer_id": customer, "message_id": message_id, "text": text}
 
 
+async def callback_server(aiohttp_server, callback, engine, store) -> KefuServer:
+    """A server whose generic connector ``shop`` (mode callback) POSTs to ``callback``, a fake platform."""
+    app = web.Application()
+    app.router.add_post("/callback", callback)
+    platform = await aiohttp_server(app)
+    return make_server(engine, store, {"shop": {"type": "generic", "mode": "callback",
+                                                "callback_url": str(platform.make_url("/callback"))}})
+
+
 # --- scoped identity ---------------------------------------------------------------------------
 
 
@@ -198,11 +207,7 @@ async def test_a_failing_platform_ends_in_dead_letter_and_can_be_retried(backend
         received.append(await request.json())
         return web.json_response({})
 
-    app = web.Application()
-    app.router.add_post("/callback", callback)
-    platform = await aiohttp_server(app)
-    server = make_server(engine, backend, {"shop": {"type": "generic", "mode": "callback",
-                                                     "callback_url": str(platform.make_url("/callback"))}})
+    server = await callback_server(aiohttp_server, callback, engine, backend)
     client = await aiohttp_client(server.app())
     assert (await post(client, "shop", message("c1", "m1", "包邮吗"))).status == 200
     [dead] = await until(lambda: server.outbox.items("dead"))
@@ -236,11 +241,7 @@ async def test_a_line_is_marked_delivered_before_the_next_goes_and_in_the_same_h
         seen.append((body["message_id"], [i.id for i in server_box["server"].outbox.items("done")]))
         return web.json_response({})
 
-    app = web.Application()
-    app.router.add_post("/callback", callback)
-    platform = await aiohttp_server(app)
-    server = make_server(engine, backend, {"shop": {"type": "generic", "mode": "callback",
-                                                     "callback_url": str(platform.make_url("/callback"))}})
+    server = await callback_server(aiohttp_server, callback, engine, backend)
     server_box["server"] = server
     delivery = server.delivery
     hops: list[str] = []
@@ -279,11 +280,7 @@ async def test_a_slow_callback_delays_only_its_own_conversation(backend, aiohttp
             await stuck.wait()
         return web.json_response({})
 
-    app = web.Application()
-    app.router.add_post("/callback", callback)
-    platform = await aiohttp_server(app)
-    server = make_server(engine, backend, {"shop": {"type": "generic", "mode": "callback",
-                                                     "callback_url": str(platform.make_url("/callback"))}})
+    server = await callback_server(aiohttp_server, callback, engine, backend)
     client = await aiohttp_client(server.app())
     assert (await post(client, "shop", message("slow", "m1", "包邮吗", customer="b1"))).status == 200
     await until(lambda: arrived == ["slow"])
