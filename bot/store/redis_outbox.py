@@ -30,6 +30,37 @@ if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
 return 0
 """
 
+#: The lanes with pending items and how many, one round trip whatever the number of lanes; a lane
+#: found empty leaves the ``lanes`` set (an enqueue puts it back: `RedisOutbox._save`), so the set
+#: stays as large as the lanes in use, not every conversation a per-chat connector ever had.
+#: KEYS[1] the ``lanes`` set; ARGV[1] the prefix of a lane's pending set.
+_DEPTHS_LUA = """
+local out = {}
+for _, lane in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local n = redis.call('ZCARD', ARGV[1] .. lane)
+  if n > 0 then out[#out + 1] = lane; out[#out + 1] = n else redis.call('ZREM', KEYS[1], lane) end
+end
+return out
+"""
+
+#: Renew each lease key (KEYS) whose value is ours (ARGV[1]) to ARGV[2] ms; how many were ours.
+_RENEW_LUA = """
+local n = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then redis.call('PEXPIRE', key, ARGV[2]); n = n + 1 end
+end
+return n
+"""
+
+#: Delete each lease key (KEYS) whose value is ours (ARGV[1]); how many were deleted.
+_RELEASE_LUA = """
+local n = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key); n = n + 1 end
+end
+return n
+"""
+
 
 def worker_name() -> str:
     """This process's name in leases and consumer groups: host, pid and a random part (a
@@ -48,6 +79,10 @@ class RedisOutbox:
         # by default, against the default 10 s lease), or a slow attempt could be sent twice
         self.lease_ms = int((lease_seconds or 2 * store.lease_seconds) * 1000)
         self._lease = store.redis.register_script(_LEASE_LUA)
+        self._depths = store.redis.register_script(_DEPTHS_LUA)
+        self._release = store.redis.register_script(_RELEASE_LUA)
+        self._renew = store.redis.register_script(_RENEW_LUA)
+        self._taken: set[str] = set()  # lanes this worker has leased (released on a clean stop)
 
     def _k(self, *parts: Any) -> str:
         return self.core.key("ob", *parts)
@@ -213,18 +248,33 @@ class RedisOutbox:
 
     def take_lane(self, lane: str) -> bool:
         """Take or renew this lane's lease; False while another live worker holds it."""
-        return bool(self._lease(keys=[self._lease_key(lane)], args=[self.me, self.lease_ms]))
+        taken = bool(self._lease(keys=[self._lease_key(lane)], args=[self.me, self.lease_ms]))
+        if taken:
+            self._taken.add(lane)
+        return taken
+
+    def renew_lanes(self, lanes: list[str]) -> int:
+        """Renew the leases this worker holds among ``lanes`` (`bot.web.lane_leases`); how many it held."""
+        held = 0
+        for start in range(0, len(lanes), 500):
+            keys = [self._lease_key(lane) for lane in lanes[start : start + 500]]
+            held += int(self._renew(keys=keys, args=[self.me, self.lease_ms]))
+        return held
 
     def release_lanes(self) -> None:
         """Give back every lane this worker holds (a clean stop: others take over at once)."""
-        for lane in self.core.zrange(self._k("lanes")):
-            key = self._lease_key(lane)
-            if self.store.redis.get(key) == self.me:
-                self.store.redis.delete(key)
+        lanes = sorted(self._taken)
+        for start in range(0, len(lanes), 500):
+            self._release(keys=[self._lease_key(lane) for lane in lanes[start : start + 500]], args=[self.me])
+        self._taken.clear()
 
     def busy_lanes(self) -> list[str]:
-        lanes = self.core.zrange(self._k("lanes"))
-        return [lane for lane in lanes if self.core.zcard(self._k("lane", lane))]
+        """The lanes with pending items: the sweeper's question every second, one round trip."""
+        return list(self.lane_depths())
+
+    def lane_depths(self) -> dict[str, int]:
+        flat = self._depths(keys=[self._k("lanes")], args=[self._k("lane", "")])
+        return {str(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
 
     def items(self, status: str | None = None, limit: int = 1000) -> list[OutboxItem]:
         index = self._k("all") if status is None else self._k("status", status)
@@ -235,9 +285,6 @@ class RedisOutbox:
     def counts(self) -> dict[str, int]:
         return {status: self.core.zcard(self._k("status", status)) for status in STATUSES}
 
-    def lane_depths(self) -> dict[str, int]:
-        depths = {lane: self.core.zcard(self._k("lane", lane)) for lane in self.core.zrange(self._k("lanes"))}
-        return {lane: n for lane, n in depths.items() if n}
 
     def unqueued_decisions(self) -> list[dict[str, Any]]:
         return [d for d in self.store.pending_deliveries() if self.core.get(self._k("dec", d["id"])) is None]

@@ -32,6 +32,7 @@ from bot.config import OutboxSettings
 from bot.errors import DeliveryError
 from bot.outbox import Outbox, OutboxItem
 from bot.store import StoredMessage
+from bot.web.lane_leases import LeaseKeeper
 from connectors.base import Connector
 
 _LOGGER = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class Delivery:
         self._lanes: dict[str, asyncio.Task] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._sweeper: asyncio.Task | None = None
+        self._keeper: LeaseKeeper | None = None
         self._stopping = False
         self.last_sweep: datetime | None = None
 
@@ -133,6 +135,10 @@ class Delivery:
         for decision in await self._db(self.outbox.unqueued_decisions):
             await self.submit(decision["id"])
         self._sweeper = asyncio.create_task(self._sweep(), name="kefu-outbox-sweeper")
+        renew = getattr(self.outbox, "renew_lanes", None)  # a shared store: leases while lanes run
+        if renew is not None:
+            self._keeper = LeaseKeeper(renew, lambda: list(self._lanes), self.outbox.lease_ms / 4000)
+            self._keeper.start()
 
     @property
     def alive(self) -> bool:
@@ -264,6 +270,8 @@ class Delivery:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._keeper is not None:
+            await asyncio.to_thread(self._keeper.stop)
         release = getattr(self.outbox, "release_lanes", None)  # a shared store: others take the lanes now
         if release is not None:
             with contextlib.suppress(Exception):
