@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 
 import pytest
 from aiohttp import web
+from test_delivery import callback_server, message, post
 
 from bot.store.redis_outbox import RedisOutbox
 from bot.store.redis_store import RedisStore
-from test_delivery import callback_server, message, post
 from tests_support import until
 
 pytestmark = pytest.mark.timeout(120)
