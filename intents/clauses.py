@@ -95,6 +95,13 @@ _PROBLEM = re.compile(r"错了|失败")
 # Separator used when the substantive clauses are joined back into one text for the classifier.
 JOIN = " "
 
+# A tag question has no content of its own: it asks about the clause before it ("师傅说要收安装
+# 费，是真的吗？", "帮我改个地址，可以吗"). Read alone, "是真的吗" is an authenticity question and
+# auto-sent "保证正品"; it is read with the clause it belongs to (`_pieces`). Alone, it stays.
+_TAG_QUESTION = re.compile(
+    r"(?:是真的|真的|是|对|是这样|可以|行|好)(?:吗|嘛|么)|是不是|对不对|对吧|真的假的|可不可以|行不行|好不好|可以不"
+)
+
 
 @dataclass(frozen=True)
 class Clause:
@@ -123,7 +130,12 @@ def _pieces(text: str) -> list[tuple[str, bool]]:
         if _BREAK.fullmatch(part):  # a message of punctuation only has no clause
             continue
         glued = [piece for piece in _CONNECTIVE.split(part) if piece]
-        pieces += [(piece, marked and i == len(glued) - 1) for i, piece in enumerate(glued)]
+        for i, piece in enumerate(glued):
+            ends = marked and i == len(glued) - 1
+            if pieces and _TAG_QUESTION.fullmatch(piece) and not is_filler(pieces[-1][0]):
+                pieces[-1] = (pieces[-1][0] + JOIN + piece, pieces[-1][1] or ends)
+            else:
+                pieces.append((piece, ends))
     return pieces
 
 

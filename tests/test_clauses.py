@@ -20,6 +20,13 @@ from intents.clauses import Classified, asks, choose_main, clauses_of, is_filler
         ("价格12.5元吗", ["价格12.5元吗"]),  # a decimal point is not a full stop
         ("还有货吗", ["还有货吗"]),  # a bare 还有 is not a connective
         ("订单[订单x] 还没到", ["订单[订单x]", "还没到"]),
+        # a tag question belongs to the clause before it; alone, or after a filler, it stays
+        ("师傅说要收安装费，是真的吗？", ["师傅说要收安装费 是真的吗"]),
+        ("帮我改个地址，可以吗", ["帮我改个地址 可以吗"]),
+        ("包邮吗？对不对", ["包邮吗 对不对"]),
+        ("是真的吗", ["是真的吗"]),
+        ("亲，是真的吗", ["亲", "是真的吗"]),
+        ("包邮吗？是正品吗", ["包邮吗", "是正品吗"]),  # a real second question is no tag
         ("", []),
     ],
 )
@@ -132,6 +139,18 @@ def test_greeting_prefixes_do_not_change_the_reading(engine, prefix):
     decision = engine.suggest(prefix + "是正品吗")
     assert decision.intent == "authenticity"
     assert decision.suggestions[0].intent == "authenticity"
+
+
+def test_a_tag_question_is_not_read_as_a_question_of_its_own(engine):
+    """"是真的吗" alone asks whether the goods are genuine; after another clause it asks whether
+    that clause is true. Read alone it auto-sent "保证正品" (p 1.00) to a customer asking whether
+    the installer may charge a fee."""
+    fee = engine.suggest("师傅说要收安装费，是真的吗？")
+    assert fee.intent != "authenticity" and fee.kind != "auto_send"
+    call = engine.suggest("有人打电话说要给我退款，是真的吗")
+    assert [c.text for c in call.clauses] == ["有人打电话说要给我退款 是真的吗"]  # one clause, read whole
+    assert call.kind != "auto_send"
+    assert engine.suggest("是真的吗").intent == "authenticity"
 
 
 def test_a_greeting_alone_is_still_a_greeting(engine):
