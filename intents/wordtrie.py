@@ -248,6 +248,7 @@ def load_or_build(path: Path | None, userdict_path: Path, read_userdict) -> Trie
     data = _pack(words, total)
     if path is not None:
         _write_private(path, data)
+        _forget_jiebas_cache(path.parent)
     tokenizer = TrieTokenizer(*_unpack(data))
     _tags(tokenizer, userdict_path, read_userdict)
     return tokenizer
@@ -257,6 +258,16 @@ def _tags(tokenizer: TrieTokenizer, userdict_path: Path, read_userdict) -> None:
     for word, _freq, tag in read_userdict(userdict_path):
         if tag:
             tokenizer.user_word_tag_tab[word] = tag
+
+
+def _forget_jiebas_cache(directory: Path) -> None:
+    """Delete the ~70 MB prefix-dict caches earlier kefu versions had jieba write here
+    (``jieba-<version>.cache``): nothing reads them any more."""
+    for old in directory.glob("jieba-*.cache"):
+        try:
+            old.unlink()
+        except OSError as exc:
+            _LOGGER.info("could not remove the old jieba cache %s: %s", old, exc)
 
 
 def _write_private(path: Path, data: bytes) -> None:

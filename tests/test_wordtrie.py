@@ -110,6 +110,15 @@ def test_cache_is_reused_private_and_rebuilt_when_corrupt(tmp_path, caplog):
     assert len(cache.read_bytes()) > 5000
 
 
+def test_building_the_trie_removes_the_old_jieba_cache_beside_it(tmp_path):
+    old = tmp_path / "jieba-0.42.1.cache"
+    old.write_bytes(b"x" * 1000)
+    mine = tmp_path / "intent-model.joblib"  # anything else in kefu's cache dir stays
+    mine.write_bytes(b"model")
+    wordtrie.load_or_build(tmp_path / tokenize.CACHE_FILE, tokenize.USERDICT, tokenize._read_userdict)
+    assert not old.exists() and mine.exists() and (tmp_path / tokenize.CACHE_FILE).is_file()
+
+
 def test_cache_name_follows_the_user_dictionary():
     base = tokenize.USERDICT.read_bytes()
     assert wordtrie.cache_name(base) == tokenize.CACHE_FILE
