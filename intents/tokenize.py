@@ -13,7 +13,6 @@ start on a machine builds it (~2 s).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
@@ -101,19 +100,6 @@ def _writable(directory: Path) -> bool:
     return True
 
 
-@contextlib.contextmanager
-def _jieba_silenced() -> Iterator[None]:
-    # With no cache dir jieba still tries to dump its cache and logs the failure with a full
-    # traceback at ERROR; we already decided to run without a cache, so that is noise.
-    logger = logging.getLogger("jieba")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def _read_userdict(path: Path) -> Iterator[tuple[str, int, str | None]]:
     """Yield (word, freq, tag) from a jieba-format file that may also hold ``#`` comments.
 
@@ -143,9 +129,8 @@ def _build() -> jieba.Tokenizer:
     directory = cache_dir()
     if directory is None:
         _LOGGER.warning("no writable cache dir for jieba; building its dictionary in memory")
-    with _jieba_silenced():
-        return wordtrie.load_or_build(directory / CACHE_FILE if directory is not None else None,
-                                      USERDICT, _read_userdict)
+    return wordtrie.load_or_build(directory / CACHE_FILE if directory is not None else None,
+                                  USERDICT, _read_userdict)
 
 
 def _get() -> jieba.Tokenizer:

@@ -19,6 +19,7 @@ by jieba's version, this module's format and the user dictionary's bytes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -235,29 +236,23 @@ def load_or_build(path: Path | None, userdict_path: Path, read_userdict) -> Trie
     (word, freq, tag) — `intents.tokenize` owns that format. A missing, unreadable or corrupt
     cache is rebuilt, never trusted; with no path the trie is built in memory on every start.
     """
+    entries = list(read_userdict(userdict_path))
+    tokenizer = None
     if path is not None and path.is_file():
         try:
             tokenizer = TrieTokenizer(*_unpack(path.read_bytes()))
         except (OSError, ValueError, RuntimeError, struct.error) as exc:
             _LOGGER.warning("rebuilding the word trie: cache %s is unreadable (%s)", path, exc)
-        else:
-            _tags(tokenizer, userdict_path, read_userdict)
-            return tokenizer
-    entries = list(read_userdict(userdict_path))
-    words, total = build_freq((word, freq) for word, freq, _tag in entries)
-    data = _pack(words, total)
-    if path is not None:
-        _write_private(path, data)
-        _forget_jiebas_cache(path.parent)
-    tokenizer = TrieTokenizer(*_unpack(data))
-    _tags(tokenizer, userdict_path, read_userdict)
-    return tokenizer
-
-
-def _tags(tokenizer: TrieTokenizer, userdict_path: Path, read_userdict) -> None:
-    for word, _freq, tag in read_userdict(userdict_path):
+    if tokenizer is None:
+        data = _pack(*build_freq((word, freq) for word, freq, _tag in entries))
+        if path is not None:
+            _write_private(path, data)
+            _forget_jiebas_cache(path.parent)
+        tokenizer = TrieTokenizer(*_unpack(data))
+    for word, _freq, tag in entries:
         if tag:
             tokenizer.user_word_tag_tab[word] = tag
+    return tokenizer
 
 
 def _forget_jiebas_cache(directory: Path) -> None:
@@ -272,6 +267,7 @@ def _forget_jiebas_cache(directory: Path) -> None:
 
 def _write_private(path: Path, data: bytes) -> None:
     """Write atomically, mode 0600 (mkstemp's), so a half-written cache is never read."""
+    tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".words-")
         with os.fdopen(fd, "wb") as handle:
@@ -279,3 +275,6 @@ def _write_private(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         _LOGGER.warning("could not cache the word trie in %s: %s", path.parent, exc)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
