@@ -43,20 +43,15 @@ end
 return out
 """
 
-#: Renew each lease key (KEYS) whose value is ours (ARGV[1]) to ARGV[2] ms; how many were ours.
-_RENEW_LUA = """
+#: Of the lease keys (KEYS), those whose value is ours (ARGV[1]): given back (ARGV[2] = 'release')
+#: or renewed to ARGV[3] ms ('renew'). Returns how many were ours.
+_OURS_LUA = """
 local n = 0
 for _, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then redis.call('PEXPIRE', key, ARGV[2]); n = n + 1 end
-end
-return n
-"""
-
-#: Delete each lease key (KEYS) whose value is ours (ARGV[1]); how many were deleted.
-_RELEASE_LUA = """
-local n = 0
-for _, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key); n = n + 1 end
+  if redis.call('GET', key) == ARGV[1] then
+    if ARGV[2] == 'release' then redis.call('DEL', key) else redis.call('PEXPIRE', key, ARGV[3]) end
+    n = n + 1
+  end
 end
 return n
 """
@@ -80,8 +75,7 @@ class RedisOutbox:
         self.lease_ms = int((lease_seconds or 2 * store.lease_seconds) * 1000)
         self._lease = store.redis.register_script(_LEASE_LUA)
         self._depths = store.redis.register_script(_DEPTHS_LUA)
-        self._release = store.redis.register_script(_RELEASE_LUA)
-        self._renew = store.redis.register_script(_RENEW_LUA)
+        self._ours = store.redis.register_script(_OURS_LUA)
         self._taken: set[str] = set()  # lanes this worker has leased (released on a clean stop)
 
     def _k(self, *parts: Any) -> str:
@@ -255,18 +249,20 @@ class RedisOutbox:
 
     def renew_lanes(self, lanes: list[str]) -> int:
         """Renew the leases this worker holds among ``lanes`` (`bot.web.lane_leases`); how many it held."""
-        held = 0
-        for start in range(0, len(lanes), 500):
-            keys = [self._lease_key(lane) for lane in lanes[start : start + 500]]
-            held += int(self._renew(keys=keys, args=[self.me, self.lease_ms]))
-        return held
+        return self._each_of_ours(lanes, "renew")
 
     def release_lanes(self) -> None:
         """Give back every lane this worker holds (a clean stop: others take over at once)."""
-        lanes = sorted(self._taken)
-        for start in range(0, len(lanes), 500):
-            self._release(keys=[self._lease_key(lane) for lane in lanes[start : start + 500]], args=[self.me])
+        self._each_of_ours(sorted(self._taken), "release")
         self._taken.clear()
+
+    def _each_of_ours(self, lanes: list[str], action: str) -> int:
+        """`_OURS_LUA` over ``lanes``' leases, 500 keys a call."""
+        held = 0
+        for start in range(0, len(lanes), 500):
+            keys = [self._lease_key(lane) for lane in lanes[start : start + 500]]
+            held += int(self._ours(keys=keys, args=[self.me, action, self.lease_ms]))
+        return held
 
     def busy_lanes(self) -> list[str]:
         """The lanes with pending items: the sweeper's question every second, one round trip."""
@@ -284,7 +280,6 @@ class RedisOutbox:
 
     def counts(self) -> dict[str, int]:
         return {status: self.core.zcard(self._k("status", status)) for status in STATUSES}
-
 
     def unqueued_decisions(self) -> list[dict[str, Any]]:
         return [d for d in self.store.pending_deliveries() if self.core.get(self._k("dec", d["id"])) is None]
