@@ -31,16 +31,20 @@ def _training_texts() -> list[str]:
     return [normalise(text) for text in texts]
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory):
-    """(trie tokenizer, plain jieba with the same user dictionary added word by word)."""
-    cache = tmp_path_factory.mktemp("trie") / tokenize.CACHE_FILE
-    trie = wordtrie.load_or_build(cache, tokenize.USERDICT, tokenize._read_userdict)
+def plain_jieba() -> jieba.Tokenizer:
+    """jieba as intents.tokenize used it before the trie: its dict plus the user dictionary, word by word."""
     plain = jieba.Tokenizer()
     plain.initialize()
     for word, freq, tag in tokenize._read_userdict(tokenize.USERDICT):
         plain.add_word(word, freq, tag)
-    return trie, plain
+    return plain
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """(trie tokenizer, plain jieba with the same user dictionary added word by word)."""
+    cache = tmp_path_factory.mktemp("trie") / tokenize.CACHE_FILE
+    return wordtrie.load_or_build(cache, tokenize.USERDICT, tokenize._read_userdict), plain_jieba()
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +85,7 @@ def test_frequency_lookups_match_jiebas_dict(pair):
 def test_added_and_deleted_words_behave_as_in_jieba(tmp_path, texts):
     cache = tmp_path / tokenize.CACHE_FILE
     trie = wordtrie.load_or_build(cache, tokenize.USERDICT, tokenize._read_userdict)
-    plain = jieba.Tokenizer()
-    plain.initialize()
-    for word, freq, tag in tokenize._read_userdict(tokenize.USERDICT):
-        plain.add_word(word, freq, tag)
+    plain = plain_jieba()
     for tok in (trie, plain):
         tok.add_word("超能充电宝套装", 20000)  # new, longer than a dictionary word it contains
         tok.add_word("发货", 3)  # an existing word, weaker now
