@@ -455,7 +455,8 @@ def bench_server(args, wrk: str, spec: ServerSpec, name: str, secret: str, bodie
         cmd = [wrk, "-t", str(args.threads), "-c", str(args.connections), "-d", f"{run_seconds:g}s",
                "--timeout", f"{run_seconds + 5:g}s", "--latency", "-s", str(LUA), url,
                "--", str(prefix), f"{args.duration:g}", f"/webhook/{name}"]
-        spy = start_profiler(args.profile, proc.pid, args.duration) if args.profile else None
+        profile = args.profile.with_name(f"{args.profile.stem}-{spec.folder.name}{args.profile.suffix}") if args.profile else None
+        spy = start_profiler(profile, proc.pid, args.duration) if profile else None
         cpu_before = tree_cpu_seconds(proc.pid)
         threads_before = thread_cpu_seconds(proc.pid) if spec.workers == 1 else {}
         watch = Watch(proc.pid, spec.redis_pid, spec.store) if spec.redis_pid else None
@@ -473,7 +474,7 @@ def bench_server(args, wrk: str, spec: ServerSpec, name: str, secret: str, bodie
         wrk_cpu = (children.ru_utime + children.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
         contention = others.cores()  # averaged over wrk -d, drain included
         if spy is not None:
-            stop_profiler(spy, args.profile)
+            stop_profiler(spy, profile)
         (tmp / "wrk.out").write_text(done.stdout + done.stderr, encoding="utf-8")
         if done.returncode != 0:
             raise Failure(f"wrk exited with {done.returncode}:\n{done.stdout}\n{done.stderr}")
@@ -823,7 +824,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  others cores: CPU used by processes outside this benchmark while each row ran (of {os.cpu_count()}); "
           "well above 0 means a shared machine and figures to distrust")
     if args.profile:
-        print(f"  py-spy profile of the server: {args.profile} (figures of a profiled run are not the benchmark's)")
+        print(f"  py-spy profiles of the servers: {args.profile.stem}-<row folder>{args.profile.suffix} beside {args.profile} (figures of a profiled run are not the benchmark's)")
     failed = [text for ok, text in checks if not ok]
     if args.keep or failed:
         print(f"\ntemp folder kept: {tmp}")

@@ -206,12 +206,12 @@ def stop_server(proc: subprocess.Popen, limit: float = 30) -> tuple[bool, str]:
 
 
 def start_profiler(path: Path, pid: int, duration: float) -> subprocess.Popen:
-    """py-spy on the server for the message window (raw collapsed stacks, idle frames included)."""
+    """py-spy on the server and its workers for the message window (raw collapsed stacks, idle frames included)."""
     spy = shutil.which("py-spy")
     if spy is None:
         raise Failure("--profile needs py-spy: python -m pip install py-spy")
     cmd = [spy, "record", "--pid", str(pid), "--rate", "200", "--duration", str(max(1, math.floor(duration))),
-           "--format", "raw", "--idle", "--threads", "--nonblocking", "--output", str(path)]
+           "--format", "raw", "--idle", "--threads", "--subprocesses", "--nonblocking", "--output", str(path)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)  # attached before the load starts
     return proc
