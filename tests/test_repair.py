@@ -196,3 +196,22 @@ def test_the_trace_shows_the_repaired_text(engine):
     answer = engine.suggest("包油吗")
     assert answer.trace["repaired"] == [{"from": "包油吗", "to": "包邮吗"}]
     assert "repaired" not in engine.suggest("包邮吗").trace
+
+
+def test_a_span_wholly_inside_a_rarer_long_dictionary_word_is_never_repaired():
+    # 市场价 (29 in jieba's dictionary, under COMMON_FREQ) holds 场价, which sounds like 厂家 of our lines;
+    # 以次充好 (passing off worse goods: a counterfeit claim) holds 以次, which sounds like 一次
+    lines = [*LINES, *(f"{w}厂家发货吗" for w in ("是", "你们", "是不是", "直接", "都是")),
+             *(f"{w}一次买两件" for w in ("我", "想", "能", "可以", "要"))]
+    fix = repairer(lines)
+    assert 0 < frequency("市场价") < 100 and syllables("场价") == syllables("厂家")
+    assert fix("场价多少") == "厂家多少"  # alone, still a typo of our word
+    assert fix("市场价多少") == "市场价多少"
+    assert fix("你们以次充好") == "你们以次充好"
+
+
+def test_a_typo_crossing_the_edge_of_a_rarer_long_word_is_still_repaired():
+    # 快第几天: jieba cuts 快 | 第几天 (a dictionary word); the typo 快第 crosses its edge
+    lines = [*LINES, *(f"{w}快递几天到" for w in ("", "亲", "请问", "你好", "那"))]
+    assert cut("快第几天到")[:2] == ["快", "第几天"] and 0 < frequency("第几天")
+    assert repairer(lines)("快第几天到") == "快递几天到"

@@ -10,7 +10,8 @@ Here the text is repaired *before* the features, against what the training lines
 1. **Homophones** (`Repairer.homophones`): a span of two to four Chinese characters whose
    toneless pinyin is that of a training word seen in at least `MIN_LINES` lines becomes that word
    (the most frequent if several), unless the span is a common word of the general dictionary or
-   lies inside one, or our own lines spell it so too often (a "rival": 我是 is never 卧室; 退宽, which
+   lies inside one (or wholly inside a rarer dictionary word of three or more characters: 市场价
+   is never 市厂家, 以次充好 never 一次充好), or our own lines spell it so too often (a "rival": 我是 is never 卧室; 退宽, which
    three of our lines hold on purpose, still becomes 退款, in hundreds). Greedy, longest span
    first; placeholders, ``#``, digits and Latin are never touched (only runs of Chinese
    characters are read).

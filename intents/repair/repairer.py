@@ -18,6 +18,11 @@ COMMON_FREQ = 100
 #: times more lines: 退宽 (3 of our lines spell it so on purpose) → 退款 (hundreds), but 我是
 #: stays 我是 whatever 卧室 is.
 RIVAL_RATIO = 20
+#: A rarer dictionary word of three or more characters (市场价 29, 坐便器, 以次充好, 尿不湿) is a
+#: real word too: no span wholly inside it is repaired (市场价 keeps 场价, whatever 厂家 is), but a
+#: span that crosses its edge still is (快第几天 → 快递几天: 第几天 is a word, 快第 is not).
+#: Two-character words this rare stay repairable: many typos are such words (发或, 包游).
+SOFT_WORD_LENGTH = 3
 #: Numerals say how many, never a typo: 十件 stays 十件 (not 时间), 四号 stays 四号.
 NUMERALS = frozenset("零〇一二两三四五六七八九十百千万亿")
 #: Spans whose repair is remembered before the memo is cleared (bounded memory in a long-running server).
@@ -86,16 +91,19 @@ class Repairer:
         if not any(self._target(run[i:i + size]) for size in SPAN_LENGTHS for i in range(n - size + 1)):
             return run  # nothing here sounds like a training word (most runs): no cut needed
         free: list[bool] = []  # characters inside a common word of two or more are right as they are
+        inside: list[int] = []  # per character: where the rarer long word holding it ends (0: none)
         for token in self._cut(run):
             keep = len(token) > 1 and self._common(token)
             free.extend(not keep and c not in NUMERALS for c in token)
+            soft = not keep and len(token) >= SOFT_WORD_LENGTH and self._frequency(token) > 0
+            inside.extend([len(inside) + len(token) if soft else 0] * len(token))
         if len(free) != len(run):  # the cut did not cover the run one-to-one: leave it alone
             return run
         out, i = [], 0
         while i < n:
             for size in SPAN_LENGTHS:
                 span = run[i:i + size]
-                if len(span) == size and all(free[i:i + size]):
+                if len(span) == size and all(free[i:i + size]) and i + size > inside[i]:
                     word = self._target(span)
                     if word:
                         out.append(word)
