@@ -215,3 +215,13 @@ def test_a_typo_crossing_the_edge_of_a_rarer_long_word_is_still_repaired():
     lines = [*LINES, *(f"{w}快递几天到" for w in ("", "亲", "请问", "你好", "那"))]
     assert cut("快第几天到")[:2] == ["快", "第几天"] and 0 < frequency("第几天")
     assert repairer(lines)("快第几天到") == "快递几天到"
+
+
+def test_a_dropped_character_never_takes_a_neighbour_from_a_common_word():
+    # 个客服 in INSERT_MIN_LINES lines and 个服 in none: 找个服 is 找个客服 with 客 dropped …
+    lines = [*LINES, *(f"{w}找个客服" for w in WHEN)]
+    fix = repairer(lines)
+    assert "个服" in fix.lexicon.insertions and frequency("服务") >= 100
+    assert fix("能找个服吗") == "能找个客服吗"
+    # … but in 两个服务号, 服 already belongs to 服务: no 客服务号
+    assert fix("两个服务号") == "两个服务号"

@@ -18,7 +18,8 @@ Here the text is repaired *before* the features, against what the training lines
 2. **A dropped character** (`Repairer.insertions`): where a character bigram ``ac`` is in no
    training line but ``abc`` is in at least `lexicon.INSERT_MIN_LINES` (15) lines and ``b``
    completes a training word with ``a`` or ``c``, the most frequent such ``b`` is inserted, at
-   most `MAX_INSERTIONS` per text. Kept strict on purpose: most dropped characters leave a
+   most `MAX_INSERTIONS` per text — never taking a neighbour from a common word it already forms
+   (两个服务号 is not 两个客服务号). Kept strict on purpose: most dropped characters leave a
    bigram that is simply real text our lines never hold, and a looser rule cost more than it
    gave back (the figures are at `lexicon.INSERT_MIN_LINES`).
 3. **A second reading** (`Restorer`, `intents.repair.dropped`): only when the first reading is

@@ -120,9 +120,25 @@ class Repairer:
         i = 0
         while budget[0] > 0 and i < len(run) - 1:
             missing = table.get(run[i:i + 2])
-            if missing is not None and not self._common(run[i:i + 2]):
+            if missing is not None and not self._common(run[i:i + 2]) and self._free_to_join(run, i, missing):
                 run = run[:i + 1] + missing + run[i + 1:]
                 budget[0] -= 1
                 i += 1
             i += 1
         return run
+
+    def _free_to_join(self, run: str, i: int, missing: str) -> bool:
+        """Whether ``missing`` may go between ``run[i]`` and ``run[i + 1]`` without breaking a word.
+
+        The character joins its left neighbour (``a`` + it is a dictionary word: 时 + 候) or its
+        right one (it + ``c``: 信 + 息). A neighbour already bound into a common word on its other
+        side is not free: 两个服务号 keeps 服务 (not 客服 + 务), 到了天津 keeps 天津 (not 三天 + 津).
+        When neither pairing is a dictionary word, the lexicon's own evidence decides, as before.
+        """
+        left = self._frequency(run[i] + missing) > 0
+        right = self._frequency(missing + run[i + 1]) > 0
+        if not (left or right):
+            return True
+        left_taken = i > 0 and self._common(run[i - 1:i + 1])
+        right_taken = i + 2 < len(run) and self._common(run[i + 1:i + 3])
+        return (left and not left_taken) or (right and not right_taken)
