@@ -18,7 +18,7 @@ import cpu_ceiling  # noqa: E402
 
 
 def _spin(items, duration):
-    """A CPU-bound loop shaped like bench_webhook.timed_loop: (count, seconds, latencies)."""
+    """A CPU-bound loop shaped like webhook_inprocess.timed_loop: (count, seconds, latencies)."""
     started = time.perf_counter()
     n = 0
     for _ in items:
