@@ -84,7 +84,9 @@ def clashes(book: Phrasebook, auto_send_min: float, similarity: float = CLASH_SI
     A pair clashes when its text similarity reaches ``similarity`` *and* the other entry's match
     score for this question — with the classifier only leaning to the other intent (p = 0.5) —
     reaches ``auto_send_min``: then a slightly different wording is enough for the other
-    intent's reply to go out alone. Reported once per entry pair.
+    intent's reply to go out alone. Reported once per entry pair; never for an other entry marked
+    ``auto_send: false`` (only an agent can send it: the shipped 发错颜色了 / 拍错颜色了 pair was
+    reported although order.change_spec is agent-only).
     """
     matcher = Matcher(book)
     w = matcher.intent_weight
@@ -94,8 +96,9 @@ def clashes(book: Phrasebook, auto_send_min: float, similarity: float = CLASH_SI
             for m in matcher.match(question, None, k=8):
                 other = m.entry
                 leaning = (1 - w) * m.similarity + w * 0.5
-                if other.intent == entry.intent or m.similarity < similarity or leaning < auto_send_min:
-                    continue
+                if (other.intent == entry.intent or not other.auto_send or m.similarity < similarity
+                        or leaning < auto_send_min):
+                    continue  # (an ``auto_send: false`` entry is only ever suggested: it cannot go out alone)
                 pair = tuple(sorted((entry.id, other.id)))
                 if pair in seen:
                     continue

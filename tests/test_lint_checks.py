@@ -103,3 +103,16 @@ def test_lint_json_reports_load_errors_with_file_and_line(tmp_path):
     assert doc["ok"] is False and doc["entries"] is None
     assert {"file": str(book), "line": 2, "severity": "error", "code": "phrasebook",
             "message": "my.one: unknown intent 'greting'"} in doc["problems"]
+
+
+def test_no_clash_when_the_other_entry_never_goes_out_alone(tmp_path):
+    # my.shipping marked auto_send: false is only ever suggested to an agent: nothing to warn of
+    agent_only = CLASHING.replace("  replies: [满99包邮，不满收10元运费]\n",
+                                  "  replies: [满99包邮，不满收10元运费]\n  auto_send: false\n")
+    assert agent_only != CLASHING
+    _, result = lint(tmp_path, agent_only)
+    assert result.exit_code == 0, result.output
+    assert "warning: my.postage (return_exchange)" not in result.output
+    # the other way round still clashes: my.postage may go out alone on a free-shipping question
+    assert "warning: my.shipping (free_shipping) question '退货运费吗' matches my.postage" in result.output
+    assert result.output.splitlines()[-1] == "1 warning(s)"
