@@ -21,7 +21,7 @@ RIVAL_RATIO = 20
 #: A rarer dictionary word of three or more characters (市场价 29, 坐便器, 以次充好, 尿不湿) is a
 #: real word too: no span wholly inside it is repaired (市场价 keeps 场价, whatever 厂家 is), but a
 #: span that crosses its edge still is (快第几天 → 快递几天: 第几天 is a word, 快第 is not).
-#: Two-character words this rare stay repairable: many typos are such words (发或, 包游).
+#: Two-character words this rare stay repairable: many typos are such words (首道 30 for 收到, 定单 74 for 订单).
 SOFT_WORD_LENGTH = 3
 #: Numerals say how many, never a typo: 十件 stays 十件 (not 时间), 四号 stays 四号.
 NUMERALS = frozenset("零〇一二两三四五六七八九十百千万亿")
