@@ -11,8 +11,10 @@ entries:
    jieba-joined text) is averaged with the TF-IDF cosine: the two signals win on different
    paraphrase sets, and their mean beats either alone.
 
-Finally the intent ranking boosts entries of likely intents. Matchers only rank; the engine
-decides what to do with the ranking (STYLE lesson 4).
+Finally the intent ranking boosts entries of likely intents, except entries of the fallback intent
+(``other``): reading a message as ``other`` says only that no intent fits, not which ``other``
+line does, so those rank by their text alone (else the decline of 加个微信 would top every 嗯 and
+好的). Matchers only rank; the engine decides what to do with the ranking (STYLE lesson 4).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 from rapidfuzz import fuzz
 from rapidfuzz.process import cdist
 
+from intents.labels import FALLBACK
 from intents.text import normalise
 from phrasebook.index import COMMON_SHARE, MIN_COMMON, NgramIndex
 from phrasebook.schema import Entry, Phrasebook
@@ -109,7 +112,7 @@ class Matcher:
         ranked = []
         for owner, (sim, at) in best.items():
             entry = self.entries[owner]
-            p = float(intent_probs.get(entry.intent, 0.0)) if intent_probs else 0.0
+            p = float(intent_probs.get(entry.intent, 0.0)) if intent_probs and entry.intent != FALLBACK else 0.0
             ranked.append(((1 - w) * sim + w * p, sim, entry, p, at))
         ranked.sort(key=lambda r: (-r[0], -r[1], r[2].id))
         slots = index.slots[candidates]

@@ -89,6 +89,18 @@ def test_intent_boost_changes_scores_by_weight(matcher):
     assert boosted.score == pytest.approx((1 - w) * plain.similarity + w * 1.0, abs=1e-6)
 
 
+def test_an_other_entry_ranks_by_its_text_alone():
+    """Reading a message as `other` says no intent fits, not that an `other` line does."""
+    book = Phrasebook([entry("contact.off", "other", "能加个微信吗"), entry("post.free", "free_shipping", "包邮吗")])
+    m = Matcher(book)
+    plain = {row.entry.id: row for row in m.match("加个微信包邮吗")}
+    boosted = {row.entry.id: row for row in m.match("加个微信包邮吗", {"other": 1.0, "free_shipping": 0.5})}
+    w = m.intent_weight
+    assert boosted["contact.off"].score == pytest.approx((1 - w) * plain["contact.off"].similarity, abs=1e-6)
+    assert boosted["contact.off"].intent_prob == 0.0
+    assert boosted["post.free"].score == pytest.approx((1 - w) * plain["post.free"].similarity + w * 0.5, abs=1e-6)
+
+
 def test_nothing_to_match(matcher):
     assert matcher.match("") == []
     assert matcher.match("？？？") == []
