@@ -237,3 +237,22 @@ def test_everyday_words_the_default_lines_spell_are_never_repaired(engine):
     for text in ("加个微信吧", "再加一个可以便宜点吗", "限时抢购还有吗", "快递员待会取件吗", "东西希望质量好就行"):
         assert read(text) == prepare(text), text
     assert read("包油吗") == "包邮吗"
+
+
+def test_a_dropped_character_that_would_turn_the_meaning_is_never_put_back():
+    # 这样不行 and 卖假货 in INSERT_MIN_LINES lines, 样行 and 卖货 in none: the table has both …
+    lines = [*LINES, *(f"{w} 这样不行" for w in WHEN), *(f"{w} 你们卖假货" for w in WHEN)]
+    fix = repairer(lines)
+    assert fix.lexicon.insertions.get("样行") == "不" and fix.lexicon.insertions.get("卖货") == "假"
+    # … but 这样行 says it works (not that it does not) and 卖货 is selling, not selling fakes
+    assert fix("这样行吗") == "这样行吗"
+    assert fix("你们卖货不看质量吗") == "你们卖货不看质量吗"
+
+
+def test_an_insertion_never_splits_a_common_word():
+    # 一直不 in INSERT_MIN_LINES lines makes 一不 → 一直不; 一不小心 (a common word) holds 一不
+    lines = [*LINES, *(f"{w}一直不回" for w in WHEN)]
+    fix = repairer(lines)
+    assert fix.lexicon.insertions.get("一不") == "直" and frequency("一不小心") >= 100
+    assert fix("一不小心摔了") == "一不小心摔了"
+    assert fix("客服一不回") == "客服一直不回"

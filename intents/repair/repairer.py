@@ -23,6 +23,12 @@ RIVAL_RATIO = 20
 #: span that crosses its edge still is (快第几天 → 快递几天: 第几天 is a word, 快第 is not).
 #: Two-character words this rare stay repairable: many typos are such words (首道 30 for 收到, 定单 74 for 订单).
 SOFT_WORD_LENGTH = 3
+#: Characters the dropped-character repair never puts back, because each one turns what a text
+#: says: a negation (行行 "fine, fine" is not 行不行 "will it do?") and 假
+#: (你们卖货 "you sell goods" is not 你们卖假货, a counterfeit accusation). A customer who drops one
+#: is read as written; the second reading (`intents.repair.dropped`) may still try it, because it
+#: only ever confirms the first reading's intent.
+NEVER_INSERTED = frozenset("不没别未无非假")
 #: Numerals say how many, never a typo: 十件 stays 十件 (not 时间), 四号 stays 四号.
 NUMERALS = frozenset("零〇一二两三四五六七八九十百千万亿")
 #: Spans whose repair is remembered before the memo is cleared (bounded memory in a long-running server).
@@ -120,12 +126,28 @@ class Repairer:
         i = 0
         while budget[0] > 0 and i < len(run) - 1:
             missing = table.get(run[i:i + 2])
-            if missing is not None and not self._common(run[i:i + 2]) and self._free_to_join(run, i, missing):
+            if (missing is not None and missing not in NEVER_INSERTED and not self._common(run[i:i + 2])
+                    and self._free_to_join(run, i, missing) and not self._inside_common_word(run, i)):
                 run = run[:i + 1] + missing + run[i + 1:]
                 budget[0] -= 1
                 i += 1
             i += 1
         return run
+
+    def _inside_common_word(self, run: str, i: int) -> bool:
+        """Whether ``run[i]`` and ``run[i + 1]`` lie inside one common word of the cut (一不小心, 不一样).
+
+        Such a pair is no gap a character fell out of: 一不小心 stays whole (not 一直不小心).
+        """
+        at = 0
+        for token in self._cut(run):
+            end = at + len(token)
+            if at <= i and i + 1 < end:
+                return len(token) > 2 and self._common(token)
+            if end > i:
+                return False
+            at = end
+        return False
 
     def _free_to_join(self, run: str, i: int, missing: str) -> bool:
         """Whether ``missing`` may go between ``run[i]`` and ``run[i + 1]`` without breaking a word.
