@@ -131,8 +131,13 @@ class NgramIndex:
                 walked += int(df[i])
             else:
                 break
-        rest = order[len(walk) :]
         rows, partial = self._accumulate(self.indptr, self.indices, self.data, cols[walk], weights[walk])
+        # one question can hold several walked n-grams, so their postings can name fewer than
+        # ``limit`` questions (用哪家快递: 79 postings, 59 questions): walk on, rarest first
+        while rows.size < limit and len(walk) < order.size:
+            walk.append(int(order[len(walk)]))
+            rows, partial = self._accumulate(self.indptr, self.indices, self.data, cols[walk], weights[walk])
+        rest = order[len(walk) :]
         if rest.size:
             if rows.size > limit * WIDEN:
                 keep = np.argpartition(-partial, limit * WIDEN - 1)[: limit * WIDEN]

@@ -148,3 +148,15 @@ def test_the_common_only_index_holds_exactly_the_questions_without_a_rare_ngram(
             got = list(zip(indices[indptr[t]:indptr[t + 1]].tolist(), data[indptr[t]:indptr[t + 1]].tolist()))
             assert got == want
         assert indptr[-1] == indices.size
+
+
+def test_overlapping_rare_postings_still_give_limit_candidates():
+    """甲, 乙 and 甲乙 each name the same 30 questions: 90 postings, 30 questions. The walk goes
+    on to the common 丙 until there are 64 candidates, as scoring everything would give."""
+    rare = [Entry(f"r.{i}", "other", (f"甲乙{chr(0x4e00 + 2 * i)}",), ("r",)) for i in range(30)]
+    common = [Entry(f"c.{i}", "other", (f"丙{chr(0x5000 + 2 * i)}{chr(0x5001 + 2 * i)}",), ("c",)) for i in range(200)]
+    index = Matcher(Phrasebook([*rare, *common])).index
+    rows, _ = index.candidates(match_key("甲乙丙"), 64, common_share=0.0, min_common=100)
+    all_rows, _ = index.candidates(match_key("甲乙丙"), len(index) + 1, common_share=1.0)
+    assert all_rows.size == 230 and rows.size == 64
+    assert set(range(30)) <= set(rows.tolist())  # every question holding the rare n-grams is kept
