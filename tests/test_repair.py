@@ -259,3 +259,17 @@ def test_an_insertion_never_splits_a_common_word():
     assert fix.lexicon.insertions.get("一不") == "直" and frequency("一不小心") >= 100
     assert fix("一不小心摔了") == "一不小心摔了"
     assert fix("客服一不回") == "客服一直不回"
+
+
+def test_a_homophone_repair_must_fit_its_neighbours_better(monkeypatch):
+    # 就是 is a training word (jiu shi) and 就试 sounds the same; our lines also hold 试了一下
+    lines = [*LINES, *(f"{w}就是这个" for w in ("", "亲", "那", "对", "嗯", "我")),
+             "我试了一下", "试了一下不行", "刚试了一下"]
+    fix = repairer(lines)
+    assert fix._target("就试") == "就是"
+    # 试 then 了 is what our lines write; 是 then 了 they never do: 就试了一下 is read as written …
+    assert fix("我就试了一下") == "我就试了一下"
+    # … while a typo out of place still goes (包游吗 → 包邮吗), and without the check 就试 would too
+    assert fix("包游吗") == "包邮吗"
+    monkeypatch.setattr("intents.repair.repairer.CONTEXT_MARGIN", float("-inf"))
+    assert repairer(lines)("我就试了一下") == "我就是了一下"

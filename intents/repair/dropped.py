@@ -13,8 +13,8 @@ already ranked first, never choose another intent.
 A candidate is the text with one character ``b`` inserted between ``a`` and ``c`` (a run's start
 and end count as characters, `lexicon.START` / `lexicon.END`), ranked by how much more likely
 the training lines' character-pair model says ``a b c`` is than ``a c``:
-``log P(b|a) + log P(c|b) − log P(c|a)`` (add-`SMOOTHING` estimates over `Lexicon.chars` and
-`Lexicon.pairs`), kept when that gain is at least `MIN_GAIN`; the best `MAX_CANDIDATES`.
+``log P(b|a) + log P(c|b) − log P(c|a)`` (`Lexicon.log_p`: add-`lexicon.SMOOTHING` estimates over
+`Lexicon.chars` and `Lexicon.pairs`), kept when that gain is at least `MIN_GAIN`; the best `MAX_CANDIDATES`.
 
 Measured on one fitted model (the default data at d1e888d+), read time only: jddc dev
 through the eval path, the bench's dropped character and homophone typos with three
@@ -31,7 +31,6 @@ runner-up) instead of candidates (clean dev −0.010).
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 
 from intents.repair.lexicon import END, HANZI, START, Lexicon
@@ -40,8 +39,6 @@ from intents.repair.lexicon import END, HANZI, START, Lexicon
 MIN_GAIN = 0.0
 #: At most this many candidates per text (the most likely first): each is one more reading.
 MAX_CANDIDATES = 5
-#: Add-k smoothing of the character-pair estimates (an unseen pair is rare, not impossible).
-SMOOTHING = 0.5
 #: A character is proposed between ``a`` and ``c`` only if ``ab`` and ``bc`` each occur this
 #: often in the training lines: one line's odd pair is no evidence.
 MIN_PAIR = 2
@@ -56,8 +53,7 @@ class Restorer:
 
     def __init__(self, lexicon: Lexicon):
         self.lexicon = lexicon
-        self._chars = lexicon.chars
-        self._pairs = lexicon.pairs
+        self._log_p = lexicon.log_p
         self._kinds = len(lexicon.chars)
         follow: dict[str, set[str]] = defaultdict(set)
         precede: dict[str, set[str]] = defaultdict(set)
@@ -69,10 +65,6 @@ class Restorer:
                 precede[pair[1]].add(pair[0])
                 self._log[pair] = self._log_p(pair[0], pair[1])
         self._follow, self._precede = dict(follow), dict(precede)
-
-    def _log_p(self, a: str, b: str) -> float:
-        """log P(b follows a), add-`SMOOTHING`."""
-        return math.log((self._pairs.get(a + b, 0) + SMOOTHING) / (self._chars.get(a, 0) + SMOOTHING * self._kinds))
 
     def __call__(self, text: str) -> list[str]:
         if not self._kinds:

@@ -12,6 +12,7 @@ character model (`Lexicon.chars`, `Lexicon.pairs`), which counts occurrences in 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -32,6 +33,9 @@ MIN_LINES = 3
 INSERT_MIN_LINES = 15
 #: Spans of this many Chinese characters can be a homophone repair (longest first).
 SPAN_LENGTHS = (4, 3, 2)
+
+#: Add-k smoothing of the character-pair estimates (`Lexicon.log_p`): an unseen pair is rare, not impossible.
+SMOOTHING = 0.5
 
 HANZI = re.compile(r"[\u4e00-\u9fff]+")
 #: Where a run of Chinese characters starts and ends, in `Lexicon.chars` / `Lexicon.pairs`.
@@ -58,6 +62,15 @@ class Lexicon:
     chars: dict[str, int] = field(default_factory=dict)
     #: how often each character pair occurs in those runs, `START` + first and last + `END` too
     pairs: dict[str, int] = field(default_factory=dict)
+
+    def log_p(self, a: str, b: str) -> float:
+        """log P(``b`` follows ``a``) in the training lines' runs of Chinese characters, add-`SMOOTHING`.
+
+        The character model both the homophone repair's context check (`Repairer`) and the
+        second reading (`intents.repair.dropped`) read.
+        """
+        kinds = len(self.chars)
+        return math.log((self.pairs.get(a + b, 0) + SMOOTHING) / (self.chars.get(a, 0) + SMOOTHING * kinds))
 
     # --- storing (the serve cache holds no pickles) ---------------------------------------------
 

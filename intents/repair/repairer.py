@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from intents.repair.lexicon import HANZI, SPAN_LENGTHS, Lexicon
+from intents.repair.lexicon import END, HANZI, SPAN_LENGTHS, START, Lexicon
 
 #: Whether a dropped character is put back by default: yes, from the strict lexicon of
 #: `lexicon.INSERT_MIN_LINES` (a small gain, no clean message changed); see there.
@@ -29,6 +29,15 @@ SOFT_WORD_LENGTH = 3
 #: is read as written; the second reading (`intents.repair.dropped`) may still try it, because it
 #: only ever confirms the first reading's intent.
 NEVER_INSERTED = frozenset("不没别未无非假")
+#: A homophone repair must make the span fit its neighbours better: with the characters either
+#: side (or a run's start and end), the training lines' character-pair model (`Lexicon.log_p`) must
+#: find ``left + word + right`` at least e^CONTEXT_MARGIN times as likely as ``left + span + right``.
+#: A typo's span is out of place there (没发或: 发或, 或 then the end), a real word is not
+#: (就试了 is not 就是了, 收件人和 not 收件任何, 怎么不回 not 怎么不会, 一用就漏水 not 一用久漏水).
+#: Chosen on our own lines, not on jddc: over 5 folds, each held-out fifth read with a lexicon of
+#: the other four, clean lines changed 142 → 110 and the bench's typos given back exactly 6,288 →
+#: 6,307 of 15,776 (margin 0: 123 and 6,308; 2: 97 and 6,265; 3: 85 and 6,133).
+CONTEXT_MARGIN = 1.0
 #: Numerals say how many, never a typo: 十件 stays 十件 (not 时间), 四号 stays 四号.
 NUMERALS = frozenset("零〇一二两三四五六七八九十百千万亿")
 #: Spans whose repair is remembered before the memo is cleared (bounded memory in a long-running server).
@@ -105,13 +114,14 @@ class Repairer:
             inside.extend([len(inside) + len(token) if soft else 0] * len(token))
         if len(free) != len(run):  # the cut did not cover the run one-to-one: leave it alone
             return run
+        marked = START + run + END  # marked[i] is the character before run[i]
         out, i = [], 0
         while i < n:
             for size in SPAN_LENGTHS:
                 span = run[i:i + size]
                 if len(span) == size and all(free[i:i + size]) and i + size > inside[i]:
                     word = self._target(span)
-                    if word:
+                    if word and self._fits(marked[i], span, word, marked[i + size + 1]):
                         out.append(word)
                         i += size
                         break
@@ -119,6 +129,15 @@ class Repairer:
                 out.append(run[i])
                 i += 1
         return "".join(out)
+
+    def _fits(self, left: str, span: str, word: str, right: str) -> bool:
+        """Whether ``word`` fits between its neighbours better than ``span`` (`CONTEXT_MARGIN`)."""
+        log_p = self.lexicon.log_p
+
+        def score(text: str) -> float:
+            return sum(log_p(a, b) for a, b in zip(text, text[1:]))
+
+        return score(left + word + right) - score(left + span + right) > CONTEXT_MARGIN
 
     def _insert(self, run: str, budget: list[int]) -> str:
         """One run with the character a fast typist dropped put back (while the budget lasts)."""
