@@ -151,7 +151,9 @@ async def test_a_sync_turn_costs_fewer_commands_than_its_writes(kefu_client, red
     # and ~75 GETs of conditions); the lease thread may write now and then, hence the slack
     assert 20 <= calls.get("mset", 0) <= 26, calls
     assert calls.get("set", 0) < 3 * 10, calls  # (the shard-lease thread SETs now and then; was ~97)
-    assert calls.get("zadd", 0) <= 7 * 10, calls  # (a turn's two messages share one ZADD per index)
+    # (a turn's two messages share one ZADD per index: 70 here; the worker's heartbeat ZADDs its
+    # name now and then, and on a busy CI box one fell inside these turns: 71)
+    assert calls.get("zadd", 0) <= 7 * 10 + 3, calls
     # the events' ids: one INCRBY a turn, no INCR (before: 20 INCRs for these 10 turns). INCR is
     # left to the shard-lease thread, one per free shard it takes (16 shards): on a busy CI box
     # it took 13 during these turns, so the bound is the old per-event cost, not 10
