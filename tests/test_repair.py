@@ -237,7 +237,8 @@ def test_everyday_words_the_default_lines_spell_are_never_repaired(engine):
     for text in ("加个微信吧", "再加一个可以便宜点吗", "限时抢购还有吗", "快递员待会取件吗", "东西希望质量好就行"):
         assert read(text) == prepare(text), text
     # and the everyday words intents/data/userdict.txt counts just above COMMON_FREQ
-    for text in ("布料是什么的", "这个垫子多大", "我很心急", "这不是扯淡吗", "描述不实 我要退货", "不分男女吗"):
+    for text in ("布料是什么的", "这个垫子多大", "我很心急", "这不是扯淡吗", "描述不实 我要退货", "不分男女吗",
+                 "揽收后一直没动"):
         assert read(text) == prepare(text), text
     assert read("包油吗") == "包邮吗"
 
