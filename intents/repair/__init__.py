@@ -14,7 +14,7 @@ Here the text is repaired *before* the features, against what the training lines
    is never 市厂家, 以次充好 never 一次充好), or our own lines spell it so too often (a "rival":
    我是 is never 卧室; 退宽, which three of our lines hold on purpose, still becomes 退款, in
    hundreds), or the word fits its neighbours no better than the span does (the training lines'
-   character pairs, `repairer.CONTEXT_MARGIN`: 就试了 is never 就是了, 收件人和 never 收件任何).
+   character pairs, `repairer.CONTEXT_MARGIN`: 就试了 is never 就是了, 一推会 never 一退回).
    Greedy, longest span first; placeholders, ``#``, digits and Latin are never touched (only runs
    of Chinese characters are read).
 2. **A dropped character** (`Repairer.insertions`): where a character bigram ``ac`` is in no
