@@ -29,7 +29,7 @@ __all__ = ["SEED", "VERSION", "augment", "variants"]
 SEED = 20261201
 #: Bump when the noise changes: it is part of a saved model's stamp, so a model fitted with other
 #: noise is retrained instead of silently reused.
-VERSION = 1
+VERSION = 2
 
 #: What customers put in front of the question (the greeting clause carries no intent of its own).
 PREFIXES = (
@@ -87,7 +87,7 @@ def _punctuation(text: str, rng: random.Random) -> str:
 
 
 _CONTENT_OPS: tuple[Callable[[str, random.Random], str], ...] = (_prefix, _suffix, _typo, _drop, _punctuation)
-_BARE_OPS: tuple[Callable[[str, random.Random], str], ...] = (_typo, _punctuation)
+_BARE_OPS: tuple[Callable[[str, random.Random], str], ...] = (_typo, _drop, _punctuation)
 
 
 def variants(text: str, intent: str, copies: int = 1, seed: int = SEED) -> list[str]:
@@ -95,8 +95,11 @@ def variants(text: str, intent: str, copies: int = 1, seed: int = SEED) -> list[
 
     Each variant applies one or two operations: a greeting/filler prefix, a tail particle, a
     homophone typo, a dropped character, or punctuation noise. Lines of bare intents (``other``)
-    get only typos and punctuation noise, because a greeting or 谢谢 added to 嗯 would make it a
-    different message.
+    get no prefix or suffix, because a greeting or 谢谢 added to 嗯 would make it a different
+    message; they do get dropped characters, because real ``other`` messages are fragments
+    (on jddc dev, three augmentation seeds: strict 0.853 → 0.861, lenient 0.901 → 0.910, strict
+    auto-send precision level; the dropped-character cost grew 0.048 → 0.056, so accuracy on
+    dropped-character text stayed 0.805).
     """
     rng = random.Random(seed ^ zlib.crc32(f"{intent}\t{text}".encode()))
     ops = _BARE_OPS if intent in _BARE else _CONTENT_OPS

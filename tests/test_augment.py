@@ -44,11 +44,20 @@ def test_variants_are_noisy_copies():
 
 
 def test_bare_lines_get_no_greeting_or_tail():
-    # 嗯 with 在吗 or 谢谢 added would be another message; only typos and punctuation apply
+    # 嗯 with 在吗 or 谢谢 added would be another message; only typos, drops and punctuation apply
     for text in ("嗯", "好的", "没有", "是的 是的", "对 就是这个"):
         for noisy in variants(text, "other", copies=10):
             assert not any(noisy.startswith(p.strip()) for p in PREFIXES if p.strip() not in text)
             assert not any(noisy.endswith(s.strip()) for s in SUFFIXES if s.strip() and s.strip() not in text)
+
+
+def test_long_bare_lines_can_lose_a_character():
+    # real `other` messages are fragments: a long one may lose a character, nothing is added
+    text = "我再考虑考虑吧"
+    found = [n for seed in range(20) for n in variants(text, "other", copies=2, seed=seed)]
+    dropped = [n for n in found if len(n) == len(text) - 1]
+    assert dropped and all(len(n) <= len(text) for n in found)
+    assert all(any(n == text[:i] + text[i + 1:] for i in range(len(text))) for n in dropped)
 
 
 def test_a_variant_never_contradicts_a_stored_line():
