@@ -238,7 +238,8 @@ def test_everyday_words_the_default_lines_spell_are_never_repaired(engine):
         assert read(text) == prepare(text), text
     # and the everyday words intents/data/userdict.txt counts just above COMMON_FREQ
     for text in ("布料是什么的", "这个垫子多大", "我很心急", "这不是扯淡吗", "描述不实 我要退货", "不分男女吗",
-                 "揽收后一直没动"):
+                 "揽收后一直没动", "售前客服说包邮的", "你们网店上架前检查过吗", "跟图片不像",
+                 "不受影响吧"):
         assert read(text) == prepare(text), text
     assert read("包油吗") == "包邮吗"
 
